@@ -1,0 +1,55 @@
+"""lossreg: named, serializable Keras losses from a small spec, with plugins.
+
+Importing lossreg does not import TensorFlow; the Keras parts load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lossreg import _keras_hook, losses
+from lossreg._errors import LossInputError, LossSpecError, PluginLoadError
+from lossreg._registry import LossInfo, Param, describe, names, register
+
+if TYPE_CHECKING:
+    from lossreg._keras_loss import RegisteredLoss, get, resolve
+
+__all__ = [
+    "LossInfo",
+    "LossInputError",
+    "LossSpecError",
+    "Param",
+    "PluginLoadError",
+    "RegisteredLoss",
+    "describe",
+    "get",
+    "names",
+    "register",
+    "resolve",
+]
+__version__ = "0.1.0"
+
+_LAZY = {
+    "RegisteredLoss": "lossreg._keras_loss",
+    "get": "lossreg._keras_loss",
+    "resolve": "lossreg._keras_loss",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lossreg' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+_keras_hook.install()
+del losses

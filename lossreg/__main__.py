@@ -1,0 +1,7 @@
+"""``python -m lossreg``: the same command line as the ``lossreg`` script."""
+
+import sys
+
+from lossreg._cli import main
+
+sys.exit(main())

@@ -1,0 +1,203 @@
+"""The Keras adapter: every registered loss as a serializable ``keras.losses.Loss``; ``get`` and ``resolve``.
+
+One class serves every loss, built-in or plugin: its config is the list of terms (registered name,
+parameters, weight), so a compiled model saved to ``.keras`` reloads after ``import lossreg`` with
+``safe_mode=True`` and no ``custom_objects``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import keras
+
+from lossreg._errors import LossInputError, LossSpecError, did_you_mean
+from lossreg._registry import REGISTRY
+from lossreg._spec import Entry, ParsedSpec, Term, parse
+
+__all__ = ["RegisteredLoss", "get", "loss_for_entry", "resolve"]
+
+_SCOPE_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
+def _weight_text(weight: float) -> str:
+    return f"{weight:g}"
+
+
+def default_name(terms: Sequence[Mapping[str, Any]]) -> str:
+    """A name that says what the loss is: ``softmax_ce``, ``2x_softmax_ce``, ``a_plus_0.5x_b``."""
+    parts = []
+    for term in terms:
+        name = _SCOPE_UNSAFE.sub("_", term["loss"])
+        weight = float(term.get("weight", 1.0))
+        parts.append(name if weight == 1.0 else f"{_weight_text(weight)}x_{name}")
+    return "_plus_".join(parts)
+
+
+@keras.saving.register_keras_serializable(package="lossreg")
+class RegisteredLoss(keras.losses.Loss):
+    """A weighted sum of registered losses as one Keras ``Loss``.
+
+    Args:
+        terms: ``[{"loss": name, "params": {...}, "weight": w}, ...]``; ``params`` and ``weight``
+            (default 1.0) are optional.
+        name: the loss name; by default built from the terms (``"softmax_ce_plus_0.5x_sigmoid_dice"``).
+        reduction, dtype: as for ``keras.losses.Loss``.
+
+    ``y_pred`` may be a dict ``{"y_pred": tensor, "<extra>": tensor, ...}`` for losses that take extras.
+
+    Example:
+        >>> import lossreg
+        >>> loss = lossreg.RegisteredLoss([{"loss": "mse"}, {"loss": "mae", "weight": 0.5}])
+        >>> loss.name, float(loss([[1.0]], [[3.0]]))
+        ('mse_plus_0.5x_mae', 5.0)
+    """
+
+    def __init__(
+        self,
+        terms: Sequence[Mapping[str, Any]],
+        name: str | None = None,
+        reduction: str | None = "sum_over_batch_size",
+        dtype: Any = None,
+        *,
+        _paths: Sequence[str | None] | None = None,
+    ) -> None:
+        if isinstance(terms, str | Mapping) or not terms:
+            raise LossSpecError(
+                f"RegisteredLoss expects a non-empty list of terms like [{{'loss': 'mse'}}], received {terms!r}."
+            )
+        paths = list(_paths) if _paths is not None else [None] * len(terms)
+        self.terms = [
+            {"loss": t["loss"], "params": dict(t.get("params") or {}), "weight": float(t.get("weight", 1.0))}
+            for t in terms
+        ]
+        self._fns = [REGISTRY.build(t["loss"], t["params"], path=p) for t, p in zip(self.terms, paths, strict=True)]
+        self._extras = [REGISTRY.extras(t["loss"]) for t in self.terms]
+        super().__init__(name=name or default_name(self.terms), reduction=reduction, dtype=dtype)
+
+    @property
+    def extras(self) -> tuple[str, ...]:
+        """Every extra tensor name the terms take, in order of first use."""
+        return tuple(dict.fromkeys(e for extras in self._extras for e in extras))
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        given: dict[str, Any] = {}
+        if isinstance(y_pred, Mapping):
+            given = {k: v for k, v in y_pred.items() if k != "y_pred"}
+            y_pred = y_pred["y_pred"]
+        total = None
+        for term, fn, extras in zip(self.terms, self._fns, self._extras, strict=True):
+            missing = [e for e in extras if e not in given]
+            if missing:
+                raise LossInputError(
+                    f"Loss {term['loss']!r} needs the extra tensor(s) {', '.join(map(repr, missing))}, "
+                    "which compile(loss=...) cannot pass. Wire them with lossreg.attach(model, spec) and "
+                    "'inputs': {" + ", ".join(f"{e!r}: '<layer name>'" for e in missing) + "}, "
+                    f"or use lossreg.LossLayer({term['loss']!r}) in the graph."
+                )
+            value = fn(y_true, y_pred, **{e: given[e] for e in extras})
+            value = value if term["weight"] == 1.0 else value * term["weight"]
+            total = value if total is None else total + value
+        return total
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config["terms"] = [dict(t) for t in self.terms]
+        return config
+
+
+def get(name: str, **params: Any) -> RegisteredLoss:
+    """A registered loss, with ``params``, as a ``keras.losses.Loss``.
+
+    Args:
+        name: a registered loss name (``lossreg.names()`` lists them).
+        **params: the loss's parameters (``lossreg.describe(name).params``).
+
+    Example:
+        >>> import lossreg
+        >>> loss = lossreg.get("sigmoid_focal", gamma=3.0)
+        >>> loss.name
+        'sigmoid_focal'
+    """
+    return RegisteredLoss([{"loss": name, "params": params}], _paths=[f"lossreg.get({name!r})"])
+
+
+def loss_for_entry(entry: Entry) -> RegisteredLoss:
+    """The ``RegisteredLoss`` for one parsed spec entry."""
+    terms = [{"loss": t.loss, "params": dict(t.params), "weight": t.weight} for t in entry.terms]
+    paths = [t.path for t in entry.terms]
+    return RegisteredLoss(terms, _paths=paths)
+
+
+def _check_compilable(entry: Entry) -> None:
+    if entry.on is not None or entry.inputs:
+        key = "on" if entry.on is not None else "inputs"
+        raise LossSpecError(
+            f"'{key}' wires extra tensors, which compile(loss=...) cannot pass. Use "
+            "lossreg.attach(model, spec) for this spec.",
+            path=entry.path,
+        )
+    for term in entry.terms:
+        extras = REGISTRY.extras(term.loss) if _known(term) else ()
+        if extras:
+            raise LossSpecError(
+                f"Loss {term.loss!r} needs the extra tensor(s) {', '.join(map(repr, extras))}, which "
+                "compile(loss=...) cannot pass. Use lossreg.attach(model, spec) with "
+                "'inputs': {" + ", ".join(f"{e!r}: '<layer name>'" for e in extras) + "}.",
+                path=term.path,
+            )
+
+
+def _known(term: Term) -> bool:
+    REGISTRY.entry(term.loss, path=term.path)  # raises the did-you-mean error for unknown names
+    return True
+
+
+def _output_names(model: Any) -> list[str]:
+    return list(getattr(model, "output_names", None) or [])
+
+
+def resolve(spec: Any, *, model: Any = None) -> Any:
+    """Turn a spec into what ``model.compile(loss=...)`` takes, weights included.
+
+    Args:
+        spec: a loss name, an entry ``{"loss": ..., "params": ..., "weight": ...}``, a mapping of output
+            names to entries, a list of entries (one per output), or a path to a JSON/TOML/YAML file of
+            any of those.
+        model: optional; when given, output names in the spec are checked against the model's.
+
+    Returns:
+        One ``keras.losses.Loss`` for a single entry, a ``dict`` by output name, or a ``list`` by
+        output position. A weight is folded into its loss, so no ``loss_weights`` is needed (Keras then
+        logs ``<output>_loss`` weighted).
+
+    Raises:
+        LossSpecError: naming the spec path, for any malformed spec, unknown name or bad parameter.
+
+    Example:
+        >>> import lossreg
+        >>> losses = lossreg.resolve({"a": "mse", "b": {"loss": "softmax_ce", "weight": 2.0}})
+        >>> {k: v.name for k, v in losses.items()}
+        {'a': 'mse', 'b': '2x_softmax_ce'}
+    """
+    parsed: ParsedSpec = parse(spec)
+    if model is not None and parsed.kind == "outputs":
+        outputs = _output_names(model)
+        for key, entry in parsed.entries.items():
+            if outputs and key not in outputs:
+                raise LossSpecError(
+                    f"Unknown output {key!r}.{did_you_mean(key, outputs)} The model's outputs are: "
+                    f"{', '.join(outputs)}.",
+                    path=entry.path,
+                )
+    losses = {}
+    for key, entry in parsed.entries.items():
+        _check_compilable(entry)
+        losses[key] = loss_for_entry(entry)
+    if parsed.kind == "single":
+        return losses[None]
+    if parsed.kind == "list":
+        return [losses[i] for i in range(len(losses))]
+    return losses

@@ -1,0 +1,339 @@
+"""The registry of named loss factories: ``register``, ``names``, ``describe`` and parameter checking.
+
+A *factory* is a plain function that takes keyword parameters and returns a loss function
+``fn(y_true, y_pred, **extras) -> tensor`` of per-sample (or per-element) values; Keras reduces them.
+Nothing here imports TensorFlow or Keras: listing and describing losses stays cheap.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+import re
+import threading
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, TypeVar
+
+from lossreg._errors import LossSpecError, did_you_mean
+
+__all__ = ["LossInfo", "Param", "Registry", "REGISTRY", "register", "names", "describe"]
+
+LossFn = Callable[..., Any]
+Factory = Callable[..., LossFn]
+F = TypeVar("F", bound=Factory)
+
+_NAME_RE: Final = re.compile(r"^([A-Za-z0-9_.\-]+:)?[A-Za-z_][A-Za-z0-9_.\-]*$")
+_EXTRA_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_RESERVED_EXTRAS: Final = frozenset({"y_true", "y_pred"})
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a loss factory: its name, default (``Param.REQUIRED`` if none) and type."""
+
+    REQUIRED: typing.ClassVar[object] = inspect.Parameter.empty
+    name: str
+    default: Any
+    annotation: str
+
+    @property
+    def required(self) -> bool:
+        return self.default is Param.REQUIRED
+
+
+@dataclass(frozen=True)
+class LossInfo:
+    """What ``lossreg.describe(name)`` returns: everything known about one registered loss."""
+
+    name: str
+    summary: str
+    doc: str
+    params: Mapping[str, Param]
+    extras: tuple[str, ...]
+    source: str
+
+    def __str__(self) -> str:
+        lines = [f"{self.name} ({self.source})", f"  {self.summary}"]
+        if self.params:
+            lines.append("  parameters:")
+            for p in self.params.values():
+                default = "required" if p.required else f"default {p.default!r}"
+                lines.append(f"    {p.name}: {p.annotation} ({default})")
+        if self.extras:
+            lines.append("  extras: " + ", ".join(self.extras))
+        return "\n".join(lines)
+
+
+def _summary(doc: str) -> str:
+    return doc.strip().splitlines()[0].strip() if doc and doc.strip() else ""
+
+
+def _annotation_text(annotation: Any) -> str:
+    if annotation is inspect.Parameter.empty:
+        return "any"
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+@dataclass
+class _Entry:
+    """A registered name: a factory now, or a way to get one later (Keras built-ins, plugins)."""
+
+    name: str
+    source: str
+    extras: tuple[str, ...] = ()
+    factory: Factory | None = None
+    loader: Callable[[], Factory] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def get_factory(self) -> Factory:
+        if self.factory is None:
+            with self._lock:
+                if self.factory is None:
+                    assert self.loader is not None  # an entry always has one or the other
+                    self.factory = self.loader()
+        return self.factory
+
+
+def _check_type(value: Any, hint: Any) -> bool:
+    """Whether a spec value fits a parameter's type hint; unknown hints accept anything."""
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        return any(value == choice and type(value) is type(choice) for choice in typing.get_args(hint))
+    if origin in (typing.Union, types.UnionType):
+        return any(_check_type(value, arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
+    if hint is str:
+        return isinstance(value, str)
+    return True
+
+
+class Registry:
+    """Named loss factories from lossreg, Keras and plugins; safe to use from several threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._entries: dict[str, _Entry] = {}
+        self._plugins_loaded = False
+
+    # -- writing -------------------------------------------------------------------------------
+    def add(self, entry: _Entry, *, override: bool = False) -> None:
+        if not isinstance(entry.name, str) or not _NAME_RE.match(entry.name):
+            raise LossSpecError(
+                f"Invalid loss name {entry.name!r}. Expected a string of letters, digits, '_', '.' or '-', "
+                "starting with a letter or '_' (':' is reserved for 'distribution:name')."
+            )
+        for extra in entry.extras:
+            if not isinstance(extra, str) or not _EXTRA_RE.match(extra) or extra in _RESERVED_EXTRAS:
+                raise LossSpecError(
+                    f"Invalid extra {extra!r} for loss {entry.name!r}. Expected Python identifiers other than "
+                    "'y_true' and 'y_pred', naming the keyword arguments the loss function takes."
+                )
+        with self._lock:
+            taken = self._entries.get(entry.name)
+            if taken is not None and not override:
+                raise LossSpecError(
+                    f"Loss name {entry.name!r} is already registered by {taken.source!r}; "
+                    f"{entry.source!r} tried to register it again. Pass override=True to replace it, "
+                    "or choose another name."
+                )
+            self._entries[entry.name] = entry
+
+    def remove(self, name: str) -> None:
+        """Forget a registered name (used by tests and by ``override`` clean-ups)."""
+        with self._lock:
+            self._entries.pop(name, None)
+
+    def register(self, name: str, *, extras: Iterable[str] = (), override: bool = False) -> Callable[[F], F]:
+        extras = tuple(extras)
+
+        def decorator(factory: F) -> F:
+            if isinstance(name, str) and ":" in name:
+                raise LossSpecError(
+                    f"Invalid loss name {name!r}: ':' is reserved for plugin losses reached as "
+                    "'distribution:name'. Choose a name without ':'."
+                )
+            if not callable(factory):
+                raise LossSpecError(f"lossreg.register({name!r}) expects a factory function, got {factory!r}.")
+            module = getattr(factory, "__module__", None) or "__main__"
+            source = "lossreg" if module.startswith("lossreg.") else module
+            self.add(_Entry(name=name, source=source, extras=extras, factory=factory), override=override)
+            return factory
+
+        return decorator
+
+    # -- reading -------------------------------------------------------------------------------
+    def _ensure_plugins(self) -> None:
+        if not self._plugins_loaded:
+            with self._lock:
+                if not self._plugins_loaded:
+                    from lossreg import _plugins
+
+                    _plugins.install(self)
+                    self._plugins_loaded = True
+
+    def rescan_plugins(self) -> None:
+        """Read the installed entry points again (new plugins become visible)."""
+        from lossreg import _plugins
+
+        with self._lock:
+            _plugins.install(self)
+            self._plugins_loaded = True
+
+    def names(self) -> list[str]:
+        self._ensure_plugins()
+        with self._lock:
+            return sorted(self._entries)
+
+    def entry(self, name: Any, *, path: str | None = None) -> _Entry:
+        if not isinstance(name, str):
+            raise LossSpecError(
+                f"Expected a loss name (a string), received {type(name).__name__} {name!r}.", path=path
+            )
+        self._ensure_plugins()
+        found = self._entries.get(name)
+        if found is None:
+            self.rescan_plugins()  # a plugin installed since the last look becomes visible here
+            found = self._entries.get(name)
+        if found is None:
+            raise LossSpecError(
+                f"Unknown loss {name!r}.{did_you_mean(name, self._entries)} "
+                "Run `lossreg list` (or lossreg.names()) to see every registered loss.",
+                path=path,
+            )
+        return found
+
+    def factory(self, name: str, *, path: str | None = None) -> Factory:
+        return self.entry(name, path=path).get_factory()
+
+    def params(self, name: str) -> dict[str, Param]:
+        factory = self.factory(name)
+        try:
+            hints = typing.get_type_hints(factory)
+        except Exception:  # unresolvable annotations: fall back to the raw ones
+            hints = {}
+        out = {}
+        for p in inspect.signature(factory).parameters.values():
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            out[p.name] = Param(p.name, p.default, _annotation_text(hints.get(p.name, p.annotation)))
+        return out
+
+    def describe(self, name: str) -> LossInfo:
+        entry = self.entry(name)
+        factory = entry.get_factory()
+        doc = inspect.getdoc(factory) or ""
+        summary = getattr(factory, "summary", None) or _summary(doc)
+        return LossInfo(
+            name=name, summary=summary, doc=doc, params=self.params(name), extras=entry.extras, source=entry.source
+        )
+
+    def build(self, name: str, params: Mapping[str, Any] | None = None, *, path: str | None = None) -> LossFn:
+        """Check ``params`` against the factory's signature and call it: the loss function."""
+        params = dict(params or {})
+        factory = self.factory(name, path=path)
+        signature = inspect.signature(factory)
+        accepted = {
+            p.name: p for p in signature.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        }
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+        try:
+            hints = typing.get_type_hints(factory)
+        except Exception:
+            hints = {}
+        for key, value in params.items():
+            where = f"{path}['params'][{key!r}]" if path else None
+            if not isinstance(key, str):
+                raise LossSpecError(f"Parameter names must be strings, received {key!r}.", path=path)
+            if key not in accepted:
+                if takes_any:
+                    continue
+                known = ", ".join(accepted) or "none"
+                raise LossSpecError(
+                    f"Loss {name!r} has no parameter {key!r}.{did_you_mean(key, accepted)} "
+                    f"Its parameters are: {known}.",
+                    path=where,
+                )
+            hint = hints.get(key)
+            if hint is not None and not _check_type(value, hint):
+                raise LossSpecError(
+                    f"Invalid value for parameter {key!r} of loss {name!r}. Expected {_annotation_text(hint)}, "
+                    f"received {type(value).__name__} {value!r}.",
+                    path=where,
+                )
+        missing = [k for k, p in accepted.items() if p.default is p.empty and k not in params]
+        if missing:
+            raise LossSpecError(
+                f"Loss {name!r} needs parameter(s) {', '.join(map(repr, missing))}: add them under 'params'.",
+                path=path,
+            )
+        try:
+            fn = factory(**params)
+        except LossSpecError:
+            raise
+        except (ValueError, TypeError) as exc:
+            raise LossSpecError(f"Invalid parameters for loss {name!r}: {exc}", path=path) from exc
+        if not callable(fn):
+            raise LossSpecError(
+                f"The factory for loss {name!r} returned {fn!r}; a factory must return a loss function "
+                "fn(y_true, y_pred, **extras).",
+                path=path,
+            )
+        return fn
+
+    def extras(self, name: str) -> tuple[str, ...]:
+        return self.entry(name).extras
+
+
+REGISTRY: Final = Registry()
+
+
+def register(name: str, *, extras: Iterable[str] = (), override: bool = False) -> Callable[[F], F]:
+    """Register a loss factory under ``name``.
+
+    A factory takes keyword parameters (type-hinted; the hints are checked against specs) and returns
+    ``fn(y_true, y_pred, **extras)`` giving per-sample or per-element loss values; Keras reduces them.
+
+    Args:
+        name: the loss name used in specs, e.g. ``"my_loss"``.
+        extras: names of the additional model tensors ``fn`` takes as keyword arguments.
+        override: replace an existing registration of ``name`` instead of raising.
+
+    Example:
+        >>> import lossreg
+        >>> @lossreg.register("scaled_abs", override=True)
+        ... def scaled_abs(scale: float = 1.0):
+        ...     '''Scaled absolute error: scale * |y_true - y_pred|.'''
+        ...     return lambda y_true, y_pred: scale * abs(y_true - y_pred)
+        >>> "scaled_abs" in lossreg.names()
+        True
+    """
+    return REGISTRY.register(name, extras=extras, override=override)
+
+
+def names() -> list[str]:
+    """Sorted names of every registered loss: lossreg's, Keras' built-in names and plugins'."""
+    return REGISTRY.names()
+
+
+def describe(name: str) -> LossInfo:
+    """Summary, docstring, parameters with defaults, extras and source of a registered loss.
+
+    Example:
+        >>> import lossreg
+        >>> lossreg.describe("sigmoid_focal").params["gamma"].default
+        2.0
+    """
+    return REGISTRY.describe(name)

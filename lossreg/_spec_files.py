@@ -1,0 +1,110 @@
+"""Reading spec files: JSON, TOML and YAML (``yaml.safe_load``, the optional ``lossreg[yaml]`` extra).
+
+Files are data only: YAML tags that would build Python objects are refused, duplicate keys are refused
+(a silently dropped entry is a bug waiting to happen), and files over ``MAX_BYTES`` are refused unread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Final
+
+from lossreg._errors import LossSpecError
+
+__all__ = ["MAX_BYTES", "load"]
+
+MAX_BYTES: Final = 1 << 20  # 1 MiB: a spec is a few lines; anything bigger is a mistake
+_FORMATS: Final = {".json": "json", ".toml": "toml", ".yaml": "yaml", ".yml": "yaml"}
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _json_constant(name: str) -> float:
+    raise ValueError(f"{name} is not allowed in a spec")
+
+
+def _load_yaml(text: str) -> Any:
+    try:
+        import yaml
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise LossSpecError(
+            "Reading a YAML spec needs PyYAML. Install it with `pip install 'lossreg[yaml]'`, "
+            "or write the spec as JSON or TOML."
+        ) from exc
+
+    class _StrictLoader(yaml.SafeLoader):
+        pass
+
+    def construct_mapping(loader: _StrictLoader, node: Any, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key such as a list
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"unhashable key {key!r}", key_node.start_mark
+                ) from None
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return loader.construct_mapping(node, deep=deep)
+
+    _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def load(path: os.PathLike[str] | os.PathLike[bytes]) -> tuple[Any, str]:
+    """Read a spec file; return its data and the root used in error paths (the file name)."""
+    file = Path(os.fsdecode(path))
+    root = f"{file.name}: spec"
+    fmt = _FORMATS.get(file.suffix.lower())
+    if fmt is None:
+        raise LossSpecError(
+            f"Unknown spec file type {file.suffix!r}. Expected one of {', '.join(_FORMATS)}.", path=str(file)
+        )
+    try:
+        size = file.stat().st_size
+        if size > MAX_BYTES:
+            raise LossSpecError(
+                f"Spec file is {size} bytes; the limit is {MAX_BYTES}. A spec is a few lines of data: "
+                "check that this is the right file.",
+                path=str(file),
+            )
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise LossSpecError(f"Cannot read spec file: {exc.strerror or exc}.", path=str(file)) from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LossSpecError(
+            f"Spec file is not valid UTF-8 (byte {exc.start}). Save it as UTF-8.", path=str(file)
+        ) from exc
+    try:
+        if fmt == "json":
+            data = json.loads(text, object_pairs_hook=_json_object, parse_constant=_json_constant)
+        elif fmt == "toml":
+            data = tomllib.loads(text)
+        else:
+            data = _load_yaml(text)
+    except LossSpecError:
+        raise
+    except RecursionError as exc:
+        raise LossSpecError("Spec file is nested too deeply to be a loss spec.", path=str(file)) from exc
+    except Exception as exc:  # each parser has its own error types; all mean "not valid <format>"
+        raise LossSpecError(f"Invalid {fmt.upper()} in spec file: {exc}", path=str(file)) from exc
+    if data is None:
+        raise LossSpecError("Spec file is empty.", path=str(file))
+    return data, root

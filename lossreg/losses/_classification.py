@@ -1,0 +1,149 @@
+r"""Logits-safe classification losses: softmax and sigmoid cross-entropy, focal loss.
+
+Train on logits, predict with the matching activation (``lossreg.inference_model``): these losses take
+raw logits and stay finite, value and gradient, at logits of :math:`\pm 10^4` in float32 and float16
+(half-precision inputs are computed in float32). Each returns per-element or per-sample values; the
+Keras ``Loss`` that lossreg builds from them reduces (mean over everything by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from lossreg._ops import ops, promote
+from lossreg._registry import register
+
+__all__ = ["sigmoid_bce", "sigmoid_focal", "softmax_ce", "sigmoid_cross_entropy"]
+
+Tensor = Any
+
+
+def _check_fraction(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"`{name}` must be in [0, 1], received {name}={value!r}.")
+
+
+def sigmoid_cross_entropy(labels: Tensor, logits: Tensor, pos_weight: float = 1.0) -> Tensor:
+    r"""Per-element sigmoid cross-entropy on logits, the stable form used by ``tf.nn``.
+
+    .. math:: \ell = (1 - z)\,x + (1 + (q - 1) z)\,(\log(1 + e^{-|x|}) + \max(-x, 0))
+
+    which for :math:`q = 1` is :math:`\max(x, 0) - x z + \log(1 + e^{-|x|})`.
+    """
+    softplus_neg = ops.log1p(ops.exp(-ops.abs(logits)))
+    if pos_weight == 1.0:
+        return ops.relu(logits) - logits * labels + softplus_neg
+    log_weight = 1.0 + (pos_weight - 1.0) * labels
+    return (1.0 - labels) * logits + log_weight * (softplus_neg + ops.relu(-logits))
+
+
+@register("softmax_ce")
+def softmax_ce(label_smoothing: float = 0.0) -> Callable[[Tensor, Tensor], Tensor]:
+    r"""Softmax cross-entropy on logits over the last axis, one value per sample.
+
+    Formula:
+        .. math:: \ell = -\sum_c \tilde y_c \log \operatorname{softmax}(x)_c,\quad
+                  \tilde y = (1 - s)\, y + s / C
+
+    Equals ``tf.nn.softmax_cross_entropy_with_logits(labels=ỹ, logits=x)``.
+
+    Args:
+        label_smoothing: ``s`` in [0, 1]; mixes the one-hot targets with the uniform distribution.
+
+    Example:
+        >>> import lossreg
+        >>> loss = lossreg.get("softmax_ce")
+        >>> round(float(loss([[0.0, 1.0]], [[0.0, 0.0]])), 4)
+        0.6931
+    """
+    _check_fraction("label_smoothing", label_smoothing)
+
+    def loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
+        y_true, y_pred = promote(y_true, y_pred)
+        if label_smoothing:
+            classes = ops.cast(ops.shape(y_pred)[-1], y_pred.dtype)
+            y_true = y_true * (1.0 - label_smoothing) + label_smoothing / classes
+        return ops.categorical_crossentropy(y_true, y_pred, from_logits=True, axis=-1)
+
+    return loss
+
+
+@register("sigmoid_bce")
+def sigmoid_bce(label_smoothing: float = 0.0, pos_weight: float = 1.0) -> Callable[[Tensor, Tensor], Tensor]:
+    r"""Sigmoid (binary) cross-entropy on logits, one value per element.
+
+    Formula:
+        .. math:: \ell = (1 - \tilde z)\,x + (1 + (q - 1)\tilde z)\,\log(1 + e^{-x}),\quad
+                  \tilde z = (1 - s)\, z + s / 2
+
+    computed in the overflow-free form of ``tf.nn.weighted_cross_entropy_with_logits``; with
+    ``pos_weight=1`` it equals ``tf.nn.sigmoid_cross_entropy_with_logits``.
+
+    Args:
+        label_smoothing: ``s`` in [0, 1]; pulls targets towards 0.5 (as Keras does).
+        pos_weight: ``q`` > 0; weights the positive targets (``q > 1`` raises recall).
+
+    Example:
+        >>> import lossreg
+        >>> loss = lossreg.get("sigmoid_bce")
+        >>> round(float(loss([[1.0, 0.0]], [[0.0, 0.0]])), 4)
+        0.6931
+    """
+    _check_fraction("label_smoothing", label_smoothing)
+    if pos_weight <= 0:
+        raise ValueError(f"`pos_weight` must be > 0, received pos_weight={pos_weight!r}.")
+
+    def loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
+        y_true, y_pred = promote(y_true, y_pred)
+        if label_smoothing:
+            y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+        return sigmoid_cross_entropy(y_true, y_pred, pos_weight)
+
+    return loss
+
+
+@register("sigmoid_focal")
+def sigmoid_focal(alpha: float | None = 0.25, gamma: float = 2.0) -> Callable[[Tensor, Tensor], Tensor]:
+    r"""Sigmoid focal loss on logits (Lin et al., 2017), one value per element.
+
+    Formula:
+        .. math:: \ell = \alpha_t\,(1 - p_t)^\gamma\,\mathrm{BCE}(z, x),\quad p = \sigma(x),\;
+                  p_t = z p + (1 - z)(1 - p),\; \alpha_t = z\alpha + (1 - z)(1 - \alpha)
+
+    :math:`1 - p_t` is computed as :math:`z\,\sigma(-x) + (1 - z)\,\sigma(x)` so it keeps its precision
+    for confident predictions, and the modulating factor has a finite gradient for any ``gamma >= 0``.
+
+    Args:
+        alpha: weight of the positive class in [0, 1]; ``None`` disables the balancing.
+        gamma: focusing parameter >= 0; 0 gives (alpha-balanced) cross-entropy.
+
+    Reference:
+        Lin, Goyal, Girshick, He, Dollár. "Focal Loss for Dense Object Detection", ICCV 2017;
+        ``torchvision.ops.sigmoid_focal_loss``.
+
+    Example:
+        >>> import lossreg
+        >>> loss = lossreg.get("sigmoid_focal", alpha=None, gamma=0.0)
+        >>> round(float(loss([[1.0]], [[0.0]])), 4)
+        0.6931
+    """
+    if alpha is not None:
+        _check_fraction("alpha", alpha)
+    if gamma < 0:
+        raise ValueError(f"`gamma` must be >= 0, received gamma={gamma!r}.")
+
+    def loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
+        y_true, y_pred = promote(y_true, y_pred)
+        ce = sigmoid_cross_entropy(y_true, y_pred)
+        if gamma:
+            one_minus_pt = y_true * ops.sigmoid(-y_pred) + (1.0 - y_true) * ops.sigmoid(y_pred)
+            positive = one_minus_pt > 0
+            # double where: the untaken branch never sees log(0), so the gradient stays finite
+            safe = ops.where(positive, one_minus_pt, ops.ones_like(one_minus_pt))
+            ce = ce * ops.where(positive, ops.exp(gamma * ops.log(safe)), ops.zeros_like(safe))
+        if alpha is not None:
+            ce = (y_true * alpha + (1.0 - y_true) * (1.0 - alpha)) * ce
+        return ce
+
+    return loss

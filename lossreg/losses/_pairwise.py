@@ -1,0 +1,90 @@
+r"""Losses over pairwise (``n x n``) predictions, such as adjacency matrices of graphs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from lossreg._errors import LossInputError
+from lossreg._ops import ops, promote
+from lossreg._registry import register
+
+__all__ = ["band_masked_softmax_ce", "band_mask"]
+
+Tensor = Any
+
+
+def band_mask(rows: int, cols: int, lower: int, upper: int, include_diagonal: bool) -> Tensor:
+    """Boolean ``(rows, cols)`` mask of the band kept by ``tf.linalg.band_part(x, lower, upper)``."""
+    i = ops.expand_dims(ops.arange(rows), 1)
+    j = ops.expand_dims(ops.arange(cols), 0)
+    keep = ops.ones((rows, cols), dtype="bool")
+    if lower >= 0:
+        keep = ops.logical_and(keep, i - j <= lower)
+    if upper >= 0:
+        keep = ops.logical_and(keep, j - i <= upper)
+    if not include_diagonal:
+        keep = ops.logical_and(keep, ops.not_equal(i, j))
+    return keep
+
+
+@register("band_masked_softmax_ce")
+def band_masked_softmax_ce(
+    lower: int = 0,
+    upper: int = -1,
+    include_diagonal: bool = False,
+    from_logits: bool = True,
+    normalize: Literal["all", "band"] = "all",
+) -> Callable[[Tensor, Tensor], Tensor]:
+    r"""Softmax cross-entropy per ``(i, j)`` pair of an ``n x n`` prediction, kept only inside a band.
+
+    ``y_pred`` is shaped ``(batch, n, n, C)`` (logits, or probabilities with ``from_logits=False``) and
+    ``y_true`` is one-hot of the same shape. The result is the per-pair loss, shaped ``(batch, n, n)``:
+
+    Formula:
+        .. math:: \ell_{bij} = m_{ij}\, s \cdot \mathrm{CE}(y_{bij}, x_{bij}),\quad
+                  m_{ij} = [\,(l < 0 \lor i - j \le l) \land (u < 0 \lor j - i \le u)
+                  \land (d \lor i \ne j)\,]
+
+    with :math:`s = 1` for ``normalize="all"`` (the mean runs over all ``n*n`` pairs) and
+    :math:`s = n^2 / \sum m` for ``normalize="band"`` (the mean runs over the kept pairs). The defaults
+    reproduce ``tf.reduce_mean(band_part(ce, 0, -1) - band_part(ce, 0, 0))`` (strict upper triangle),
+    but mask with ``where``: a non-finite value outside the band never leaks NaN into the loss.
+
+    Args:
+        lower: sub-diagonals kept, as in ``tf.linalg.band_part`` (-1 keeps all).
+        upper: super-diagonals kept, as in ``tf.linalg.band_part`` (-1 keeps all).
+        include_diagonal: keep the diagonal ``i == j``.
+        from_logits: whether ``y_pred`` holds logits (True) or probabilities.
+        normalize: ``"all"`` averages over all ``n*n`` pairs, ``"band"`` over the kept ones.
+
+    Example:
+        >>> import numpy as np, lossreg
+        >>> y = np.eye(2, dtype="float32")[np.zeros((1, 3, 3), int)]    # (1, 3, 3, 2), class 0
+        >>> loss = lossreg.get("band_masked_softmax_ce", normalize="band")
+        >>> round(float(loss(y, np.zeros((1, 3, 3, 2), "float32"))), 4)  # log 2 on every kept pair
+        0.6931
+    """
+    if normalize not in ("all", "band"):
+        raise ValueError(f"`normalize` must be 'all' or 'band', received normalize={normalize!r}.")
+
+    def loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
+        if len(y_pred.shape) != 4:
+            raise LossInputError(
+                "band_masked_softmax_ce expects predictions shaped (batch, n, n, classes); received shape "
+                f"{tuple(y_pred.shape)}. Give it the pairwise output (e.g. an adjacency logits tensor)."
+            )
+        y_true, y_pred = promote(y_true, y_pred)
+        ce = ops.categorical_crossentropy(y_true, y_pred, from_logits=from_logits, axis=-1)
+        rows, cols = y_pred.shape[1], y_pred.shape[2]
+        if rows is None or cols is None:
+            rows, cols = ops.shape(y_pred)[1], ops.shape(y_pred)[2]
+        keep = band_mask(rows, cols, lower, upper, include_diagonal)
+        masked = ops.where(keep, ce, ops.zeros_like(ce))
+        if normalize == "band":
+            kept = ops.sum(ops.cast(keep, ce.dtype))
+            total = ops.cast(rows * cols, ce.dtype)
+            masked = masked * ops.divide_no_nan(total, kept)
+        return masked
+
+    return loss
