@@ -12,17 +12,24 @@ from lossreg._errors import LossInputError, LossSpecError, PluginLoadError
 from lossreg._registry import LossInfo, Param, describe, names, register
 
 if TYPE_CHECKING:
+    from lossreg._attach import AttachedModel, attach
+    from lossreg._inference import inference_model
     from lossreg._keras_loss import RegisteredLoss, get, resolve
+    from lossreg._layers import LossLayer
 
 __all__ = [
+    "AttachedModel",
     "LossInfo",
     "LossInputError",
+    "LossLayer",
     "LossSpecError",
     "Param",
     "PluginLoadError",
     "RegisteredLoss",
+    "attach",
     "describe",
     "get",
+    "inference_model",
     "names",
     "register",
     "resolve",
@@ -30,6 +37,10 @@ __all__ = [
 __version__ = "0.1.0"
 
 _LAZY = {
+    "AttachedModel": "lossreg._attach",
+    "attach": "lossreg._attach",
+    "inference_model": "lossreg._inference",
+    "LossLayer": "lossreg._layers",
     "RegisteredLoss": "lossreg._keras_loss",
     "get": "lossreg._keras_loss",
     "resolve": "lossreg._keras_loss",

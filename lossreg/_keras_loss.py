@@ -155,10 +155,6 @@ def _known(term: Term) -> bool:
     return True
 
 
-def _output_names(model: Any) -> list[str]:
-    return list(getattr(model, "output_names", None) or [])
-
-
 def resolve(spec: Any, *, model: Any = None) -> Any:
     """Turn a spec into what ``model.compile(loss=...)`` takes, weights included.
 
@@ -184,7 +180,9 @@ def resolve(spec: Any, *, model: Any = None) -> Any:
     """
     parsed: ParsedSpec = parse(spec)
     if model is not None and parsed.kind == "outputs":
-        outputs = _output_names(model)
+        from lossreg._model_graph import output_tensors
+
+        outputs = list(output_tensors(model))
         for key, entry in parsed.entries.items():
             if outputs and key not in outputs:
                 raise LossSpecError(

@@ -1,0 +1,125 @@
+"""``lossreg.LossLayer``: a registered loss as a serializable layer, for hand-built graphs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import keras
+
+from lossreg._errors import LossInputError
+from lossreg._keras_loss import RegisteredLoss
+from lossreg._registry import REGISTRY
+from lossreg._spec import parse
+
+__all__ = ["LossLayer"]
+
+_LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
+@keras.saving.register_keras_serializable(package="lossreg")
+class LossLayer(keras.layers.Layer):
+    """Adds a registered loss over tensors of the graph with ``add_loss``, logs it, and passes ``y_pred`` on.
+
+    The loss is added as the per-replica mean (Keras divides ``add_loss`` values by the number of
+    replicas under ``tf.distribute``), and logged as ``<layer name>_loss`` (unweighted) and, when the
+    weight is not 1, ``<layer name>_weighted_loss``; a list of terms logs ``<layer name>_<loss>_loss``
+    for each.
+
+    Args:
+        loss: a registered loss name, or a list of terms as in a spec (``[{"loss": ..., "weight": ...}]``).
+        params: the loss's parameters (with a single name).
+        weight: multiplies the whole loss.
+        **kwargs: Keras layer arguments (``name``, ...).
+
+    Call it on ``[y_true, *extras, y_pred]`` (extras in the order the loss declares them), on
+    ``[*extras]`` for a loss that needs no target, or on a dict ``{"y_true": ..., "y_pred": ..., extra: ...}``.
+    It returns ``y_pred`` unchanged (the loss value when there is no ``y_pred``).
+
+    Example (seed 004: a target, an intermediate layer and the output):
+        >>> import keras, lossreg
+        >>> image, target = keras.Input((8, 8, 3)), keras.Input((8, 8, 1), name="target")
+        >>> deconv1 = keras.layers.Conv2D(1, 3, padding="same", name="deconv1")(image)
+        >>> output = keras.layers.Conv2D(1, 1, activation="sigmoid")(deconv1)
+        >>> output = lossreg.LossLayer("mse_bce", name="complex_loss")([target, deconv1, output])
+        >>> model = keras.Model([image, target], output)
+        >>> model.compile(optimizer="adam")        # the loss comes from the layer
+    """
+
+    def __init__(
+        self,
+        loss: str | Sequence[Any],
+        params: Mapping[str, Any] | None = None,
+        weight: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        entry: dict[str, Any] = {"loss": loss if isinstance(loss, str) else list(loss), "weight": weight}
+        if params:
+            entry["params"] = dict(params)
+        parsed = parse(entry, root=f"LossLayer(name={self.name!r})")
+        self.terms = list(parsed.entries[None].terms)
+        self._loss_arg, self._params_arg, self._weight_arg = loss, dict(params or {}), weight
+        self.extras = tuple(dict.fromkeys(e for t in self.terms for e in REGISTRY.extras(t.loss)))
+        self._losses_by_term = [
+            RegisteredLoss([{"loss": t.loss, "params": t.params}], reduction="none", _paths=[t.path])
+            for t in self.terms
+        ]
+        trackers = []
+        for t in self.terms:
+            label = self.name if len(self.terms) == 1 else f"{self.name}_{_LABEL_UNSAFE.sub('_', t.loss)}"
+            trackers.append(keras.metrics.Mean(name=f"{label}_loss"))
+            if t.weight != 1.0:
+                trackers.append(keras.metrics.Mean(name=f"{label}_weighted_loss"))
+        self.term_trackers = trackers
+        self.built = True
+
+    def _split(self, inputs: Any) -> tuple[Any, Any, dict[str, Any]]:
+        if isinstance(inputs, Mapping):
+            unknown = set(inputs) - {"y_true", "y_pred", *self.extras}
+            missing = [e for e in self.extras if e not in inputs]
+            if unknown or missing:
+                raise LossInputError(
+                    f"LossLayer {self.name!r} takes keys 'y_true', 'y_pred' and {list(self.extras)}; received "
+                    f"{sorted(inputs)}" + (f", missing {missing}" if missing else "") + "."
+                )
+            return inputs.get("y_true"), inputs.get("y_pred"), {e: inputs[e] for e in self.extras}
+        items = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
+        n = len(self.extras)
+        if len(items) == n + 2:
+            return items[0], items[-1], dict(zip(self.extras, items[1:-1], strict=True))
+        if len(items) == n and n:
+            return None, None, dict(zip(self.extras, items, strict=True))
+        order = ", ".join(["y_true", *self.extras, "y_pred"])
+        raise LossInputError(
+            f"LossLayer {self.name!r} ({', '.join(t.loss for t in self.terms)}) expects [{order}]"
+            + (f" or [{', '.join(self.extras)}]" if n else "")
+            + f"; received {len(items)} tensor(s). Or pass a dict keyed by those names."
+        )
+
+    def call(self, inputs: Any) -> Any:
+        y_true, y_pred, extras = self._split(inputs)
+        batch = keras.ops.shape(keras.tree.flatten(inputs)[0])[0]
+        total = None
+        trackers = iter(self.term_trackers)
+        for term, loss in zip(self.terms, self._losses_by_term, strict=True):
+            value = keras.ops.mean(loss(y_true, {"y_pred": y_pred, **extras}))  # the per-replica mean
+            next(trackers).update_state(value, sample_weight=batch)
+            if term.weight != 1.0:
+                value = value * term.weight
+                next(trackers).update_state(value, sample_weight=batch)
+            total = value if total is None else total + value
+        self.add_loss(total)
+        return y_pred if y_pred is not None else total
+
+    def compute_output_spec(self, inputs: Any) -> Any:
+        _, y_pred, _ = self._split(inputs)
+        if y_pred is not None:
+            return keras.KerasTensor(y_pred.shape, dtype=y_pred.dtype)
+        return keras.KerasTensor((), dtype="float32")
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(loss=self._loss_arg, params=self._params_arg, weight=self._weight_arg)
+        return config

@@ -1,0 +1,53 @@
+r"""Losses on latent variables, taken as extra tensors (variational auto-encoders)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from lossreg._ops import ops, promote, reduce_non_batch
+from lossreg._registry import register
+
+__all__ = ["vae_kl"]
+
+Tensor = Any
+
+
+@register("vae_kl", extras=("z_mean", "z_log_var"))
+def vae_kl(beta: float = 1.0) -> Callable[..., Tensor]:
+    r"""KL divergence of a diagonal Gaussian posterior from the standard normal, one value per sample.
+
+    Needs no target: it reads the encoder's ``z_mean`` and ``z_log_var`` tensors (extras), so it can
+    stand alone in a spec or sit beside a reconstruction loss.
+
+    Formula:
+        .. math:: \ell = -\frac{\beta}{2} \sum_k \left(1 + \log\sigma_k^2 - \mu_k^2 - \sigma_k^2\right)
+
+    (the batch mean of which is the usual VAE KL term).
+
+    Args:
+        beta: weight of the KL term (β-VAE; 1 gives the standard VAE).
+
+    Extras:
+        z_mean: the posterior means ``μ``, shaped ``(batch, latent)``.
+        z_log_var: the posterior log-variances ``log σ²``, same shape.
+
+    Reference:
+        Kingma, Welling. "Auto-Encoding Variational Bayes", ICLR 2014, appendix B;
+        Higgins et al. "β-VAE", ICLR 2017.
+
+    Example:
+        >>> from lossreg._registry import REGISTRY
+        >>> kl = REGISTRY.build("vae_kl", {})
+        >>> [round(float(v), 4) for v in kl(None, None, z_mean=[[1.0, 0.0]], z_log_var=[[0.0, 0.0]])]
+        [0.5]
+    """
+    if beta < 0:
+        raise ValueError(f"`beta` must be >= 0, received beta={beta!r}.")
+
+    def loss(y_true: Tensor, y_pred: Tensor, *, z_mean: Tensor, z_log_var: Tensor) -> Tensor:
+        z_mean, z_log_var = promote(z_mean, z_log_var)
+        terms = 1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var)
+        return -0.5 * beta * reduce_non_batch(terms, "sum")
+
+    return loss
