@@ -111,7 +111,7 @@ def _wire(model: Any, spec: Any) -> tuple[list[_Wired], dict[str, Any]]:
             default_on: str | None = outputs[key]
         elif parsed.kind == "single":
             default_on = outputs[0] if len(outputs) == 1 else None
-            if default_on is None and entry.on is None:
+            if default_on is None and entry.on is None and any(t.on is None for t in entry.terms):
                 raise LossSpecError(
                     f"The model has {len(outputs)} outputs ({', '.join(outputs)}); say which one this loss is on "
                     "with 'on', or give one entry per output.",
@@ -145,13 +145,23 @@ def _wire(model: Any, spec: Any) -> tuple[list[_Wired], dict[str, Any]]:
             seen[label] = seen.get(label, 0) + 1
             if seen[label] > 1:
                 label = f"{label}_{seen[label]}"
+            term_on = term.on if term.on is not None else on
+            if term.on is not None:
+                _symbolic(term.on, model, format_path(term.path, ["on"]), "output")
             item = _Wired(
-                _LABEL_UNSAFE.sub("_", label), term, on, on, {e: entry.inputs[e] for e in REGISTRY.extras(term.loss)}
+                _LABEL_UNSAFE.sub("_", label),
+                term,
+                term_on,
+                term_on,
+                {e: entry.inputs[e] for e in REGISTRY.extras(term.loss)},
             )
             _dry_run(item, model, entry, name)
             wired.append(item)
         data: dict[str, Any] = {
-            "loss": [{"loss": t.loss, "params": dict(t.params), "weight": t.weight} for t in entry.terms]
+            "loss": [
+                {"loss": t.loss, "params": dict(t.params), "weight": t.weight, **({"on": t.on} if t.on else {})}
+                for t in entry.terms
+            ]
         }
         if on is not None and on != name:
             data["on"] = on

@@ -13,7 +13,7 @@ from typing import Any
 
 import keras
 
-from lossreg._errors import LossInputError, LossSpecError, did_you_mean
+from lossreg._errors import LossInputError, LossSpecError, did_you_mean, format_path
 from lossreg._registry import REGISTRY
 from lossreg._spec import Entry, ParsedSpec, Term, parse
 
@@ -140,6 +140,12 @@ def _check_compilable(entry: Entry) -> None:
             path=entry.path,
         )
     for term in entry.terms:
+        if term.on is not None:
+            raise LossSpecError(
+                "A term with its own 'on' (a joint loss over several outputs) needs lossreg.attach(model, spec); "
+                "compile(loss=...) gives each loss only its own output.",
+                path=format_path(term.path, ["on"]),
+            )
         extras = REGISTRY.extras(term.loss) if _known(term) else ()
         if extras:
             raise LossSpecError(

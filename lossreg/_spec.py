@@ -5,7 +5,7 @@ Grammar::
     entry   := "name"
              | {"loss": "name", "params": {...}, "weight": 2.0}
              | {"loss": [term, term, ...], "weight": 1.0}          # weighted sum of terms on one output
-    term    := "name" | {"loss": "name", "params": {...}, "weight": 0.5}
+    term    := "name" | {"loss": "name", "params": {...}, "weight": 0.5, "on": "output"}
     spec    := entry                                                 # one loss for the model
              | {"<output name>": entry, ...}                         # one entry per output
              | [entry, entry, ...]                                   # one entry per output, in order
@@ -29,7 +29,7 @@ __all__ = ["ENTRY_KEYS", "Entry", "ParsedSpec", "Term", "parse"]
 
 #: The keys an entry may have. ``on`` and ``inputs`` wire extra tensors (see ``lossreg.attach``).
 ENTRY_KEYS: Final = ("loss", "params", "weight", "on", "inputs")
-TERM_KEYS: Final = ("loss", "params", "weight")
+TERM_KEYS: Final = ("loss", "params", "weight", "on")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class Term:
     params: Mapping[str, Any]
     weight: float
     path: str
+    on: str | None = None  # a term's own output, for a joint loss over several outputs (attach only)
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,7 @@ def _weight(value: Any, path: str) -> float:
     weight = float(value)
     if not math.isfinite(weight) or weight < 0:
         raise LossSpecError(
-            f"Invalid weight. Expected a finite, non-negative number, received {value!r}. "
-            "Use 0 to switch a term off.",
+            f"Invalid weight. Expected a finite, non-negative number, received {value!r}. Use 0 to switch a term off.",
             path=path,
         )
     return weight
@@ -83,8 +83,7 @@ def _weight(value: Any, path: str) -> float:
 def _params(value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise LossSpecError(
-            f"Invalid params. Expected a mapping of parameter names to values, received {_type_name(value)} "
-            f"{value!r}.",
+            f"Invalid params. Expected a mapping of parameter names to values, received {_type_name(value)} {value!r}.",
             path=path,
         )
     for key in value:
@@ -97,9 +96,7 @@ def _check_keys(mapping: Mapping[Any, Any], allowed: tuple[str, ...], path: str,
     for key in mapping:
         if key not in allowed:
             hint = did_you_mean(key, allowed) if isinstance(key, str) else ""
-            raise LossSpecError(
-                f"Unknown key {key!r} in {what}.{hint} Expected keys: {', '.join(allowed)}.", path=path
-            )
+            raise LossSpecError(f"Unknown key {key!r} in {what}.{hint} Expected keys: {', '.join(allowed)}.", path=path)
 
 
 def _term(value: Any, path: str, scale: float) -> Term:
@@ -122,7 +119,13 @@ def _term(value: Any, path: str, scale: float) -> Term:
             )
         params = _params(value.get("params", {}), format_path(path, ["params"]))
         weight = _weight(value.get("weight", 1.0), format_path(path, ["weight"])) if "weight" in value else 1.0
-        return Term(name, params, weight * scale, path)
+        on = value.get("on")
+        if on is not None and not isinstance(on, str):
+            raise LossSpecError(
+                f"Invalid 'on'. Expected the name of a model output, received {_type_name(on)} {on!r}.",
+                path=format_path(path, ["on"]),
+            )
+        return Term(name, params, weight * scale, path, on)
     raise LossSpecError(
         f"Expected a loss name or a mapping with a 'loss' key, received {_type_name(value)} {value!r}.", path=path
     )
@@ -166,7 +169,7 @@ def _entry(value: Any, path: str) -> Entry:
                 )
             terms = tuple(_term(item, format_path(path, ["loss", i]), weight) for i, item in enumerate(loss))
         else:
-            term_value = {k: v for k, v in value.items() if k in TERM_KEYS and k != "weight"}
+            term_value = {k: v for k, v in value.items() if k in ("loss", "params")}
             terms = (_term(term_value, path, weight),)
         on = value.get("on")
         if on is not None and not isinstance(on, str):
@@ -204,9 +207,7 @@ def parse(spec: Any, *, root: str = "spec") -> ParsedSpec:
         entries = {}
         for key, value in spec.items():
             if not isinstance(key, str):
-                raise LossSpecError(
-                    f"Output names must be strings, received {_type_name(key)} {key!r}.", path=root
-                )
+                raise LossSpecError(f"Output names must be strings, received {_type_name(key)} {key!r}.", path=root)
             entries[key] = _entry(value, format_path(root, [key]))
         return ParsedSpec("outputs", entries, root)
     if isinstance(spec, list):
