@@ -14,7 +14,7 @@ from typing import Any
 from lossreg._ops import ops, promote
 from lossreg._registry import register
 
-__all__ = ["sigmoid_bce", "sigmoid_focal", "softmax_ce", "sigmoid_cross_entropy"]
+__all__ = ["sigmoid_bce", "sigmoid_cross_entropy", "sigmoid_focal", "softmax_ce"]
 
 Tensor = Any
 
@@ -25,17 +25,22 @@ def _check_fraction(name: str, value: float) -> None:
 
 
 def sigmoid_cross_entropy(labels: Tensor, logits: Tensor, pos_weight: float = 1.0) -> Tensor:
-    r"""Per-element sigmoid cross-entropy on logits, the stable form used by ``tf.nn``.
+    r"""Per-element (weighted) sigmoid cross-entropy on logits, without overflow or cancellation.
 
-    .. math:: \ell = (1 - z)\,x + (1 + (q - 1) z)\,(\log(1 + e^{-|x|}) + \max(-x, 0))
+    .. math:: \ell = q\,z\,\operatorname{softplus}(-x) + (1 - z)\,\operatorname{softplus}(x),\quad
+              \operatorname{softplus}(x) = \max(x, 0) + \log(1 + e^{-|x|})
 
-    which for :math:`q = 1` is :math:`\max(x, 0) - x z + \log(1 + e^{-|x|})`.
+    the value of ``tf.nn.weighted_cross_entropy_with_logits``; for :math:`q = 1` it is computed exactly as
+    ``tf.nn.sigmoid_cross_entropy_with_logits`` does, :math:`\max(x, 0) - x z + \log(1 + e^{-|x|})`.
+    For :math:`q \ne 1`, TensorFlow's form :math:`(1 - z)\,x + (1 + (q - 1) z)(\log(1 + e^{-|x|}) + \max(-x, 0))`
+    cancels for confident negatives (:math:`z = 0`, :math:`x \ll 0`: :math:`-|x| + |x| + \text{tiny}`), losing
+    the value and gradient to rounding; the softplus form keeps full relative precision.
     """
-    softplus_neg = ops.log1p(ops.exp(-ops.abs(logits)))
+    log1p_exp = ops.log1p(ops.exp(-ops.abs(logits)))
     if pos_weight == 1.0:
-        return ops.relu(logits) - logits * labels + softplus_neg
-    log_weight = 1.0 + (pos_weight - 1.0) * labels
-    return (1.0 - labels) * logits + log_weight * (softplus_neg + ops.relu(-logits))
+        return ops.relu(logits) - logits * labels + log1p_exp
+    positive = pos_weight * labels * (ops.relu(-logits) + log1p_exp)
+    return positive + (1.0 - labels) * (ops.relu(logits) + log1p_exp)
 
 
 @register("softmax_ce")
@@ -74,11 +79,12 @@ def sigmoid_bce(label_smoothing: float = 0.0, pos_weight: float = 1.0) -> Callab
     r"""Sigmoid (binary) cross-entropy on logits, one value per element.
 
     Formula:
-        .. math:: \ell = (1 - \tilde z)\,x + (1 + (q - 1)\tilde z)\,\log(1 + e^{-x}),\quad
+        .. math:: \ell = -q\,\tilde z \log \sigma(x) - (1 - \tilde z) \log(1 - \sigma(x)),\quad
                   \tilde z = (1 - s)\, z + s / 2
 
-    computed in the overflow-free form of ``tf.nn.weighted_cross_entropy_with_logits``; with
-    ``pos_weight=1`` it equals ``tf.nn.sigmoid_cross_entropy_with_logits``.
+    the value of ``tf.nn.weighted_cross_entropy_with_logits(ỹ, x, q)``, and with ``pos_weight=1`` of
+    ``tf.nn.sigmoid_cross_entropy_with_logits(ỹ, x)``, computed with softplus so that it neither overflows
+    nor cancels (see ``sigmoid_cross_entropy``).
 
     Args:
         label_smoothing: ``s`` in [0, 1]; pulls targets towards 0.5 (as Keras does).
@@ -139,9 +145,11 @@ def sigmoid_focal(alpha: float | None = 0.25, gamma: float = 2.0) -> Callable[[T
         if gamma:
             one_minus_pt = y_true * ops.sigmoid(-y_pred) + (1.0 - y_true) * ops.sigmoid(y_pred)
             positive = one_minus_pt > 0
-            # double where: the untaken branch never sees log(0), so the gradient stays finite
+            # double where: pow's gradient gamma * u^(gamma - 1) is never evaluated at u = 0 (inf for gamma < 1,
+            # and inf * 0 = NaN), so the gradient stays finite; `power` rather than exp(gamma * log(u)), which
+            # loses ~|gamma log u| ulps for confident predictions
             safe = ops.where(positive, one_minus_pt, ops.ones_like(one_minus_pt))
-            ce = ce * ops.where(positive, ops.exp(gamma * ops.log(safe)), ops.zeros_like(safe))
+            ce = ce * ops.where(positive, ops.power(safe, gamma), ops.zeros_like(safe))
         if alpha is not None:
             ce = (y_true * alpha + (1.0 - y_true) * (1.0 - alpha)) * ce
         return ce

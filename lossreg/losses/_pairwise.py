@@ -9,7 +9,7 @@ from lossreg._errors import LossInputError
 from lossreg._ops import ops, promote
 from lossreg._registry import register
 
-__all__ = ["band_masked_softmax_ce", "band_mask"]
+__all__ = ["band_mask", "band_masked_softmax_ce"]
 
 Tensor = Any
 
@@ -49,7 +49,7 @@ def band_masked_softmax_ce(
     with :math:`s = 1` for ``normalize="all"`` (the mean runs over all ``n*n`` pairs) and
     :math:`s = n^2 / \sum m` for ``normalize="band"`` (the mean runs over the kept pairs). The defaults
     reproduce ``tf.reduce_mean(band_part(ce, 0, -1) - band_part(ce, 0, 0))`` (strict upper triangle),
-    but mask with ``where``: a non-finite value outside the band never leaks NaN into the loss.
+    but mask with ``where``: a non-finite value outside the band never leaks NaN into the loss or its gradient.
 
     Args:
         lower: sub-diagonals kept, as in ``tf.linalg.band_part`` (-1 keeps all).
@@ -75,11 +75,17 @@ def band_masked_softmax_ce(
                 f"{tuple(y_pred.shape)}. Give it the pairwise output (e.g. an adjacency logits tensor)."
             )
         y_true, y_pred = promote(y_true, y_pred)
-        ce = ops.categorical_crossentropy(y_true, y_pred, from_logits=from_logits, axis=-1)
         rows, cols = y_pred.shape[1], y_pred.shape[2]
         if rows is None or cols is None:
             rows, cols = ops.shape(y_pred)[1], ops.shape(y_pred)[2]
         keep = band_mask(rows, cols, lower, upper, include_diagonal)
+        # Masked-out pairs never reach the cross-entropy: their inputs are replaced (ones: uniform logits or
+        # probabilities; zero targets) before it, so an inf/NaN there leaks neither into the value nor, through
+        # 0 * NaN in the backward pass, into the gradient; the result is then masked with `where` as well.
+        pair_keep = ops.expand_dims(keep, -1)
+        y_pred = ops.where(pair_keep, y_pred, ops.ones_like(y_pred))
+        y_true = ops.where(pair_keep, y_true, ops.zeros_like(y_true))
+        ce = ops.categorical_crossentropy(y_true, y_pred, from_logits=from_logits, axis=-1)
         masked = ops.where(keep, ce, ops.zeros_like(ce))
         if normalize == "band":
             kept = ops.sum(ops.cast(keep, ce.dtype))
