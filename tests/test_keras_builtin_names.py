@@ -1,0 +1,110 @@
+"""Keras' own loss names in lossreg: the list cannot drift from Keras, and each one is Keras' loss, value for value.
+
+``lossreg.losses._keras_builtin.KERAS_LOSS_NAMES`` is written out by hand so that ``lossreg.names()`` needs no
+TensorFlow; these tests hold it to what ``keras.losses.get`` accepts in the installed Keras, and check that each
+name resolves to a ``Loss`` computing what Keras' own ``Loss`` class for that function computes.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+from keras.src.losses import ALL_OBJECTS_DICT  # what keras.losses.get(str) looks names up in
+
+import lossreg
+from lossreg.losses._keras_builtin import KERAS_LOSS_NAMES
+
+
+def keras_function_names() -> list[str]:
+    """Every lower-case name keras.losses.get accepts that gives a function (the functions and their aliases)."""
+    return sorted(k for k, v in ALL_OBJECTS_DICT.items() if k == k.lower() and inspect.isfunction(v))
+
+
+def keras_class_for(fn: Any) -> type | None:
+    """Keras' own ``Loss`` class wrapping ``fn`` (``MeanSquaredError`` for ``mean_squared_error``), if any."""
+    for obj in ALL_OBJECTS_DICT.values():
+        if inspect.isclass(obj) and issubclass(obj, keras.losses.Loss) and obj is not keras.losses.Loss:
+            try:
+                instance = obj()
+            except TypeError:  # the abstract wrapper needs a function
+                continue
+            if getattr(instance, "fn", None) is fn:
+                return obj
+    return None
+
+
+def test_names_match_keras_losses_get():
+    assert list(KERAS_LOSS_NAMES) == keras_function_names()
+    # and every one of them is something keras.losses.get returns a function for
+    for name in KERAS_LOSS_NAMES:
+        assert inspect.isfunction(keras.losses.get(name)), name
+
+
+def test_names_are_registered_with_source_keras():
+    names = lossreg.names()
+    for name in KERAS_LOSS_NAMES:
+        assert name in names
+        info = lossreg.describe(name)
+        assert info.source == "keras"
+        assert set(info.params) == set(list(inspect.signature(keras.losses.get(name)).parameters)[2:])
+
+
+rng = np.random.default_rng(7)
+PROBS = rng.dirichlet(np.ones(5), size=4).astype("float32")  # (4, 5) rows of probabilities
+ONE_HOT = np.eye(5, dtype="float32")[rng.integers(0, 5, 4)]
+DENSE = {"y_true": ONE_HOT, "y_pred": PROBS}
+SPECIAL_INPUTS = {
+    "sparse_categorical_crossentropy": {"y_true": np.array([0, 3, 1, 4], "float32"), "y_pred": PROBS},
+    "ctc": {  # labels 1..4 padded with the blank 0; logits over 5 classes for 6 time steps
+        "y_true": np.array([[1, 2, 0], [3, 3, 4], [2, 0, 0], [4, 1, 2]], "float32"),
+        "y_pred": rng.normal(0, 1, (4, 6, 5)).astype("float32"),
+    },
+    "circle": {  # integer labels and L2-normalised embeddings
+        "y_true": np.array([0, 1, 0, 1], "float32"),
+        "y_pred": (PROBS / np.linalg.norm(PROBS, axis=-1, keepdims=True)).astype("float32"),
+    },
+}
+
+
+@pytest.mark.parametrize("name", KERAS_LOSS_NAMES)
+def test_each_name_resolves_to_keras_own_value(name):
+    inputs = SPECIAL_INPUTS.get(name, DENSE)
+    loss = lossreg.resolve(name)
+    assert isinstance(loss, keras.losses.Loss) and loss.name == name
+    value = float(loss(inputs["y_true"], inputs["y_pred"]))
+    fn = keras.losses.get(name)
+    keras_class = keras_class_for(fn)
+    assert keras_class is not None, f"no keras.losses class wraps {fn.__name__}"
+    expected = float(keras_class()(inputs["y_true"], inputs["y_pred"]))
+    assert np.isfinite(expected)
+    assert value == pytest.approx(expected, rel=1e-6, abs=0)
+    if name not in ("circle",):  # circle masks its zero entries out of the mean (a Keras mask on its output)
+        assert value == pytest.approx(float(np.mean(fn(inputs["y_true"], inputs["y_pred"]))), rel=1e-6, abs=0)
+
+
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("binary_crossentropy", {"from_logits": True, "label_smoothing": 0.1}),
+        ("categorical_crossentropy", {"label_smoothing": 0.2}),
+        ("binary_focal_crossentropy", {"apply_class_balancing": True, "gamma": 1.5}),
+        ("huber", {"delta": 0.25}),
+        ("tversky", {"alpha": 0.9, "beta": 0.5}),
+    ],
+)
+def test_keras_names_take_the_functions_keyword_arguments(name, params):
+    y_pred = rng.normal(0, 2, PROBS.shape).astype("float32") if params.get("from_logits") else PROBS
+    value = float(lossreg.get(name, **params)(ONE_HOT, y_pred))
+    expected = float(keras_class_for(keras.losses.get(name))(**params)(ONE_HOT, y_pred))
+    assert value == pytest.approx(expected, rel=1e-6, abs=0)
+    default = float(lossreg.get(name)(ONE_HOT, y_pred))
+    assert default != pytest.approx(value, rel=1e-4)  # the parameters took effect
+
+
+def test_unknown_keras_parameter_is_a_spec_error():
+    with pytest.raises(lossreg.LossSpecError, match=r"no parameter 'label_smoothin'.*label_smoothing"):
+        lossreg.get("binary_crossentropy", label_smoothin=0.1)
