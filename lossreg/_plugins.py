@@ -1,35 +1,51 @@
 """Plugin discovery: losses from other distributions through the ``lossreg.losses`` entry-point group.
 
 Each entry point's name is a loss name and its object is a factory (what ``lossreg.register`` takes);
-optional ``extras`` and ``summary`` attributes on the factory give its metadata. Entry points are read
-on first use, not at import, and a plugin's module is imported only when one of its losses is asked for.
+optional ``extras`` and ``summary`` attributes on the factory give its metadata.
 
-Conflict rule: a plugin never replaces a name that lossreg, Keras or a user registration already holds,
-and two plugins never replace each other. Every plugin loss is always reachable as
-``"<distribution>:<name>"``; the plain ``"<name>"`` is given to a plugin only when nobody else claims it.
-A conflict is warned about once per process.
+Laziness: entry points are read on first use (``lossreg.names()``, a lookup), not at ``import lossreg``,
+and read again whenever a name is not found, so a plugin installed later is seen. A plugin's module is
+imported only when one of its losses is asked for. Until then its summary and extras are read from its
+source without running it (``static_metadata``), so ``lossreg list`` shows them without importing anything.
+
+Isolation: a plugin that fails to import, raises while loading, has an invalid name, or does not give a
+factory never breaks the registry. Its loss stays listed; asking for it raises ``PluginLoadError`` naming
+the distribution, the entry point and the original exception, and ``lossreg plugins`` shows why.
+
+Conflict rule (one rule, warned about once per process and name):
+
+* a plugin never replaces a name that lossreg, Keras or a user registration holds — those win, even a
+  user registration made after the plugins were read;
+* two plugins never replace each other: when several distributions offer one name, none gets it;
+* every plugin loss is always reachable as ``"<distribution>:<name>"``; the plain ``"<name>"`` goes to a
+  plugin only when nobody else claims it.
 """
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import importlib.metadata
+import importlib.util
+import os
+import re
 import threading
 import warnings
+import weakref
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
 
 from lossreg._errors import PluginLoadError
 
 if TYPE_CHECKING:
-    from lossreg._registry import Factory, Registry
+    from lossreg._registry import Factory, Registry, _Entry
 
-__all__ = ["GROUP", "PluginRecord", "install", "records"]
+__all__ = ["GROUP", "LossregPluginWarning", "PluginRecord", "install", "load_all", "records", "yield_name"]
 
 GROUP: Final = "lossreg.losses"
-_warned: set[str] = set()
-_records: dict[str, PluginRecord] = {}
-_lock = threading.Lock()
+_EXTRA_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class LossregPluginWarning(UserWarning):
@@ -40,102 +56,341 @@ class LossregPluginWarning(UserWarning):
 class PluginRecord:
     """One ``lossreg.losses`` entry point and what became of it."""
 
-    name: str
-    qualified: str
+    name: str  # the entry point's name: the loss name the plugin asks for
+    qualified: str  # "<distribution>:<name>", always registered
     distribution: str
     version: str
-    value: str
-    status: str = "not loaded"  # "ok", "failed: <why>" or "not loaded"
+    value: str  # "module:attribute"
+    status: str = "not loaded"  # "not loaded", "ok" or "failed: <why>"
     plain_name: bool = True  # whether the plain name reaches this plugin
+    summary: str | None = None  # from the factory once loaded, else read statically from the source
+    extras: tuple[str, ...] | None = None  # likewise; None when unknown
+    factory: Factory | None = field(default=None, repr=False)
+    error: PluginLoadError | None = field(default=None, repr=False)
+
+    @property
+    def registered_names(self) -> list[str]:
+        """The names that reach this plugin's loss."""
+        return [self.name, self.qualified] if self.plain_name else [self.qualified]
 
 
-def records() -> list[PluginRecord]:
-    """Every discovered plugin loss, in name order."""
-    with _lock:
-        return sorted(_records.values(), key=lambda r: r.qualified)
+@dataclass
+class _State:
+    """Per-registry plugin bookkeeping."""
+
+    records: dict[str, PluginRecord] = field(default_factory=dict)  # by qualified name
+    entries: dict[str, _Entry] = field(default_factory=dict)  # registered name -> the entry a plugin added
+    owners: dict[str, PluginRecord] = field(default_factory=dict)  # registered name -> whose entry that is
+    warned: set[str] = field(default_factory=set)
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
 
-def _loader(ep: importlib.metadata.EntryPoint, record: PluginRecord) -> Factory:
-    where = f"plugin distribution {record.distribution!r}, entry point '{ep.name} = {ep.value}'"
+_states: weakref.WeakKeyDictionary[Registry, _State] = weakref.WeakKeyDictionary()
+_states_lock = threading.Lock()
+
+
+def _state(registry: Registry) -> _State:
+    with _states_lock:
+        state = _states.get(registry)
+        if state is None:
+            state = _states[registry] = _State()
+        return state
+
+
+def records(registry: Registry | None = None) -> list[PluginRecord]:
+    """Every discovered plugin loss of ``registry`` (default: lossreg's), in qualified-name order."""
+    if registry is None:
+        from lossreg._registry import REGISTRY
+
+        registry = REGISTRY
+    registry._ensure_plugins()
+    state = _state(registry)
+    with state.lock:
+        return sorted(state.records.values(), key=lambda r: r.qualified)
+
+
+def load_all(registry: Registry | None = None) -> list[PluginRecord]:
+    """Load every plugin loss (importing the plugins), recording failures instead of raising."""
+    recs = records(registry)
+    for record in recs:
+        if record.status == "not loaded":
+            with contextlib.suppress(PluginLoadError):
+                _load(record)
+    return recs
+
+
+# -- reading metadata without importing the plugin ---------------------------------------------------------
+
+
+def _module_source(module: str) -> str | None:
+    """Path of ``module``'s source file, found without importing it or any parent package."""
+    parts = module.split(".")
+    try:
+        spec = importlib.util.find_spec(parts[0])  # a top-level name: finds, never imports
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if len(parts) == 1:
+        origin = spec.origin
+        return origin if origin and origin.endswith(".py") else None
+    locations = list(spec.submodule_search_locations or [])
+    for i, part in enumerate(parts[1:], start=1):
+        last = i == len(parts) - 1
+        found: str | None = None
+        for base in locations:
+            package_init = os.path.join(base, part, "__init__.py")
+            if os.path.isfile(package_init):
+                found = package_init
+                locations = [os.path.join(base, part)]
+                break
+            if last and os.path.isfile(os.path.join(base, part + ".py")):
+                found = os.path.join(base, part + ".py")
+                break
+        if found is None:
+            return None
+        if last:
+            return found
+    return None
+
+
+def static_metadata(value: str) -> tuple[str | None, tuple[str, ...] | None]:
+    """Summary and extras of the factory ``value`` (``"module:attr"``), read from its source, not run.
+
+    The summary is the first line of the function's docstring, or a module-level ``attr.summary = "..."``;
+    the extras come from a module-level ``attr.extras = ("a", "b")``. Either is ``None`` when unknown.
+    """
+    module, _, attr = value.partition(":")
+    module, attr = module.strip(), attr.strip()
+    if not module or not attr or not attr.isidentifier():
+        return None, None
+    path = _module_source(module)
+    if path is None:
+        return None, None
+    try:
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), filename=path)
+    except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
+        return None, None
+    summary: str | None = None
+    extras: tuple[str, ...] | None = None
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.name == attr:
+            doc = ast.get_docstring(node)
+            if doc and doc.strip():
+                summary = doc.strip().splitlines()[0].strip()
+            extras = extras if extras is not None else ()
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                if (
+                    isinstance(target, ast.Attribute)
+                    and isinstance(target.value, ast.Name)
+                    and target.value.id == attr
+                    and target.attr in ("extras", "summary")
+                ):
+                    try:
+                        literal = ast.literal_eval(node.value)
+                    except ValueError:
+                        continue
+                    if target.attr == "summary" and isinstance(literal, str):
+                        summary = literal.strip()
+                    elif target.attr == "extras" and _valid_extras(literal):
+                        extras = tuple(literal)
+    return summary, extras
+
+
+def _valid_extras(value: Any) -> bool:
+    return (
+        isinstance(value, list | tuple)
+        and all(isinstance(e, str) and _EXTRA_RE.match(e) and e not in ("y_true", "y_pred") for e in value)
+        and len(set(value)) == len(value)
+    )
+
+
+# -- loading ----------------------------------------------------------------------------------------------
+
+
+def _where(record: PluginRecord) -> str:
+    return f"plugin distribution {record.distribution!r} {record.version}, entry point '{record.name} = {record.value}'"
+
+
+def _fail(record: PluginRecord, why: str, message: str, cause: BaseException | None = None) -> PluginLoadError:
+    error = PluginLoadError(message, distribution=record.distribution, entry_point=record.name)
+    error.__cause__ = cause
+    record.status = f"failed: {why}"
+    record.error = error
+    return error
+
+
+def _load(record: PluginRecord) -> Factory:
+    """Import the plugin's factory once; remember a failure and raise it again on every later ask."""
+    if record.factory is not None:
+        return record.factory
+    if record.error is not None:
+        raise record.error
+    ep = importlib.metadata.EntryPoint(name=record.name, value=record.value, group=GROUP)
+    fix = f"Fix or reinstall {record.distribution!r}, or uninstall it (`pip uninstall {record.distribution}`)."
     try:
         obj = ep.load()
-    except Exception as exc:
-        record.status = f"failed: {type(exc).__name__}: {exc}"
-        raise PluginLoadError(
-            f"Could not load loss {record.name!r} from {where}: {type(exc).__name__}: {exc}. "
-            f"Reinstall or fix that plugin, or uninstall {record.distribution!r}.",
-            distribution=record.distribution,
-            entry_point=ep.name,
-        ) from exc
-    if not callable(obj):
-        record.status = f"failed: entry point gives {type(obj).__name__}, not a factory"
-        raise PluginLoadError(
-            f"The {where} gives {obj!r}, which is not a loss factory (a function taking keyword "
-            "parameters and returning fn(y_true, y_pred, **extras)).",
-            distribution=record.distribution,
-            entry_point=ep.name,
+    except (Exception, SystemExit) as exc:
+        why = f"{type(exc).__name__}: {exc}"
+        message = f"Could not load loss {record.name!r} from {_where(record)}: {why}. {fix}"
+        raise _fail(record, why, message, exc) from exc
+    if not callable(obj) or isinstance(obj, type):
+        why = f"gives {type(obj).__name__} {obj!r}, not a factory function"
+        raise _fail(
+            record,
+            why,
+            f"The {_where(record)} gives {obj!r}, which is not a loss factory (expected a function taking "
+            f"keyword parameters and returning fn(y_true, y_pred, **extras)). {fix}",
         )
+    extras = getattr(obj, "extras", ())
+    if not _valid_extras(extras):
+        why = f"invalid extras {extras!r}"
+        raise _fail(
+            record,
+            why,
+            f"The factory of {_where(record)} has extras={extras!r}; expected a tuple of distinct Python "
+            f"identifiers other than 'y_true' and 'y_pred'. {fix}",
+        )
+    summary = getattr(obj, "summary", None)
+    if not isinstance(summary, str) or not summary.strip():
+        doc = (getattr(obj, "__doc__", None) or "").strip()
+        summary = doc.splitlines()[0].strip() if doc else ""
+    record.summary, record.extras, record.factory = summary, tuple(extras), obj
     record.status = "ok"
     return obj
 
 
-def _warn_once(key: str, message: str) -> None:
-    if key not in _warned:
-        _warned.add(key)
-        warnings.warn(message, LossregPluginWarning, stacklevel=4)
+def _loader(registry: Registry, record: PluginRecord) -> Any:
+    def load() -> Factory:
+        factory = _load(record)
+        state = _state(registry)
+        with state.lock:
+            for name in (record.qualified, record.name):
+                entry = state.entries.get(name)
+                if entry is not None and entry.source == record.distribution:
+                    entry.extras = record.extras or ()
+        return factory
+
+    return load
+
+
+# -- discovery and the conflict rule ----------------------------------------------------------------------
+
+
+def _entry_points() -> Iterable[importlib.metadata.EntryPoint]:
+    try:
+        return list(importlib.metadata.entry_points(group=GROUP))
+    except Exception as exc:  # a corrupt installed distribution must not break lossreg
+        warnings.warn(
+            f"lossreg could not read the installed entry points ({type(exc).__name__}: {exc}); "
+            "plugin losses are unavailable.",
+            LossregPluginWarning,
+            stacklevel=3,
+        )
+        return []
 
 
 def install(registry: Registry) -> None:
-    """Add every installed plugin loss to ``registry`` (lazily: nothing is imported here)."""
-    from lossreg._registry import _Entry
+    """(Re)read the installed plugins into ``registry``; nothing is imported and nothing here raises."""
+    from lossreg._registry import _NAME_RE, _Entry
 
-    by_name: dict[str, list[tuple[importlib.metadata.EntryPoint, PluginRecord]]] = defaultdict(list)
-    for ep in importlib.metadata.entry_points(group=GROUP):
-        dist = ep.dist.name if ep.dist is not None else "unknown"
-        version = ep.dist.version if ep.dist is not None else "?"
-        qualified = f"{dist}:{ep.name}"
-        with _lock:
-            record = _records.get(qualified)
-            if record is None or record.value != ep.value:
+    state = _state(registry)
+    messages: list[str] = []
+    with state.lock:
+        by_name: dict[str, list[PluginRecord]] = defaultdict(list)
+        for ep in _entry_points():
+            dist = ep.dist.name if ep.dist is not None else "unknown"
+            version = ep.dist.version if ep.dist is not None else "?"
+            qualified = f"{dist}:{ep.name}"
+            record = state.records.get(qualified)
+            if record is None or record.value != ep.value or record.version != version:
                 record = PluginRecord(ep.name, qualified, dist, version, ep.value)
-                _records[qualified] = record
-        by_name[ep.name].append((ep, record))
+                record.summary, record.extras = static_metadata(ep.value)
+                state.records[qualified] = record
+            if not _NAME_RE.match(qualified) or ":" in ep.name:
+                _fail(
+                    record,
+                    "invalid loss name",
+                    f"The {_where(record)} declares the loss name {ep.name!r}, which is not valid: expected letters, "
+                    "digits, '_', '.' or '-', starting with a letter or '_'. Rename the entry point.",
+                )
+                record.plain_name = False
+                continue
+            by_name[ep.name].append(record)
 
-    for name, claims in by_name.items():
-        holder = registry._entries.get(name)
-        plugin_sources = {r.distribution for _, r in claims}
-        held_by_other = holder is not None and holder.source not in plugin_sources
-        if held_by_other:
-            dists = ", ".join(sorted(plugin_sources))
-            _warn_once(
-                f"{name}:{dists}",
-                f"Plugin loss {name!r} from {dists} clashes with the {holder.source!r} loss of that name, "  # type: ignore[union-attr]
-                f"which keeps it; reach the plugin's as "
-                + " or ".join(repr(f"{d}:{name}") for d in sorted(plugin_sources))
-                + ".",
-            )
-        elif len(claims) > 1:
-            dists = ", ".join(sorted(plugin_sources))
-            _warn_once(
-                f"{name}:{dists}",
-                f"Plugin loss {name!r} is provided by several distributions ({dists}); none takes the plain "
-                "name. Use " + " or ".join(repr(r.qualified) for _, r in claims) + ".",
-            )
-            registry.remove(name)
-        for ep, record in claims:
-            record.plain_name = not held_by_other and len(claims) == 1
+        for name, claims in by_name.items():
+            holder = registry._entries.get(name)
+            held_by_plugin = holder is not None and state.entries.get(name) is holder
+            dists = sorted({r.distribution for r in claims})
+            if holder is not None and not held_by_plugin:
+                qualified_names = " or ".join(repr(f"{d}:{name}") for d in dists)
+                key = f"{name}|{holder.source}|{','.join(dists)}"
+                if key not in state.warned:
+                    state.warned.add(key)
+                    messages.append(
+                        f"Plugin loss {name!r} from {', '.join(map(repr, dists))} clashes with the {holder.source!r} "
+                        f"loss of that name, which keeps it; use {qualified_names} for the plugin's."
+                    )
+                plain = False
+            elif len(claims) > 1:
+                key = f"{name}||{','.join(dists)}"
+                if key not in state.warned:
+                    state.warned.add(key)
+                    messages.append(
+                        f"Plugin loss {name!r} is offered by several distributions ({', '.join(dists)}), so none "
+                        "gets the plain name; use " + " or ".join(repr(r.qualified) for r in claims) + "."
+                    )
+                if held_by_plugin:
+                    registry.remove(name)
+                    state.entries.pop(name, None)
+                    state.owners.pop(name, None)
+                plain = False
+            else:
+                plain = True
+            for record in claims:
+                record.plain_name = plain
+                for registered in record.registered_names:
+                    current = state.entries.get(registered)
+                    unchanged = current is not None and registry._entries.get(registered) is current
+                    if unchanged and state.owners.get(registered) is record:
+                        continue  # as in an earlier scan (and maybe already loaded)
+                    entry = _Entry(
+                        name=registered,
+                        source=record.distribution,
+                        extras=record.extras or (),
+                        loader=_loader(registry, record),
+                    )
+                    registry.add(entry, override=True)
+                    state.entries[registered] = entry
+                    state.owners[registered] = record
+    for message in messages:  # after the registry is consistent, so `-W error` cannot leave it half-built
+        warnings.warn(message, LossregPluginWarning, stacklevel=4)
 
-            def load(ep: importlib.metadata.EntryPoint = ep, record: PluginRecord = record) -> Factory:
-                factory = _loader(ep, record)
-                extras = tuple(getattr(factory, "extras", ()))
-                for entry in (registry._entries.get(record.qualified), registry._entries.get(record.name)):
-                    if entry is not None and entry.source == record.distribution:
-                        entry.extras = extras
-                return factory
 
-            names = [record.qualified] + ([name] if record.plain_name else [])
-            for registered in names:
-                current = registry._entries.get(registered)
-                if current is not None and current.source == record.distribution and current.factory is not None:
-                    continue  # already loaded in an earlier scan
-                registry.add(_Entry(name=registered, source=record.distribution, loader=load), override=True)
+def yield_name(registry: Registry, taken: _Entry, newcomer: _Entry) -> bool:
+    """Whether ``newcomer`` (a lossreg or user registration) may take a name a plugin holds; warn if so.
+
+    Called by ``Registry.add`` when a name is taken and ``override`` is not set. The conflict rule says a
+    user registration beats a plugin, even when the plugins were read first.
+    """
+    state = _state(registry)
+    with state.lock:
+        if state.entries.get(taken.name) is not taken or ":" in taken.name:
+            return False
+        state.entries.pop(taken.name, None)
+        state.owners.pop(taken.name, None)
+        for record in state.records.values():
+            if record.name == taken.name:
+                record.plain_name = False
+        message = (
+            f"{newcomer.source!r} registers loss {taken.name!r}, which plugin {taken.source!r} offered; the "
+            f"registration wins. Use {taken.source + ':' + taken.name!r} for the plugin's."
+        )
+        key = f"{taken.name}|{newcomer.source}|{taken.source}"
+        warn = key not in state.warned
+        state.warned.add(key)
+    if warn:
+        warnings.warn(message, LossregPluginWarning, stacklevel=5)
+    return True

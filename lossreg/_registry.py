@@ -20,7 +20,7 @@ from typing import Any, Final, Literal, TypeVar
 
 from lossreg._errors import LossSpecError, did_you_mean
 
-__all__ = ["LossInfo", "Param", "Registry", "REGISTRY", "register", "names", "describe"]
+__all__ = ["REGISTRY", "LossInfo", "Param", "Registry", "describe", "names", "register"]
 
 LossFn = Callable[..., Any]
 Factory = Callable[..., LossFn]
@@ -100,6 +100,13 @@ class _Entry:
         return self.factory
 
 
+def _as_float(value: numbers.Real) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond float range, e.g. 10**400 written out in a JSON spec
+        return math.inf
+
+
 def _check_type(value: Any, hint: Any) -> bool:
     """Whether a spec value fits a parameter's type hint; unknown hints accept anything."""
     origin = typing.get_origin(hint)
@@ -114,7 +121,7 @@ def _check_type(value: Any, hint: Any) -> bool:
     if hint is int:
         return isinstance(value, numbers.Integral) and not isinstance(value, bool)
     if hint is float:
-        return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
+        return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(_as_float(value))
     if hint is str:
         return isinstance(value, str)
     return True
@@ -143,7 +150,7 @@ class Registry:
                 )
         with self._lock:
             taken = self._entries.get(entry.name)
-            if taken is not None and not override:
+            if taken is not None and not override and not self._plugin_yields(taken, entry):
                 raise LossSpecError(
                     f"Loss name {entry.name!r} is already registered by {taken.source!r}; "
                     f"{entry.source!r} tried to register it again. Pass override=True to replace it, "
@@ -151,12 +158,22 @@ class Registry:
                 )
             self._entries[entry.name] = entry
 
+    def _plugin_yields(self, taken: _Entry, entry: _Entry) -> bool:
+        """A plugin's plain name gives way to a lossreg or user registration (the conflict rule)."""
+        from lossreg import _plugins
+
+        return _plugins.yield_name(self, taken, entry)
+
     def remove(self, name: str) -> None:
         """Forget a registered name (used by tests and by ``override`` clean-ups)."""
         with self._lock:
             self._entries.pop(name, None)
 
     def register(self, name: str, *, extras: Iterable[str] = (), override: bool = False) -> Callable[[F], F]:
+        if isinstance(extras, str):
+            raise LossSpecError(
+                f"lossreg.register({name!r}, extras={extras!r}): extras is a list of names, e.g. extras=({extras!r},)."
+            )
         extras = tuple(extras)
 
         def decorator(factory: F) -> F:
@@ -199,18 +216,22 @@ class Registry:
 
     def entry(self, name: Any, *, path: str | None = None) -> _Entry:
         if not isinstance(name, str):
-            raise LossSpecError(
-                f"Expected a loss name (a string), received {type(name).__name__} {name!r}.", path=path
-            )
+            raise LossSpecError(f"Expected a loss name (a string), received {type(name).__name__} {name!r}.", path=path)
         self._ensure_plugins()
         found = self._entries.get(name)
         if found is None:
             self.rescan_plugins()  # a plugin installed since the last look becomes visible here
             found = self._entries.get(name)
         if found is None:
+            plugin_names = [n for n in self._entries if n.endswith(":" + name)]
+            hint = (
+                " Plugins offer it as " + " or ".join(map(repr, sorted(plugin_names))) + " (the plain name is "
+                "taken or offered by several plugins)."
+                if plugin_names
+                else did_you_mean(name, self._entries)
+            )
             raise LossSpecError(
-                f"Unknown loss {name!r}.{did_you_mean(name, self._entries)} "
-                "Run `lossreg list` (or lossreg.names()) to see every registered loss.",
+                f"Unknown loss {name!r}.{hint} Run `lossreg list` (or lossreg.names()) to see every registered loss.",
                 path=path,
             )
         return found
@@ -240,45 +261,63 @@ class Registry:
             name=name, summary=summary, doc=doc, params=self.params(name), extras=entry.extras, source=entry.source
         )
 
-    def build(self, name: str, params: Mapping[str, Any] | None = None, *, path: str | None = None) -> LossFn:
-        """Check ``params`` against the factory's signature and call it: the loss function."""
+    def param_problems(
+        self, name: str, params: Mapping[str, Any] | None = None, *, path: str | None = None
+    ) -> list[LossSpecError]:
+        """Every problem with ``params`` for loss ``name`` (unknown, ill-typed or missing parameters)."""
         params = dict(params or {})
         factory = self.factory(name, path=path)
         signature = inspect.signature(factory)
-        accepted = {
-            p.name: p for p in signature.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        }
+        accepted = {p.name: p for p in signature.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
         takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
         try:
             hints = typing.get_type_hints(factory)
         except Exception:
             hints = {}
+        problems = []
         for key, value in params.items():
             where = f"{path}['params'][{key!r}]" if path else None
             if not isinstance(key, str):
-                raise LossSpecError(f"Parameter names must be strings, received {key!r}.", path=path)
+                problems.append(LossSpecError(f"Parameter names must be strings, received {key!r}.", path=path))
+                continue
             if key not in accepted:
                 if takes_any:
                     continue
                 known = ", ".join(accepted) or "none"
-                raise LossSpecError(
-                    f"Loss {name!r} has no parameter {key!r}.{did_you_mean(key, accepted)} "
-                    f"Its parameters are: {known}.",
-                    path=where,
+                problems.append(
+                    LossSpecError(
+                        f"Loss {name!r} has no parameter {key!r}.{did_you_mean(key, accepted)} "
+                        f"Its parameters are: {known}.",
+                        path=where,
+                    )
                 )
+                continue
             hint = hints.get(key)
             if hint is not None and not _check_type(value, hint):
-                raise LossSpecError(
-                    f"Invalid value for parameter {key!r} of loss {name!r}. Expected {_annotation_text(hint)}, "
-                    f"received {type(value).__name__} {value!r}.",
-                    path=where,
+                problems.append(
+                    LossSpecError(
+                        f"Invalid value for parameter {key!r} of loss {name!r}. Expected {_annotation_text(hint)}, "
+                        f"received {type(value).__name__} {value!r}.",
+                        path=where,
+                    )
                 )
         missing = [k for k, p in accepted.items() if p.default is p.empty and k not in params]
         if missing:
-            raise LossSpecError(
-                f"Loss {name!r} needs parameter(s) {', '.join(map(repr, missing))}: add them under 'params'.",
-                path=path,
+            problems.append(
+                LossSpecError(
+                    f"Loss {name!r} needs parameter(s) {', '.join(map(repr, missing))}: add them under 'params'.",
+                    path=path,
+                )
             )
+        return problems
+
+    def build(self, name: str, params: Mapping[str, Any] | None = None, *, path: str | None = None) -> LossFn:
+        """Check ``params`` against the factory's signature and call it: the loss function."""
+        params = dict(params or {})
+        factory = self.factory(name, path=path)
+        problems = self.param_problems(name, params, path=path)
+        if problems:
+            raise problems[0]
         try:
             fn = factory(**params)
         except LossSpecError:
@@ -294,7 +333,9 @@ class Registry:
         return fn
 
     def extras(self, name: str) -> tuple[str, ...]:
-        return self.entry(name).extras
+        entry = self.entry(name)
+        entry.get_factory()  # a plugin's extras are known for sure only once it is loaded
+        return entry.extras
 
 
 REGISTRY: Final = Registry()
