@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import difflib
+import reprlib
 from collections.abc import Iterable
 
-__all__ = ["LossInputError", "LossSpecError", "PluginLoadError", "did_you_mean", "format_path"]
+__all__ = ["LossInputError", "LossSpecError", "PluginLoadError", "did_you_mean", "format_path", "short_repr"]
 
 
 class LossSpecError(ValueError):
@@ -55,3 +56,13 @@ def did_you_mean(word: str, candidates: Iterable[str], *, n: int = 3) -> str:
 def format_path(root: str, keys: Iterable[object]) -> str:
     """Render a spec path such as ``spec['output_2']['params']['lower']``."""
     return root + "".join(f"[{k!r}]" for k in keys)
+
+
+_SHORT: reprlib.Repr = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 100
+_SHORT.maxlevel = 3
+
+
+def short_repr(value: object) -> str:
+    """``repr(value)`` cut to a readable length for an error message (a stray 1 MiB list is not printed whole)."""
+    return _SHORT.repr(value)

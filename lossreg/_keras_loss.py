@@ -14,6 +14,7 @@ from typing import Any
 import keras
 
 from lossreg._errors import LossInputError, LossSpecError, did_you_mean, format_path
+from lossreg._ops import reduce_non_batch
 from lossreg._registry import REGISTRY
 from lossreg._spec import Entry, ParsedSpec, Term, parse
 
@@ -24,6 +25,16 @@ _SCOPE_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 
 def _weight_text(weight: float) -> str:
     return f"{weight:g}"
+
+
+def _add(total: Any, value: Any) -> Any:
+    """Sum two terms; a per-sample and a per-element term are both made per-sample means first.
+
+    Adding a ``(batch,)`` tensor to a ``(batch, k)`` one would broadcast over the wrong axis (or fail).
+    """
+    if len(total.shape) != len(value.shape):
+        total, value = reduce_non_batch(total), reduce_non_batch(value)
+    return total + value
 
 
 def default_name(terms: Sequence[Mapping[str, Any]]) -> str:
@@ -99,7 +110,7 @@ class RegisteredLoss(keras.losses.Loss):
                 )
             value = fn(y_true, y_pred, **{e: given[e] for e in extras})
             value = value if term["weight"] == 1.0 else value * term["weight"]
-            total = value if total is None else total + value
+            total = value if total is None else _add(total, value)
         return total
 
     def get_config(self) -> dict[str, Any]:

@@ -23,7 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from lossreg._errors import LossSpecError, did_you_mean, format_path
+from lossreg._errors import LossSpecError, did_you_mean, format_path, short_repr
+from lossreg._registry import REGISTRY
 
 __all__ = ["ENTRY_KEYS", "Entry", "ParsedSpec", "Term", "parse"]
 
@@ -69,9 +70,13 @@ def _type_name(value: Any) -> str:
 def _weight(value: Any, path: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise LossSpecError(
-            f"Invalid weight. Expected a non-negative number, received {_type_name(value)} {value!r}.", path=path
+            f"Invalid weight. Expected a non-negative number, received {_type_name(value)} {short_repr(value)}.",
+            path=path,
         )
-    weight = float(value)
+    try:
+        weight = float(value)
+    except OverflowError:  # an integer too large for a float, e.g. 1e400 written out in JSON
+        weight = math.inf
     if not math.isfinite(weight) or weight < 0:
         raise LossSpecError(
             f"Invalid weight. Expected a finite, non-negative number, received {value!r}. Use 0 to switch a term off.",
@@ -83,7 +88,8 @@ def _weight(value: Any, path: str) -> float:
 def _params(value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise LossSpecError(
-            f"Invalid params. Expected a mapping of parameter names to values, received {_type_name(value)} {value!r}.",
+            "Invalid params. Expected a mapping of parameter names to values, received "
+            f"{_type_name(value)} {short_repr(value)}.",
             path=path,
         )
     for key in value:
@@ -99,9 +105,31 @@ def _check_keys(mapping: Mapping[Any, Any], allowed: tuple[str, ...], path: str,
             raise LossSpecError(f"Unknown key {key!r} in {what}.{hint} Expected keys: {', '.join(allowed)}.", path=path)
 
 
+_FILE_SUFFIXES: Final = (".json", ".toml", ".yaml", ".yml")
+
+
+def _loss_name(name: str, path: str) -> str:
+    """Check that ``name`` is registered; the error names ``path`` and the closest registered names."""
+    try:
+        REGISTRY.entry(name, path=path)
+    except LossSpecError as exc:
+        if type(exc) is LossSpecError and name.lower().endswith(_FILE_SUFFIXES):
+            raise LossSpecError(
+                f"Unknown loss {name!r}. A plain string is always a loss name; to read a spec file, pass "
+                f"pathlib.Path({name!r}).",
+                path=path,
+            ) from None
+        raise
+    return name
+
+
 def _term(value: Any, path: str, scale: float) -> Term:
     if isinstance(value, str):
-        return Term(value, {}, scale, path)
+        return Term(_loss_name(value, path), {}, scale, path)
+    if isinstance(value, list):
+        raise LossSpecError(
+            "Nested term lists are not supported: list every term directly under the entry's 'loss'.", path=path
+        )
     if isinstance(value, Mapping):
         _check_keys(value, TERM_KEYS, path, "a loss term")
         if "loss" not in value:
@@ -114,20 +142,22 @@ def _term(value: Any, path: str, scale: float) -> Term:
             )
         if not isinstance(name, str):
             raise LossSpecError(
-                f"Expected a loss name (a string), received {_type_name(name)} {name!r}.",
+                f"Expected a loss name (a string), received {_type_name(name)} {short_repr(name)}.",
                 path=format_path(path, ["loss"]),
             )
+        _loss_name(name, format_path(path, ["loss"]))
         params = _params(value.get("params", {}), format_path(path, ["params"]))
         weight = _weight(value.get("weight", 1.0), format_path(path, ["weight"])) if "weight" in value else 1.0
         on = value.get("on")
         if on is not None and not isinstance(on, str):
             raise LossSpecError(
-                f"Invalid 'on'. Expected the name of a model output, received {_type_name(on)} {on!r}.",
+                f"Invalid 'on'. Expected the name of a model output, received {_type_name(on)} {short_repr(on)}.",
                 path=format_path(path, ["on"]),
             )
         return Term(name, params, weight * scale, path, on)
     raise LossSpecError(
-        f"Expected a loss name or a mapping with a 'loss' key, received {_type_name(value)} {value!r}.", path=path
+        f"Expected a loss name or a mapping with a 'loss' key, received {_type_name(value)} {short_repr(value)}.",
+        path=path,
     )
 
 
@@ -135,14 +165,14 @@ def _inputs(value: Any, path: str) -> dict[str, str]:
     if not isinstance(value, Mapping):
         raise LossSpecError(
             "Invalid inputs. Expected a mapping of the loss's extra names to layer or output names, "
-            f"e.g. {{'aux': 'deconv1'}}; received {_type_name(value)} {value!r}.",
+            f"e.g. {{'aux': 'deconv1'}}; received {_type_name(value)} {short_repr(value)}.",
             path=path,
         )
     for key, target in value.items():
         if not isinstance(key, str) or not isinstance(target, str):
             raise LossSpecError(
-                f"Invalid inputs item {key!r}: {target!r}. Expected extra name (string) -> layer or output name "
-                "(string).",
+                f"Invalid inputs item {short_repr(key)}: {short_repr(target)}. Expected extra name (string) -> "
+                "layer or output name (string).",
                 path=path,
             )
     return dict(value)
@@ -150,7 +180,7 @@ def _inputs(value: Any, path: str) -> dict[str, str]:
 
 def _entry(value: Any, path: str) -> Entry:
     if isinstance(value, str):
-        return Entry((Term(value, {}, 1.0, path),), path)
+        return Entry((Term(_loss_name(value, path), {}, 1.0, path),), path)
     if isinstance(value, Mapping):
         _check_keys(value, ENTRY_KEYS, path, "a spec entry")
         if "loss" not in value:
@@ -174,14 +204,14 @@ def _entry(value: Any, path: str) -> Entry:
         on = value.get("on")
         if on is not None and not isinstance(on, str):
             raise LossSpecError(
-                f"Invalid 'on'. Expected the name of a model output, received {_type_name(on)} {on!r}.",
+                f"Invalid 'on'. Expected the name of a model output, received {_type_name(on)} {short_repr(on)}.",
                 path=format_path(path, ["on"]),
             )
         inputs = _inputs(value["inputs"], format_path(path, ["inputs"])) if "inputs" in value else {}
         return Entry(terms, path, on, inputs)
     raise LossSpecError(
         "Expected a loss name, a mapping with a 'loss' key, or a mapping of output names to entries; "
-        f"received {_type_name(value)} {value!r}.",
+        f"received {_type_name(value)} {short_repr(value)}.",
         path=path,
     )
 
@@ -193,7 +223,9 @@ def parse(spec: Any, *, root: str = "spec") -> ParsedSpec:
 
         spec, root = load(spec)
     if isinstance(spec, bytes | bytearray):
-        raise LossSpecError(f"Expected a spec, received bytes {spec!r}. Decode it or pass a file path.", path=root)
+        raise LossSpecError(
+            f"Expected a spec, received bytes {short_repr(spec)}. Decode it or pass a file path.", path=root
+        )
     if isinstance(spec, Mapping) and "loss" in spec:
         return ParsedSpec("single", {None: _entry(spec, root)}, root)
     if isinstance(spec, Mapping):
@@ -207,7 +239,9 @@ def parse(spec: Any, *, root: str = "spec") -> ParsedSpec:
         entries = {}
         for key, value in spec.items():
             if not isinstance(key, str):
-                raise LossSpecError(f"Output names must be strings, received {_type_name(key)} {key!r}.", path=root)
+                raise LossSpecError(
+                    f"Output names must be strings, received {_type_name(key)} {short_repr(key)}.", path=root
+                )
             entries[key] = _entry(value, format_path(root, [key]))
         return ParsedSpec("outputs", entries, root)
     if isinstance(spec, list):
@@ -218,6 +252,6 @@ def parse(spec: Any, *, root: str = "spec") -> ParsedSpec:
         return ParsedSpec("single", {None: _entry(spec, root)}, root)
     raise LossSpecError(
         "Expected a spec: a loss name, a mapping with a 'loss' key, a mapping of output names to entries, "
-        f"a list of entries, or a path to a spec file; received {_type_name(spec)} {spec!r}.",
+        f"a list of entries, or a path to a spec file; received {_type_name(spec)} {short_repr(spec)}.",
         path=root,
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
+import re
 from pathlib import Path
 from typing import Any, Final
 
@@ -17,6 +17,8 @@ from lossreg._errors import LossSpecError
 __all__ = ["MAX_BYTES", "load"]
 
 MAX_BYTES: Final = 1 << 20  # 1 MiB: a spec is a few lines; anything bigger is a mistake
+_YAML_BOOL: Final = "tag:yaml.org,2002:bool"
+_YAML_FLOAT: Final = "tag:yaml.org,2002:float"
 _FORMATS: Final = {".json": "json", ".toml": "toml", ".yaml": "yaml", ".yml": "yaml"}
 
 
@@ -45,9 +47,26 @@ def _load_yaml(text: str) -> Any:
     class _StrictLoader(yaml.SafeLoader):
         pass
 
+    # YAML 1.2 scalars, not 1.1's: the entry key `on` (and yes/no/off) stays a string rather than becoming
+    # True, and `1e-3` is a number rather than a string.
+    _StrictLoader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_YAML_BOOL, _YAML_FLOAT)]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    _StrictLoader.add_implicit_resolver(_YAML_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+    _StrictLoader.add_implicit_resolver(
+        _YAML_FLOAT,
+        re.compile(
+            r"^(?:[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*|[0-9]+(?=[eE]))(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+        ),
+        list("-+.0123456789"),
+    )
+
     def construct_mapping(loader: _StrictLoader, node: Any, deep: bool = False) -> dict[Any, Any]:
         seen = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # '<<: *anchor'; its keys may be overridden here
+                continue
             key = loader.construct_object(key_node, deep=deep)
             try:
                 duplicate = key in seen
@@ -56,20 +75,31 @@ def _load_yaml(text: str) -> Any:
                     None, None, f"unhashable key {key!r}", key_node.start_mark
                 ) from None
             if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
         return loader.construct_mapping(node, deep=deep)
 
     _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
-    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: plain data only
+
+
+def _load_toml(text: str) -> Any:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: the same parser, published as tomli
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ImportError as exc:
+            raise LossSpecError(
+                "Reading a TOML spec on Python 3.10 needs tomli: `pip install tomli`, or write the spec as JSON."
+            ) from exc
+    return tomllib.loads(text)
 
 
 def load(path: os.PathLike[str] | os.PathLike[bytes]) -> tuple[Any, str]:
-    """Read a spec file; return its data and the root used in error paths (the file name)."""
+    """Read a spec file; return its data and the root used in error paths (the file's path, as given)."""
     file = Path(os.fsdecode(path))
-    root = f"{file.name}: spec"
+    root = f"{file}: spec"
     fmt = _FORMATS.get(file.suffix.lower())
     if fmt is None:
         raise LossSpecError(
@@ -87,16 +117,18 @@ def load(path: os.PathLike[str] | os.PathLike[bytes]) -> tuple[Any, str]:
     except OSError as exc:
         raise LossSpecError(f"Cannot read spec file: {exc.strerror or exc}.", path=str(file)) from exc
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte-order mark, as some Windows editors write, is dropped
     except UnicodeDecodeError as exc:
         raise LossSpecError(
             f"Spec file is not valid UTF-8 (byte {exc.start}). Save it as UTF-8.", path=str(file)
         ) from exc
+    if not text.strip():
+        raise LossSpecError("Spec file is empty. Write a loss name, an entry, or one entry per output.", path=str(file))
     try:
         if fmt == "json":
             data = json.loads(text, object_pairs_hook=_json_object, parse_constant=_json_constant)
         elif fmt == "toml":
-            data = tomllib.loads(text)
+            data = _load_toml(text)
         else:
             data = _load_yaml(text)
     except LossSpecError:
@@ -106,5 +138,8 @@ def load(path: os.PathLike[str] | os.PathLike[bytes]) -> tuple[Any, str]:
     except Exception as exc:  # each parser has its own error types; all mean "not valid <format>"
         raise LossSpecError(f"Invalid {fmt.upper()} in spec file: {exc}", path=str(file)) from exc
     if data is None:
-        raise LossSpecError("Spec file is empty.", path=str(file))
+        raise LossSpecError(
+            "Spec file holds no data (only null or comments). Write a loss name, an entry, or one entry per output.",
+            path=str(file),
+        )
     return data, root

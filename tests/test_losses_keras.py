@@ -81,11 +81,6 @@ def test_e_weighted_terms_and_reduction_round_trip():
     assert (again.reduction, again.name) == ("sum", "ce_sum")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RegisteredLoss.call adds the terms' raw outputs: a per-element term (batch, d) plus a per-sample term "
-    "(batch,) does not broadcast (bce + dice, the classic segmentation pair), see the helper's report on issue 2",
-)
 def test_e_sum_of_a_per_element_and_a_per_sample_term():
     case = next(c for c in GOLDEN["cases"] if c["loss"] == "sigmoid_bce" and not c["params"] and len(c["values"]) > 1)
     y, x = np.float32(case["inputs"]["y_true"]), np.float32(case["inputs"]["y_pred"])
