@@ -1,4 +1,8 @@
-"""The ``lossreg`` command line (also ``python -m lossreg``)."""
+"""The ``lossreg`` command line (also ``python -m lossreg``): list, show, check, plugins, demo.
+
+Output goes to stdout in aligned columns (``--json`` where a tool may read it); errors go to stderr with
+exit status 1. ``lossreg list`` imports neither TensorFlow nor any plugin module.
+"""
 
 from __future__ import annotations
 
@@ -6,46 +10,195 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from lossreg._errors import LossSpecError
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
+
+_KERAS_SUMMARY = "Keras built-in loss (keras.losses), resolved by name."
 
 
-def _cmd_list(args: argparse.Namespace) -> int:
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "") -> str:
+    """Aligned columns; the last one is not padded (it holds free text)."""
+    widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows, strict=True)]
+    lines = []
+    for row in [headers, *rows]:
+        cells = [str(c).ljust(w) for c, w in zip(row[:-1], widths, strict=False)] + [str(row[-1])]
+        lines.append((indent + "  ".join(cells)).rstrip())
+    return "\n".join(lines)
+
+
+def _summary_of(factory: Any) -> str:
+    summary = getattr(factory, "summary", None)
+    if isinstance(summary, str) and summary.strip():
+        return summary.strip()
+    doc = (getattr(factory, "__doc__", None) or "").strip()
+    return doc.splitlines()[0].strip() if doc else ""
+
+
+# -- list ---------------------------------------------------------------------------------------------------
+
+
+def _list_rows() -> list[dict[str, Any]]:
+    """One row per loss, without importing TensorFlow or plugin modules."""
+    from lossreg import _plugins
     from lossreg._registry import REGISTRY
 
     rows = []
     for name in REGISTRY.names():
         entry = REGISTRY.entry(name)
-        factory = entry.factory
-        summary = ""
-        if factory is not None:
-            doc = (getattr(factory, "__doc__", None) or "").strip()
-            summary = getattr(factory, "summary", None) or (doc.splitlines()[0] if doc else "")
+        record = _plugins.owner(name)
+        if record is not None:
+            if name == record.qualified and record.plain_name:
+                continue  # listed under its plain name, with this one as an alias
+            rows.append(
+                {
+                    "name": name,
+                    "source": record.distribution,
+                    "version": record.version,
+                    "extras": None if record.extras is None else list(record.extras),
+                    "summary": record.summary or "",
+                    "aliases": [record.qualified] if name != record.qualified else [],
+                    "status": record.status,
+                }
+            )
+            continue
+        if entry.factory is not None:
+            summary = _summary_of(entry.factory)
         elif entry.source == "keras":
-            summary = "Keras built-in loss."
-        rows.append({"name": name, "source": entry.source, "extras": list(entry.extras), "summary": summary})
+            summary = _KERAS_SUMMARY
+        else:
+            summary = ""
+        rows.append(
+            {
+                "name": name,
+                "source": entry.source,
+                "version": None,
+                "extras": list(entry.extras),
+                "summary": summary,
+                "aliases": [],
+                "status": "ok" if entry.factory is not None or entry.source == "keras" else "not loaded",
+            }
+        )
+    return rows
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    rows = _list_rows()
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    width = max(len(r["name"]) for r in rows)
-    src_width = max(len(r["source"]) for r in rows)
-    for r in rows:
-        extras = ", ".join(r["extras"]) or "-"
-        print(f"{r['name']:<{width}}  {r['source']:<{src_width}}  {extras:<8}  {r['summary']}")
+
+    def extras(row: dict[str, Any]) -> str:
+        return "?" if row["extras"] is None else (", ".join(row["extras"]) or "-")
+
+    print(
+        _table(
+            ["NAME", "SOURCE", "EXTRAS", "SUMMARY"], [[r["name"], r["source"], extras(r), r["summary"]] for r in rows]
+        )
+    )
     return 0
 
 
-def _cmd_show(args: argparse.Namespace) -> int:
-    from lossreg._registry import describe
+# -- show ---------------------------------------------------------------------------------------------------
 
-    info = describe(args.name)
-    print(info)
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from lossreg import _plugins
+    from lossreg._registry import REGISTRY
+
+    info = REGISTRY.describe(args.name)
+    record = _plugins.owner(args.name)
+    print(f"{info.name}: {info.summary}" if info.summary else info.name)
+    if record is not None:
+        print(f"source:     {record.distribution} {record.version} (entry point '{record.name} = {record.value}')")
+        others = [n for n in record.registered_names if n != args.name]
+        if others:
+            print(f"also named: {', '.join(others)}")
+    else:
+        print(f"source:     {info.source}")
+    print(f"extras:     {', '.join(info.extras) if info.extras else 'none'}")
+    if info.params:
+        print("parameters:")
+        rows = [[p.name, p.annotation, "(required)" if p.required else repr(p.default)] for p in info.params.values()]
+        print(_table(["NAME", "TYPE", "DEFAULT"], rows, indent="  "))
+    else:
+        print("parameters: none")
     if info.doc:
         print()
         print(info.doc)
     return 0
+
+
+# -- check --------------------------------------------------------------------------------------------------
+
+
+def _term_text(term: Any) -> str:
+    text = term.loss if term.weight == 1.0 else f"{term.weight:g} x {term.loss}"
+    if term.params:
+        text += "(" + ", ".join(f"{k}={v!r}" for k, v in term.params.items()) + ")"
+    on = getattr(term, "on", None)
+    return text + (f" on {on}" if on else "")
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from lossreg._check import check_spec
+
+    result = check_spec(args.spec, args.model)
+    if result.model_info:
+        outputs = [row for row in result.model_info if row[0] == "output"]
+        print(f"model {args.model}: {len(outputs)} output(s), {len(result.model_info) - len(outputs)} other layer(s)")
+        print(_table(["KIND", "NAME", "SHAPE"], [list(row) for row in result.model_info], indent="  "))
+    if result.problems:
+        n = len(result.problems)
+        print(f"lossreg check: {n} problem{'s' if n != 1 else ''} in {args.spec}:", file=sys.stderr)
+        for problem in result.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
+    entries = result.entries
+    print(f"{args.spec}: valid ({len(entries)} entr{'y' if len(entries) == 1 else 'ies'})")
+    rows = []
+    for key, entry in entries.items():
+        wiring = []
+        if entry.on:
+            wiring.append(f"on {entry.on}")
+        if entry.inputs:
+            wiring.append("inputs " + ", ".join(f"{k}={v}" for k, v in entry.inputs.items()))
+        label = "(single)" if key is None else str(key)
+        rows.append([label, " + ".join(_term_text(t) for t in entry.terms), "; ".join(wiring) or "-"])
+    print(_table(["ENTRY", "LOSS", "WIRING"], rows, indent="  "))
+    if any(entry.inputs or entry.on or any(getattr(t, "on", None) for t in entry.terms) for entry in entries.values()):
+        print("Entries with 'on' or 'inputs' wire extra tensors: train with lossreg.attach(model, spec).")
+    return 0
+
+
+# -- plugins ------------------------------------------------------------------------------------------------
+
+
+def _cmd_plugins(args: argparse.Namespace) -> int:
+    from lossreg import _plugins
+
+    records = _plugins.load_all()
+    if args.json:
+        keys = ("name", "qualified", "distribution", "version", "value", "status", "plain_name")
+        print(json.dumps([{k: getattr(r, k) for k in keys} for r in records], indent=2))
+        return 0
+    if not records:
+        print(f"No plugins installed (no '{_plugins.GROUP}' entry points found).")
+        return 0
+    rows = [[r.name if r.plain_name else r.qualified, r.distribution, r.version, r.value, r.status] for r in records]
+    print(_table(["LOSS", "DISTRIBUTION", "VERSION", "ENTRY POINT", "STATUS"], rows))
+    failed = sum(r.status.startswith("failed") for r in records)
+    if failed:
+        print(
+            f"{failed} plugin loss{'es' if failed != 1 else ''} failed to load; every other loss works. "
+            "Fix or uninstall the distribution named above."
+        )
+    return 0
+
+
+# -- demo ---------------------------------------------------------------------------------------------------
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -56,18 +209,55 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lossreg", description="Named, serializable Keras losses from a spec.")
+    parser = argparse.ArgumentParser(
+        prog="lossreg",
+        description="Named, serializable Keras losses from a spec: list, inspect and check them.",
+        epilog="Run `lossreg COMMAND --help` for a command's options.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("list", help="list every registered loss (does not import TensorFlow)")
+    p = sub.add_parser(
+        "list",
+        help="every registered loss: name, source, extras, summary (does not import TensorFlow)",
+        description="List every registered loss: lossreg's, Keras' built-in names and plugins'. Plugin modules "
+        "are not imported; an extras column of '?' means the plugin declares them in a way only loading shows.",
+    )
     p.add_argument("--json", action="store_true", help="print JSON for tools")
     p.set_defaults(func=_cmd_list)
 
-    p = sub.add_parser("show", help="parameters, extras, formula and source of one loss")
-    p.add_argument("name", help="a loss name, e.g. band_masked_softmax_ce")
+    p = sub.add_parser(
+        "show",
+        help="parameters, extras, formula and source of one loss",
+        description="Show one loss: parameters with types and defaults, extras, source and its docstring.",
+    )
+    p.add_argument("name", help="a loss name, e.g. band_masked_softmax_ce or lossreg-segmentation:soft_dice")
     p.set_defaults(func=_cmd_show)
 
-    p = sub.add_parser("demo", help="train seed 003's two-output model from a spec, save, reload, compare")
+    p = sub.add_parser(
+        "check",
+        help="validate a spec file, optionally against a saved model",
+        description="Validate a spec file (.json, .toml, .yaml): every problem is listed with its spec path, "
+        "what is wrong and what to do (exit 1), or the entries are summarised (exit 0). With --model, output "
+        "and layer names (and shapes) are checked against a saved .keras model and printed.",
+    )
+    p.add_argument("spec", help="the spec file")
+    p.add_argument("--model", metavar="MODEL.keras", help="a saved Keras model to check the wiring against")
+    p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser(
+        "plugins",
+        help="each installed plugin loss with its distribution, version and status",
+        description="Load every plugin loss (entry point group 'lossreg.losses') and report ok or why it failed.",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON for tools")
+    p.set_defaults(func=_cmd_plugins)
+
+    p = sub.add_parser(
+        "demo",
+        help="train seed 003's two-output model from a spec, save, reload, compare",
+        description="Train seed 003's two-output model on synthetic data from a spec, save it, reload it in this "
+        "process and check the reloaded loss matches.",
+    )
     p.add_argument("--spec", help="spec file (default: the packaged examples/joint_decoder.json)")
     p.add_argument("--epochs", type=int, default=3, help="training epochs (default 3)")
     p.set_defaults(func=_cmd_demo)

@@ -42,7 +42,17 @@ from lossreg._errors import PluginLoadError
 if TYPE_CHECKING:
     from lossreg._registry import Factory, Registry, _Entry
 
-__all__ = ["GROUP", "LossregPluginWarning", "PluginRecord", "install", "load_all", "records", "yield_name"]
+__all__ = [
+    "GROUP",
+    "LossregPluginWarning",
+    "PluginRecord",
+    "install",
+    "load_all",
+    "owner",
+    "records",
+    "static_metadata",
+    "yield_name",
+]
 
 GROUP: Final = "lossreg.losses"
 _EXTRA_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -107,6 +117,18 @@ def records(registry: Registry | None = None) -> list[PluginRecord]:
     state = _state(registry)
     with state.lock:
         return sorted(state.records.values(), key=lambda r: r.qualified)
+
+
+def owner(name: str, registry: Registry | None = None) -> PluginRecord | None:
+    """The plugin record behind registered name ``name``, or ``None`` when no plugin provides it."""
+    if registry is None:
+        from lossreg._registry import REGISTRY
+
+        registry = REGISTRY
+    state = _state(registry)
+    with state.lock:
+        entry = state.entries.get(name)
+        return state.owners.get(name) if entry is not None and registry._entries.get(name) is entry else None
 
 
 def load_all(registry: Registry | None = None) -> list[PluginRecord]:
