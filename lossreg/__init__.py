@@ -53,6 +53,10 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'lossreg' has no attribute {name!r}")
     import importlib
 
+    # Keras first: its import hook then loads every adapter module in order. Importing an adapter first
+    # would import Keras from inside it, and the hook would meet that adapter half-initialised.
+    import keras  # noqa: F401
+
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

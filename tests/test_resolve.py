@@ -1,0 +1,124 @@
+"""resolve() in use: a two-output model compiled from a dict spec trains and logs what the spec says."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import lossreg
+from lossreg import LossSpecError
+
+N, C, CLASSES, BATCH = 4, 2, 3, 8
+SPEC = {
+    "output_1": {"loss": "softmax_ce", "weight": 0.5},
+    "output_2": {"loss": "band_masked_softmax_ce", "weight": 2.0},
+}
+
+
+def two_output_model() -> keras.Model:
+    """Seed 003's shape: a class per sample and a (n, n, C) pairwise prediction."""
+    inputs = keras.Input((5,), name="x")
+    hidden = keras.layers.Dense(8, activation="tanh")(inputs)
+    out_1 = keras.layers.Dense(CLASSES, name="output_1")(hidden)
+    out_2 = keras.layers.Reshape((N, N, C), name="output_2")(keras.layers.Dense(N * N * C)(hidden))
+    return keras.Model(inputs, {"output_1": out_1, "output_2": out_2})
+
+
+def np_log_softmax(x: np.ndarray) -> np.ndarray:
+    x = x.astype("float64")
+    shifted = x - x.max(-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+
+
+def np_softmax_ce(y: np.ndarray, logits: np.ndarray) -> float:
+    return float(np.mean(-(y * np_log_softmax(logits)).sum(-1)))
+
+
+def np_strict_upper_ce(y: np.ndarray, logits: np.ndarray) -> float:
+    """Seed 003: per-pair CE kept where j > i, averaged over all n*n pairs and the batch."""
+    per_pair = -(y * np_log_softmax(logits)).sum(-1)  # (batch, n, n)
+    i, j = np.indices(per_pair.shape[1:])
+    return float(np.mean(np.where(j > i, per_pair, 0.0)))
+
+
+def data(rng: np.random.Generator):
+    x = rng.normal(size=(BATCH, 5)).astype("float32")
+    y1 = np.eye(CLASSES, dtype="float32")[rng.integers(0, CLASSES, size=BATCH)]
+    y2 = np.eye(C, dtype="float32")[rng.integers(0, C, size=(BATCH, N, N))]
+    return x, {"output_1": y1, "output_2": y2}
+
+
+def test_a_dict_spec_compiles_fits_and_logs_the_weighted_sum():
+    keras.utils.set_random_seed(3)
+    model = two_output_model()
+    losses = lossreg.resolve(SPEC, model=model)
+    assert {k: v.name for k, v in losses.items()} == {
+        "output_1": "0.5x_softmax_ce",
+        "output_2": "2x_band_masked_softmax_ce",
+    }
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss=losses)
+    x, y = data(np.random.default_rng(4))
+    pred = model.predict(x, verbose=0)
+    out_1 = 0.5 * np_softmax_ce(y["output_1"], pred["output_1"])
+    out_2 = 2.0 * np_strict_upper_ce(y["output_2"], pred["output_2"])
+
+    history = model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0).history
+    assert set(history) == {"loss", "output_1_loss", "output_2_loss"}
+    # One batch per epoch: epoch 1 logs the losses at the weights `pred` came from.
+    np.testing.assert_allclose(history["output_1_loss"][0], out_1, rtol=1e-5)
+    np.testing.assert_allclose(history["output_2_loss"][0], out_2, rtol=1e-5)
+    np.testing.assert_allclose(history["loss"][0], out_1 + out_2, rtol=1e-5)
+    assert history["loss"][1] < history["loss"][0]
+
+    logged = model.evaluate(x, y, batch_size=BATCH, verbose=0, return_dict=True)
+    pred = model.predict(x, verbose=0)
+    after_1 = 0.5 * np_softmax_ce(y["output_1"], pred["output_1"])
+    after_2 = 2.0 * np_strict_upper_ce(y["output_2"], pred["output_2"])
+    np.testing.assert_allclose(
+        [logged["output_1_loss"], logged["output_2_loss"], logged["loss"]],
+        [after_1, after_2, after_1 + after_2],
+        rtol=1e-5,
+    )
+
+
+def test_a_list_spec_compiles_a_list_output_model():
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, [keras.layers.Dense(1, name="a")(inputs), keras.layers.Dense(1, name="b")(inputs)])
+    losses = lossreg.resolve(["mse", {"loss": "mae", "weight": 3.0}], model=model)
+    model.compile(optimizer="sgd", loss=losses)
+    x = np.ones((2, 2), "float32")
+    y = [np.zeros((2, 1), "float32"), np.zeros((2, 1), "float32")]
+    pred = model.predict(x, verbose=0)
+    logged = model.evaluate(x, y, verbose=0, return_dict=True)
+    expected = np.mean(pred[0].astype("float64") ** 2) + 3.0 * np.mean(np.abs(pred[1].astype("float64")))
+    np.testing.assert_allclose(logged["loss"], expected, rtol=1e-5)
+
+
+def test_output_names_are_checked_against_the_model():
+    model = two_output_model()
+    with pytest.raises(
+        LossSpecError,
+        match=r"^spec\['output_3'\]: Unknown output 'output_3'\. Did you mean 'output_[12]' or 'output_[12]'\?"
+        r" The model's outputs are: output_1, output_2\.$",
+    ):
+        lossreg.resolve({"output_1": "softmax_ce", "output_3": "mse"}, model=model)
+    with pytest.raises(
+        LossSpecError, match=r"^spec\['Output_2'\]: Unknown output 'Output_2'\. Did you mean 'output_2'"
+    ):
+        lossreg.resolve({"Output_2": "softmax_ce"}, model=model)
+
+
+def test_resolve_and_get_work_before_keras_is_imported():
+    """`import lossreg` then `lossreg.resolve(...)` in a fresh process, Keras never imported by the user."""
+    code = (
+        "import sys, lossreg\n"
+        "assert 'keras' not in sys.modules\n"
+        "print(lossreg.resolve({'loss': 'mse', 'weight': 2.0}).name, lossreg.get('mae').name)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["2x_mse", "mae"]
