@@ -305,8 +305,8 @@ def soft_tversky(
     Formula:
         .. math:: \ell = 1 - TI,\qquad TI = \frac{TP + s}{TP + \alpha\,FP + \beta\,FN + s}
 
-    ``alpha = beta = 0.5`` gives the soft Dice loss and ``alpha = beta = 1`` the Jaccard loss; ``beta > alpha``
-    penalises missed foreground more (higher recall), as for small lesions.
+    ``alpha = beta = 0.5`` gives the soft Dice loss (with ``smooth`` halved) and ``alpha = beta = 1`` the
+    Jaccard loss; ``beta > alpha`` penalises missed foreground more (higher recall), as for small lesions.
 
     Args:
         y_true: targets in [0, 1], shaped like ``y_pred``.

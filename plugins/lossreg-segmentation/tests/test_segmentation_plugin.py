@@ -1,0 +1,285 @@
+"""lossreg-segmentation: every loss through lossreg.testing.check_loss against float64 NumPy references,
+cross-checked against raw TensorFlow, plus its registration through the entry points."""
+
+from __future__ import annotations
+
+import doctest
+import importlib.metadata
+
+import lossreg_segmentation.losses
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import lossreg
+from lossreg import LossInputError, LossSpecError
+from lossreg._plugins import static_metadata
+from lossreg.testing import check_loss
+
+RNG = np.random.default_rng(7)
+NAMES = ("soft_dice", "jaccard", "soft_tversky", "focal_tversky", "dice_bce")
+
+
+# -- float64 NumPy references, written from the papers' formulas -------------------------------------------
+
+
+def _probs(y_pred, from_logits, activation):
+    if not from_logits:
+        return y_pred
+    if activation == "sigmoid":
+        return 1 / (1 + np.exp(-y_pred))
+    e = np.exp(y_pred - y_pred.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def _counts(y_true, p, per_class):
+    axes = tuple(range(1, p.ndim - 1)) if per_class else tuple(range(1, p.ndim))
+    return (p * y_true).sum(axes), (p * (1 - y_true)).sum(axes), ((1 - p) * y_true).sum(axes)
+
+
+def _reduce(values, per_class, class_weights):
+    if not per_class:
+        return values
+    w = np.ones(values.shape[-1]) if class_weights is None else np.asarray(class_weights, float)
+    return (values * w).sum(-1) / w.sum()
+
+
+def ref_tversky_index(y_true, y_pred, alpha, beta, smooth, from_logits, activation, per_class):
+    tp, fp, fn = _counts(y_true, _probs(y_pred, from_logits, activation), per_class)
+    return (tp + smooth) / (tp + alpha * fp + beta * fn + smooth)
+
+
+def ref_soft_dice(
+    y_true, y_pred, smooth=1.0, from_logits=True, activation="sigmoid", per_class=True, class_weights=None
+):
+    p = _probs(y_pred, from_logits, activation)
+    axes = tuple(range(1, p.ndim - 1)) if per_class else tuple(range(1, p.ndim))
+    dice = (2 * (p * y_true).sum(axes) + smooth) / (p.sum(axes) + y_true.sum(axes) + smooth)
+    return _reduce(1 - dice, per_class, class_weights)
+
+
+def ref_jaccard(y_true, y_pred, smooth=1.0, from_logits=True, activation="sigmoid", per_class=True, class_weights=None):
+    p = _probs(y_pred, from_logits, activation)
+    axes = tuple(range(1, p.ndim - 1)) if per_class else tuple(range(1, p.ndim))
+    inter = (p * y_true).sum(axes)
+    iou = (inter + smooth) / (p.sum(axes) + y_true.sum(axes) - inter + smooth)
+    return _reduce(1 - iou, per_class, class_weights)
+
+
+def ref_soft_tversky(
+    y_true,
+    y_pred,
+    alpha=0.5,
+    beta=0.5,
+    smooth=1.0,
+    from_logits=True,
+    activation="sigmoid",
+    per_class=True,
+    class_weights=None,
+):
+    ti = ref_tversky_index(y_true, y_pred, alpha, beta, smooth, from_logits, activation, per_class)
+    return _reduce(1 - ti, per_class, class_weights)
+
+
+def ref_focal_tversky(
+    y_true,
+    y_pred,
+    alpha=0.3,
+    beta=0.7,
+    gamma=0.75,
+    smooth=1.0,
+    from_logits=True,
+    activation="sigmoid",
+    per_class=True,
+    class_weights=None,
+):
+    ti = ref_tversky_index(y_true, y_pred, alpha, beta, smooth, from_logits, activation, per_class)
+    return _reduce((1 - ti) ** gamma, per_class, class_weights)
+
+
+def ref_dice_bce(
+    y_true,
+    y_pred,
+    bce_weight=1.0,
+    dice_weight=1.0,
+    smooth=1.0,
+    from_logits=True,
+    activation="sigmoid",
+    per_class=True,
+    class_weights=None,
+):
+    p = _probs(y_pred, from_logits, activation)
+    if activation == "sigmoid":
+        if from_logits:
+            ce = np.logaddexp(0, -y_pred) * y_true + np.logaddexp(0, y_pred) * (1 - y_true)
+        else:
+            q = np.clip(p, 1e-7, 1 - 1e-7)
+            ce = -(y_true * np.log(q) + (1 - y_true) * np.log(1 - q))
+        ce = ce.mean(axis=tuple(range(1, p.ndim)))
+    else:
+        q = p if from_logits else np.clip(p, 1e-7, 1)
+        ce = -(y_true * np.log(q)).sum(-1).mean(axis=tuple(range(1, p.ndim - 1)))
+    dice = ref_soft_dice(y_true, y_pred, smooth, from_logits, activation, per_class, class_weights)
+    return bce_weight * ce + dice_weight * dice
+
+
+REFERENCES = {
+    "soft_dice": ref_soft_dice,
+    "jaccard": ref_jaccard,
+    "soft_tversky": ref_soft_tversky,
+    "focal_tversky": ref_focal_tversky,
+    "dice_bce": ref_dice_bce,
+}
+
+MULTILABEL = {"y_true": (RNG.random((3, 4, 4, 2)) < 0.4) * 1.0, "y_pred": RNG.normal(size=(3, 4, 4, 2)) * 2}
+ONE_HOT = {"y_true": np.eye(3)[RNG.integers(0, 3, (2, 5, 5))], "y_pred": RNG.normal(size=(2, 5, 5, 3)) * 2}
+PROBS = {"y_true": (RNG.random((3, 6, 1)) < 0.5) * 1.0, "y_pred": RNG.uniform(0.05, 0.95, (3, 6, 1))}
+
+VARIANTS = {
+    "logits-sigmoid-per-class": ({}, MULTILABEL, {}),
+    "logits-softmax-pooled": ({"activation": "softmax", "per_class": False}, ONE_HOT, {"train": False}),
+    "probabilities-weighted": (
+        {"from_logits": False, "class_weights": [3.0]},
+        PROBS,
+        {"extreme": "probabilities", "activation": "sigmoid", "train": False},
+    ),
+    "logits-softmax-class-weights": (
+        {"activation": "softmax", "class_weights": [1.0, 0.0, 2.0]},
+        ONE_HOT,
+        {"train": False},
+    ),
+}
+EXTRA_PARAMS = {
+    "soft_dice": {"smooth": 0.5},
+    "jaccard": {},
+    "soft_tversky": {"alpha": 0.2, "beta": 0.8},
+    "focal_tversky": {"gamma": 1.5},
+    "dice_bce": {"bce_weight": 0.7, "dice_weight": 0.3},
+}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("name", NAMES)
+def test_conforms(name, variant):
+    params, inputs, kwargs = VARIANTS[variant]
+    params = {**params, **(EXTRA_PARAMS[name] if variant != "logits-sigmoid-per-class" else {})}
+    report = check_loss(name, reference=REFERENCES[name], inputs=inputs, params=params, **kwargs)
+    assert report.value == pytest.approx(report.reference_value, rel=1e-5)
+
+
+# -- cross-checks against raw TensorFlow and between the losses ------------------------------------------
+
+
+def _value(name, inputs, **params):
+    return np.asarray(lossreg.get(name, **params).call(inputs["y_true"], inputs["y_pred"]))
+
+
+def test_dice_bce_equals_raw_tensorflow_sigmoid_and_softmax_cross_entropy_plus_dice():
+    y, x = (tf.constant(MULTILABEL[k], tf.float32) for k in ("y_true", "y_pred"))
+    p = tf.sigmoid(x)
+    dice = 1 - (2 * tf.reduce_sum(p * y, [1, 2]) + 1) / (tf.reduce_sum(p + y, [1, 2]) + 1)
+    bce = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=x), [1, 2, 3])
+    expected = 0.4 * bce + 0.6 * tf.reduce_mean(dice, -1)
+    np.testing.assert_allclose(_value("dice_bce", MULTILABEL, bce_weight=0.4, dice_weight=0.6), expected, rtol=1e-5)
+
+    y, x = (tf.constant(ONE_HOT[k], tf.float32) for k in ("y_true", "y_pred"))
+    p = tf.nn.softmax(x)
+    dice = 1 - (2 * tf.reduce_sum(p * y, [1, 2, 3]) + 1) / (tf.reduce_sum(p + y, [1, 2, 3]) + 1)
+    cce = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=y, logits=x), [1, 2])
+    got = _value("dice_bce", ONE_HOT, activation="softmax", per_class=False)
+    np.testing.assert_allclose(got, cce + dice, rtol=1e-5)
+
+
+def test_tversky_specialises_to_dice_and_jaccard():
+    for inputs in (MULTILABEL, PROBS):
+        kw = {"from_logits": inputs is MULTILABEL}
+        # (TP + s/2) / (TP + FP/2 + FN/2 + s/2) is Dice's (2 TP + s) / (2 TP + FP + FN + s)
+        np.testing.assert_allclose(
+            _value("soft_tversky", inputs, alpha=0.5, beta=0.5, smooth=0.5, **kw),
+            _value("soft_dice", inputs, smooth=1.0, **kw),
+            rtol=1e-6,
+        )
+        np.testing.assert_allclose(
+            _value("soft_tversky", inputs, alpha=1.0, beta=1.0, **kw), _value("jaccard", inputs, **kw), rtol=1e-6
+        )
+        np.testing.assert_allclose(
+            _value("focal_tversky", inputs, alpha=0.2, beta=0.8, gamma=1.0, **kw),
+            _value("soft_tversky", inputs, alpha=0.2, beta=0.8, **kw),
+            rtol=1e-6,
+        )
+
+
+def test_perfect_prediction_gives_zero_and_a_finite_focal_gradient():
+    y = np.zeros((2, 3, 3, 2))
+    y[:, :2] = 1.0
+    logits = tf.constant(np.where(y > 0, 50.0, -50.0), tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        value = lossreg.get("focal_tversky", smooth=1e-6, gamma=0.5).call(y, logits)
+    grad = tape.gradient(value, logits)
+    np.testing.assert_allclose(value, 0.0, atol=1e-6)
+    assert np.all(np.isfinite(grad))
+
+
+def test_empty_masks_are_finite_and_zero_when_the_prediction_is_empty_too():
+    y = np.zeros((1, 4, 4, 1))
+    for name in NAMES[:4]:
+        np.testing.assert_allclose(_value(name, {"y_true": y, "y_pred": np.zeros_like(y)}, from_logits=False), 0.0)
+
+
+# -- bad parameters and inputs -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"smooth": 0.0}, "`smooth` must be > 0"),
+        ({"activation": "relu"}, "Expected Literal"),
+        ({"per_class": False, "class_weights": [1.0]}, "set per_class=True"),
+        ({"class_weights": [-1.0, 2.0]}, "non-negative numbers"),
+        ({"class_weights": "abc"}, "non-empty list"),
+    ],
+)
+def test_bad_parameters_raise_spec_errors(params, match):
+    with pytest.raises(LossSpecError, match=match):
+        lossreg.get("soft_dice", **params)
+
+
+def test_bad_tversky_and_focal_parameters():
+    with pytest.raises(LossSpecError, match="`alpha` and `beta` must be >= 0"):
+        lossreg.get("soft_tversky", alpha=-0.1)
+    with pytest.raises(LossSpecError, match="`gamma` must be > 0"):
+        lossreg.get("focal_tversky", gamma=0.0)
+    with pytest.raises(LossSpecError, match="`bce_weight` must be >= 0"):
+        lossreg.get("dice_bce", bce_weight=-1.0)
+
+
+def test_class_weights_must_match_the_channels_and_inputs_need_a_channel_axis():
+    with pytest.raises(LossInputError, match="2 class_weights but the prediction has 3 channels"):
+        lossreg.get("jaccard", class_weights=[1.0, 2.0]).call(ONE_HOT["y_true"], ONE_HOT["y_pred"])
+    with pytest.raises(LossInputError, match=r"shaped \(batch, \.\.\., channels\)"):
+        lossreg.get("soft_dice").call(np.ones(3), np.ones(3))
+
+
+# -- packaging ---------------------------------------------------------------------------------------------
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(lossreg_segmentation.losses, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 5 and result.failed == 0
+
+
+def test_entry_points_register_every_loss_with_matching_static_metadata():
+    eps = {
+        ep.name: ep
+        for ep in importlib.metadata.entry_points(group="lossreg.losses")
+        if ep.dist.name == "lossreg-segmentation"
+    }
+    assert set(eps) == set(NAMES)
+    for name, ep in eps.items():
+        info = lossreg.describe(name)
+        assert info.source == "lossreg-segmentation"
+        assert "Formula:" in info.doc and "Reference:" in info.doc
+        summary, extras = static_metadata(ep.value)
+        assert (summary, extras) == (info.summary, ())  # what `lossreg list` shows without importing = the truth
+        assert lossreg.describe(f"lossreg-segmentation:{name}").params == info.params
