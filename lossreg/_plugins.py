@@ -29,6 +29,7 @@ import importlib.metadata
 import importlib.util
 import os
 import re
+import reprlib
 import threading
 import warnings
 import weakref
@@ -196,6 +197,7 @@ def static_metadata(value: str) -> tuple[str | None, tuple[str, ...] | None]:
         return None, None
     summary: str | None = None
     extras: tuple[str, ...] | None = None
+    extras_known = True
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.name == attr:
             doc = ast.get_docstring(node)
@@ -212,13 +214,14 @@ def static_metadata(value: str) -> tuple[str | None, tuple[str, ...] | None]:
                 ):
                     try:
                         literal = ast.literal_eval(node.value)
-                    except ValueError:
-                        continue
-                    if target.attr == "summary" and isinstance(literal, str):
-                        summary = literal.strip()
-                    elif target.attr == "extras" and _valid_extras(literal):
-                        extras = tuple(literal)
-    return summary, extras
+                    except ValueError:  # not a literal: only loading the plugin tells
+                        literal = None
+                    if target.attr == "summary":
+                        summary = literal.strip() if isinstance(literal, str) else None
+                    else:
+                        extras_known = _valid_extras(literal)
+                        extras = tuple(literal) if extras_known else None
+    return summary, (extras if extras_known else None)
 
 
 def _valid_extras(value: Any) -> bool:
@@ -259,21 +262,21 @@ def _load(record: PluginRecord) -> Factory:
         message = f"Could not load loss {record.name!r} from {_where(record)}: {why}. {fix}"
         raise _fail(record, why, message, exc) from exc
     if not callable(obj) or isinstance(obj, type):
-        why = f"gives {type(obj).__name__} {obj!r}, not a factory function"
+        why = f"gives {type(obj).__name__} {reprlib.repr(obj)}, not a factory function"
         raise _fail(
             record,
             why,
-            f"The {_where(record)} gives {obj!r}, which is not a loss factory (expected a function taking "
-            f"keyword parameters and returning fn(y_true, y_pred, **extras)). {fix}",
+            f"The {_where(record)} {why}: expected a function taking keyword parameters and returning "
+            f"fn(y_true, y_pred, **extras). {fix}",
         )
     extras = getattr(obj, "extras", ())
     if not _valid_extras(extras):
-        why = f"invalid extras {extras!r}"
+        why = f"invalid extras {reprlib.repr(extras)}"
         raise _fail(
             record,
             why,
-            f"The factory of {_where(record)} has extras={extras!r}; expected a tuple of distinct Python "
-            f"identifiers other than 'y_true' and 'y_pred'. {fix}",
+            f"The factory of {_where(record)} has {why}: expected a tuple of distinct Python identifiers other "
+            f"than 'y_true' and 'y_pred'. {fix}",
         )
     summary = getattr(obj, "summary", None)
     if not isinstance(summary, str) or not summary.strip():

@@ -1,0 +1,1 @@
+"""A deliberately broken lossreg plugin (see tests/plugin_fixtures/README.md)."""
