@@ -21,7 +21,8 @@ from lossreg._spec import ENTRY_KEYS, Entry, parse
 __all__ = ["CheckResult", "check_spec", "describe_model"]
 
 #: A valid stand-in entry: parsing ``[_PLACEHOLDER] * i + [value]`` reports ``value``'s problems at index ``i``.
-_PLACEHOLDER = "mse"
+#: (A lossreg built-in, so that checking never imports Keras for it.)
+_PLACEHOLDER = "softmax_ce"
 
 
 @dataclass
@@ -33,6 +34,7 @@ class CheckResult:
     entries: dict[Any, Entry] = field(default_factory=dict)
     problems: list[LossSpecError] = field(default_factory=list)
     model_info: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, name, shape)
+    stand_ins: set[str] = field(default_factory=set)  # paths of terms replaced by _PLACEHOLDER: not checked
 
     def add(self, error: LossSpecError) -> None:
         if all(str(error) != str(p) for p in self.problems):
@@ -46,27 +48,30 @@ def _try_parse(data: Any, root: str) -> tuple[Any, LossSpecError | None]:
         return None, exc
 
 
-def _repair(value: Any, error_path: str | None, entry_path: str) -> Any:
-    """``value`` without the part ``error_path`` blames, so parsing can go on to find the next problem."""
+def _repair(value: Any, error_path: str | None, entry_path: str) -> tuple[Any, str | None] | None:
+    """``value`` without the part ``error_path`` blames, so parsing can go on to find the next problem.
+
+    Returns the repaired value and the path of the term replaced by a stand-in (if any), or ``None``.
+    """
     if not isinstance(value, Mapping) or error_path is None:
         return None
     if error_path == entry_path:  # an unknown key, or a missing 'loss'
         unknown = [k for k in value if k not in ENTRY_KEYS]
-        return {k: v for k, v in value.items() if k not in unknown} if unknown else None
+        return ({k: v for k, v in value.items() if k not in unknown}, None) if unknown else None
     for key in value:
         here = format_path(entry_path, [key])
         if error_path != here and not error_path.startswith(here + "["):
             continue
         if key != "loss":
-            return {k: v for k, v in value.items() if k != key}
+            return {k: v for k, v in value.items() if k != key}, None
         terms = value["loss"]
         if isinstance(terms, list):
             for j in range(len(terms)):
                 term_path = format_path(entry_path, ["loss", j])
                 if error_path == term_path or error_path.startswith(term_path + "["):
-                    return {**value, "loss": [*terms[:j], _PLACEHOLDER, *terms[j + 1 :]]}
+                    return {**value, "loss": [*terms[:j], _PLACEHOLDER, *terms[j + 1 :]]}, term_path
             return None
-        return {**{k: v for k, v in value.items() if k != "params"}, "loss": _PLACEHOLDER}
+        return {**{k: v for k, v in value.items() if k != "params"}, "loss": _PLACEHOLDER}, entry_path
     return None
 
 
@@ -85,9 +90,12 @@ def _entry(
         if error is None:
             return parsed.entries[pick]
         result.add(error)
-        current = _repair(current, error.path, path)
-        if current is None:
+        repaired = _repair(current, error.path, path)
+        if repaired is None:
             return None
+        current, replaced = repaired
+        if replaced is not None:
+            result.stand_ins.add(replaced)
     return None
 
 
@@ -124,6 +132,8 @@ def _losses(entry: Entry, result: CheckResult) -> None:
     """Each term's loss loads, its parameters fit, and the entry wires the extras its losses take."""
     taken: set[str] = set()
     for term in entry.terms:
+        if term.path in result.stand_ins:
+            continue  # its problem is reported already
         try:
             REGISTRY.factory(term.loss, path=term.path)
         except PluginLoadError as exc:
@@ -155,6 +165,8 @@ def _losses(entry: Entry, result: CheckResult) -> None:
                     path=entry.path,
                 )
             )
+    if any(term.path in result.stand_ins for term in entry.terms):
+        return  # a term we could not read may be the one taking the extras
     for extra in entry.inputs:
         if extra not in taken:
             takes = ", ".join(sorted(taken)) or "no extra tensors"
