@@ -1,0 +1,287 @@
+"""The five seed examples in examples/: each runs, trains, and logs losses that equal raw TensorFlow math.
+
+Every reference is computed here in float64 TensorFlow from the models' own predictions (or tapped layers)
+on one batch, and compared with ``evaluate()``: each logged term, its weighted form, and ``loss`` as the
+weighted sum.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+RTOL = 1e-5
+
+
+def load(name: str):
+    """Import ``examples/<name>.py`` by path (examples/ is not a package); once per process."""
+    module_name = f"lossreg_example_{name}"
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, EXAMPLES / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[module_name]
+
+
+def f64(t):
+    return tf.constant(np.asarray(t), tf.float64)
+
+
+def mse(y_true, y_pred):
+    return float(tf.reduce_mean(tf.square(f64(y_true) - f64(y_pred))))
+
+
+def softmax_ce(labels, logits):
+    return tf.nn.softmax_cross_entropy_with_logits(labels=f64(labels), logits=f64(logits))
+
+
+def sigmoid_bce(labels, logits):
+    return float(tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=f64(labels), logits=f64(logits))))
+
+
+def clipped_bce(y_true, probabilities):
+    """Keras' binary cross-entropy on probabilities: clipped to [1e-7, 1 - 1e-7]."""
+    y, p = f64(y_true), tf.clip_by_value(f64(probabilities), 1e-7, 1 - 1e-7)
+    return float(tf.reduce_mean(-(y * tf.math.log(p) + (1 - y) * tf.math.log(1 - p))))
+
+
+def close(actual, expected, what=""):
+    np.testing.assert_allclose(actual, expected, rtol=RTOL, err_msg=what)
+
+
+def decreased(history):
+    return history["loss"][-1] < history["loss"][0]
+
+
+# --- seed 000: multi-input / multi-output, generator and tf.data, list and dict specs
+
+
+@pytest.fixture(scope="module")
+def seed000():
+    return load("seed000_multi_io").main(size=16, samples=16, batch_size=4, epochs=2)
+
+
+def test_seed000_logs_each_weighted_output_loss_and_their_sum(seed000):
+    x, y = seed000["x"], seed000["y"]
+    for model_key, logs in (("list_model", seed000["list_evaluate"]), ("dict_model", seed000["dict_evaluate"])):
+        maxpool, conv3 = seed000[model_key].predict(x, batch_size=len(x[0]), verbose=0)
+        assert set(logs) == {"loss", "maxpool_loss", "conv3_loss"}
+        # the spec's weight 0.1 is folded into maxpool's loss, as the seed's loss_weights=[0.1, 1]
+        close(logs["maxpool_loss"], 0.1 * mse(y[0], maxpool), model_key)
+        close(logs["conv3_loss"], mse(y[1], conv3), model_key)
+        close(logs["loss"], 0.1 * mse(y[0], maxpool) + mse(y[1], conv3), model_key)
+
+
+def test_seed000_generator_and_tf_data_both_train_and_list_and_dict_specs_agree(seed000):
+    generator, dataset = seed000["generator_history"], seed000["dataset_history"]
+    assert decreased(generator) and decreased(dataset)
+    # same initial weights and the same batches in the same order: list spec + generator == dict spec + tf.data
+    assert generator.keys() == dataset.keys() == {"loss", "maxpool_loss", "conv3_loss"}
+    for key in generator:
+        np.testing.assert_allclose(dataset[key], generator[key], rtol=RTOL, err_msg=key)
+    # and on identical weights the two compiled specs give identical figures
+    list_model, dict_model = seed000["list_model"], seed000["dict_model"]
+    dict_model.set_weights(list_model.get_weights())
+    x, y = seed000["x"], seed000["y"]
+    as_dicts = dict_model.evaluate(
+        {"img": x[0], "img2": x[1]}, {"maxpool": y[0], "conv3": y[1]}, batch_size=len(x[0]), verbose=0, return_dict=True
+    )
+    for key, value in seed000["list_evaluate"].items():
+        close(as_dicts[key], value, key)
+
+
+# --- seed 001: dict inputs / outputs, image + time series
+
+
+@pytest.fixture(scope="module")
+def seed001():
+    return load("seed001_dict_io").main(samples=16, size=8, steps=8, batch_size=8, epochs=2)
+
+
+def test_seed001_dict_model_losses_match_mse_and_softmax_ce_for_any_series_length(seed001):
+    model = seed001["model"]
+    assert decreased(seed001["history"])
+    assert seed001["x_short"]["ts_input"].shape[1] != seed001["x"]["ts_input"].shape[1]
+    for x, y, logs in (
+        (seed001["x"], seed001["y"], seed001["evaluate"]),
+        (seed001["x_short"], seed001["y_short"], seed001["evaluate_short"]),
+    ):
+        pred = model.predict(x, verbose=0)
+        score = mse(y["score_output"], pred["score_output"])
+        classes = float(tf.reduce_mean(softmax_ce(y["class_output"], pred["class_output"])))
+        assert set(logs) == {"loss", "score_output_loss", "class_output_loss"}
+        close(logs["score_output_loss"], score)
+        close(logs["class_output_loss"], classes)
+        close(logs["loss"], score + classes)
+
+
+def test_seed001_predictor_gives_class_probabilities_and_the_raw_score(seed001):
+    logits = seed001["model"].predict(seed001["x"], verbose=0)
+    predicted = seed001["predictor"].predict(seed001["x"], verbose=0)
+    np.testing.assert_allclose(predicted["class_output"], tf.nn.softmax(logits["class_output"]), rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(predicted["score_output"], logits["score_output"])
+
+
+# --- seed 002: logits autoencoder + inference model; VAE with vae_kl
+
+
+@pytest.fixture(scope="module")
+def seed002():
+    return load("seed002_logits_and_vae").main(samples=32, size=12, batch_size=16, epochs=3)
+
+
+def test_seed002_autoencoder_trains_on_logits_and_predicts_sigmoid_with_shared_weights(seed002):
+    ae, probabilities, x = seed002["ae"], seed002["ae_probabilities"], seed002["x"]
+    assert decreased(seed002["ae_history"])
+    logits = ae.predict(x, verbose=0)
+    close(seed002["ae_evaluate"]["loss"], sigmoid_bce(x, logits))
+    np.testing.assert_allclose(probabilities.predict(x, verbose=0), tf.sigmoid(logits), rtol=1e-6, atol=1e-7)
+    assert len(probabilities.weights) == len(ae.weights)
+    assert all(a is b for a, b in zip(probabilities.weights, ae.weights, strict=True))  # shared, not copied
+
+
+def test_seed002_vae_logs_reconstruction_and_kl_matching_the_formulas(seed002):
+    vae, x, logs = seed002["vae"], seed002["x"], seed002["vae_evaluate"]
+    assert decreased(seed002["vae_history"])
+    assert set(logs) == {"loss", "recon_loss", "recon_weighted_loss", "kl_loss"}
+    taps = keras.Model(vae.input, [vae.get_layer("z_mean").output, vae.get_layer("z_log_var").output])
+    z_mean, z_log_var = (f64(t) for t in taps.predict(x, verbose=0))
+    kl = float(tf.reduce_mean(-0.5 * tf.reduce_sum(1 + z_log_var - tf.square(z_mean) - tf.exp(z_log_var), axis=1)))
+    recon = sigmoid_bce(x, vae.predict(x, verbose=0)["recon"])  # Sampling returns z_mean outside training
+    pixels = x.shape[1] * x.shape[2]
+    close(logs["kl_loss"], kl, "kl")
+    close(logs["recon_loss"], recon, "recon")
+    close(logs["recon_weighted_loss"], pixels * recon, "recon weighted")
+    close(logs["loss"], pixels * recon + kl, "loss")
+
+
+def test_seed002_sampling_layer_draws_in_training_and_the_vae_saves_and_reloads(seed002, tmp_path):
+    sampling = seed002["vae"].get_layer("sampling")
+    z_mean = np.full((20000, 2), 1.5, "float32")
+    z_log_var = np.full((20000, 2), np.log(4.0), "float32")  # sigma = 2
+    np.testing.assert_array_equal(sampling([z_mean, z_log_var], training=False), z_mean)
+    z = keras.ops.convert_to_numpy(sampling([z_mean, z_log_var], training=True))
+    np.testing.assert_allclose(z.mean(0), 1.5, atol=0.1)
+    np.testing.assert_allclose(z.std(0), 2.0, rtol=0.05)
+    train, x = seed002["vae_train"], seed002["x"]
+    path = tmp_path / "vae.keras"
+    train.save(path)
+    reloaded = keras.models.load_model(path)  # safe_mode=True, no custom_objects: Sampling is registered
+    logs = reloaded.evaluate(x, {"recon": x}, batch_size=len(x), verbose=0, return_dict=True)
+    for key, value in seed002["vae_evaluate"].items():
+        np.testing.assert_allclose(logs[key], value, rtol=1e-6, err_msg=key)
+
+
+# --- seed 003: the joint decoder, one joint entry vs per-output entries
+
+
+@pytest.fixture(scope="module")
+def seed003():
+    return load("seed003_joint_decoder").main(samples=32, batch_size=16, epochs=2)
+
+
+def seed003_reference(model, x, y):
+    """The seed's TensorFlow loss: mean(ce(y1, out1)) + 2 * mean(band_part(ce2, 0, -1) - band_part(ce2, 0, 0))."""
+    out_1, out_2 = model.predict(x, verbose=0)
+    ce_1 = float(tf.reduce_mean(softmax_ce(y["output_1"], out_1)))
+    ce_2 = softmax_ce(y["output_2"], out_2)
+    band = float(tf.reduce_mean(tf.linalg.band_part(ce_2, 0, -1) - tf.linalg.band_part(ce_2, 0, 0)))
+    return ce_1, band
+
+
+def test_seed003_one_joint_entry_logs_both_terms_and_the_seeds_loss(seed003):
+    x, y, logs = seed003["x"], seed003["y"], seed003["joint_evaluate"]
+    assert decreased(seed003["joint_history"])
+    assert set(logs) == {
+        "loss",
+        "joint_softmax_ce_loss",
+        "joint_band_masked_softmax_ce_loss",
+        "joint_band_masked_softmax_ce_weighted_loss",
+    }
+    ce_1, band = seed003_reference(seed003["joint"].inference_model, x, y)
+    close(logs["joint_softmax_ce_loss"], ce_1)
+    close(logs["joint_band_masked_softmax_ce_loss"], band)
+    close(logs["joint_band_masked_softmax_ce_weighted_loss"], 2 * band)
+    close(logs["loss"], ce_1 + 2 * band)
+
+
+def test_seed003_per_output_entries_train_exactly_like_the_joint_entry(seed003):
+    x, y, logs = seed003["x"], seed003["y"], seed003["per_output_evaluate"]
+    assert set(logs) == {"loss", "output_1_loss", "output_2_loss", "output_2_weighted_loss"}
+    ce_1, band = seed003_reference(seed003["per_output"].inference_model, x, y)
+    close(logs["output_1_loss"], ce_1)
+    close(logs["output_2_loss"], band)
+    close(logs["output_2_weighted_loss"], 2 * band)
+    close(logs["loss"], ce_1 + 2 * band)
+    # same start, same batches: same losses every epoch and the same trained weights
+    joint, per_output = seed003["joint_history"], seed003["per_output_history"]
+    np.testing.assert_allclose(per_output["loss"], joint["loss"], rtol=RTOL)
+    np.testing.assert_allclose(per_output["output_2_loss"], joint["joint_band_masked_softmax_ce_loss"], rtol=RTOL)
+    for a, b in zip(
+        seed003["joint"].inference_model.get_weights(), seed003["per_output"].inference_model.get_weights(), strict=True
+    ):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
+# --- seed 004: target + intermediate layer, attach vs LossLayer
+
+
+@pytest.fixture(scope="module")
+def seed004():
+    return load("seed004_intermediate").main(size=16, batch_size=4, steps=3, epochs=2)
+
+
+def seed004_reference(image_input, deconv1, output, images, masks):
+    """mean((target - deconv1)^2) + mean(bce(target, output)), from the model's own tensors."""
+    taps = keras.Model(image_input, [deconv1, output])
+    tapped_deconv1, tapped_output = taps.predict(images, verbose=0)
+    return mse(masks, tapped_deconv1) + clipped_bce(masks, tapped_output)
+
+
+def test_seed004_attach_wires_the_intermediate_layer_and_matches_raw_tf(seed004):
+    model, images, masks = seed004["model"], seed004["images"], seed004["masks"]
+    logs, history = seed004["attach_evaluate"], seed004["attach_history"]
+    assert set(history) == {"loss", "complex_loss", "val_loss", "val_complex_loss"}
+    assert decreased(history)
+    expected = seed004_reference(model.input, model.get_layer("deconv1").output, model.output, images, masks)
+    assert set(logs) == {"loss", "complex_loss"}
+    close(logs["complex_loss"], expected)
+    close(logs["loss"], expected)
+
+
+def test_seed004_loss_layer_model_matches_raw_tf_and_has_no_lambda(seed004):
+    train_model, predict_model = seed004["train_model"], seed004["predict_model"]
+    images, masks = seed004["images"], seed004["masks"]
+    logs, history = seed004["loss_layer_evaluate"], seed004["loss_layer_history"]
+    assert set(history) == {"loss", "complex_loss", "val_loss", "val_complex_loss"}
+    assert decreased(history)
+    assert not any(isinstance(layer, keras.layers.Lambda) for layer in train_model.layers)
+    deconv1 = train_model.get_layer("deconv1").output
+    expected = seed004_reference(predict_model.input, deconv1, predict_model.output, images, masks)
+    close(logs["complex_loss"], expected)
+    close(logs["loss"], expected)
+
+
+def test_seed004_loss_layer_and_attach_give_the_same_loss_for_the_same_weights(seed004):
+    example = load("seed004_intermediate")
+    # trained from the same seed on the same batches: the same history and the same weights
+    for key, values in seed004["attach_history"].items():
+        np.testing.assert_allclose(seed004["loss_layer_history"][key], values, rtol=RTOL, err_msg=key)
+    for a, b in zip(seed004["model"].get_weights(), seed004["predict_model"].get_weights(), strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+    # and a fresh LossLayer model given the attached model's trained weights reports the same figures
+    fresh_train, fresh_predict = example.build_loss_layer_model(size=16, seed=7)
+    fresh_predict.set_weights(seed004["model"].get_weights())
+    fresh_train.compile(optimizer="adam")
+    images, masks = seed004["images"], seed004["masks"]
+    logs = fresh_train.evaluate({"image": images, "target": masks}, batch_size=len(images), verbose=0, return_dict=True)
+    for key, value in seed004["attach_evaluate"].items():
+        close(logs[key], value, key)
