@@ -99,6 +99,16 @@ def _entry(
     return None
 
 
+def _as_output(key: Any) -> Callable[[Any], Any]:
+    """Put an entry under output ``key``, alone: its problems are reported at ``spec[key]``."""
+    return lambda value: {key: value}
+
+
+def _at_position(i: int) -> Callable[[Any], Any]:
+    """Put an entry at list position ``i`` after valid stand-ins: its problems are reported at ``spec[i]``."""
+    return lambda value: [_PLACEHOLDER] * i + [value]
+
+
 def _structure(data: Any, root: str, result: CheckResult) -> None:
     """Sort the spec into entries like ``parse`` does, parsing each on its own."""
     if isinstance(data, Mapping) and "loss" in data:
@@ -110,14 +120,14 @@ def _structure(data: Any, root: str, result: CheckResult) -> None:
         result.kind = "outputs"
         for key, value in data.items():
             path = format_path(root, [key])
-            entry = _entry(value, lambda v, key=key: {key: v}, key, path, root, result)
+            entry = _entry(value, _as_output(key), key, path, root, result)
             if entry is not None:
                 result.entries[key] = entry
     elif isinstance(data, list) and data:
         result.kind = "list"
         for i, value in enumerate(data):
             path = format_path(root, [i])
-            entry = _entry(value, lambda v, i=i: [_PLACEHOLDER] * i + [v], i, path, root, result)
+            entry = _entry(value, _at_position(i), i, path, root, result)
             if entry is not None:
                 result.entries[i] = entry
     else:

@@ -5,6 +5,7 @@ the plugin written from the README's guide, a deliberately broken one, and lossr
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import itertools
 import json
 import os
@@ -315,23 +316,12 @@ def installed(tmp_path_factory):
     for name, text in readme_plugin_files().items():
         (guide / name).write_text(text)
     site = work / "site"
-    result = _run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            "--target",
-            str(site),
-            str(guide),
-            str(ROOT / "tests" / "plugin_fixtures" / "lossreg-broken-fixture"),
-        ],
-        env=_env(PIP_DISABLE_PIP_VERSION_CHECK="1"),
-    )
+    # Offline and fast with the environment's own setuptools; a Python whose venvs lack setuptools (3.12+)
+    # builds in pip's isolated environment instead.
+    fast = ["--no-build-isolation", "--no-index"] if importlib.util.find_spec("setuptools") else []
+    broken = ROOT / "tests" / "plugin_fixtures" / "lossreg-broken-fixture"
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *fast, "--target", str(site)]
+    result = _run([*pip, str(guide), str(broken)], env=_env(PIP_DISABLE_PIP_VERSION_CHECK="1"))
     assert result.returncode == 0, result.stderr
     return SimpleNamespace(guide=guide, env=_env(PYTHONPATH=str(site)))
 
