@@ -249,17 +249,16 @@ class AttachedModel(keras.Model):
         total = None
         trackers = iter(self.term_trackers)
         for item, loss in zip(self._wired, self._term_losses, strict=True):
-            y_true = self._target(y, item.target) if item.target is not None else None
+            y_true = self._target(y, item.target) if item.target is not None else {}
             weights = sample_weight
             if isinstance(weights, Mapping):
                 weights = weights.get(item.target) if item.target is not None else None
             elif item.target is None:
                 weights = None
-            value = loss(
-                y_true,
-                {"y_pred": y_pred[item.on] if item.on else None, **{e: y_pred[t] for e, t in item.inputs.items()}},
-                weights,
-            )
+            tensors = {e: y_pred[t] for e, t in item.inputs.items()}
+            if item.on:
+                tensors["y_pred"] = y_pred[item.on]
+            value = loss(y_true, tensors, weights)
             # a Loss already divides by the number of replicas; trackers show the per-batch figure
             next(trackers).update_state(value * replicas, sample_weight=batch)
             if item.term.weight != 1.0:

@@ -57,7 +57,9 @@ class RegisteredLoss(keras.losses.Loss):
         name: the loss name; by default built from the terms (``"softmax_ce_plus_0.5x_sigmoid_dice"``).
         reduction, dtype: as for ``keras.losses.Loss``.
 
-    ``y_pred`` may be a dict ``{"y_pred": tensor, "<extra>": tensor, ...}`` for losses that take extras.
+    ``y_pred`` may be a dict ``{"y_pred": tensor, "<extra>": tensor, ...}`` for losses that take extras
+    (without ``"y_pred"`` for losses that need none), and ``y_true`` may be ``{}`` for losses that need
+    no target, such as ``vae_kl``.
 
     Example:
         >>> import lossreg
@@ -97,7 +99,9 @@ class RegisteredLoss(keras.losses.Loss):
         given: dict[str, Any] = {}
         if isinstance(y_pred, Mapping):
             given = {k: v for k, v in y_pred.items() if k != "y_pred"}
-            y_pred = y_pred["y_pred"]
+            y_pred = y_pred.get("y_pred")
+        if isinstance(y_true, Mapping) and not y_true:
+            y_true = None  # a loss that needs no target (e.g. vae_kl) is called with y_true={}
         total = None
         for term, fn, extras in zip(self.terms, self._fns, self._extras, strict=True):
             missing = [e for e in extras if e not in given]

@@ -23,9 +23,9 @@ class LossLayer(keras.layers.Layer):
     """Adds a registered loss over tensors of the graph with ``add_loss``, logs it, and passes ``y_pred`` on.
 
     The loss is added as the per-replica mean (Keras divides ``add_loss`` values by the number of
-    replicas under ``tf.distribute``), and logged as ``<layer name>_loss`` (unweighted) and, when the
-    weight is not 1, ``<layer name>_weighted_loss``; a list of terms logs ``<layer name>_<loss>_loss``
-    for each.
+    replicas under ``tf.distribute``), and logged as ``<name>_loss`` (unweighted) and, when the weight
+    is not 1, ``<name>_weighted_loss``, where ``<name>`` is the layer name without a trailing ``_loss``;
+    a list of terms logs ``<name>_<loss>_loss`` for each.
 
     Args:
         loss: a registered loss name, or a list of terms as in a spec (``[{"loss": ..., "weight": ...}]``).
@@ -67,8 +67,9 @@ class LossLayer(keras.layers.Layer):
             for t in self.terms
         ]
         trackers = []
+        base = self.name.removesuffix("_loss")  # a layer called "complex_loss" logs "complex_loss"
         for t in self.terms:
-            label = self.name if len(self.terms) == 1 else f"{self.name}_{_LABEL_UNSAFE.sub('_', t.loss)}"
+            label = base if len(self.terms) == 1 else f"{base}_{_LABEL_UNSAFE.sub('_', t.loss)}"
             trackers.append(keras.metrics.Mean(name=f"{label}_loss"))
             if t.weight != 1.0:
                 trackers.append(keras.metrics.Mean(name=f"{label}_weighted_loss"))
@@ -104,7 +105,8 @@ class LossLayer(keras.layers.Layer):
         total = None
         trackers = iter(self.term_trackers)
         for term, loss in zip(self.terms, self._losses_by_term, strict=True):
-            value = keras.ops.mean(loss(y_true, {"y_pred": y_pred, **extras}))  # the per-replica mean
+            tensors = dict(extras) if y_pred is None else {"y_pred": y_pred, **extras}
+            value = keras.ops.mean(loss({} if y_true is None else y_true, tensors))  # the per-replica mean
             next(trackers).update_state(value, sample_weight=batch)
             if term.weight != 1.0:
                 value = value * term.weight
