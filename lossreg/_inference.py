@@ -20,8 +20,8 @@ def inference_model(model: keras.Model, activation: str | Mapping[str, str | Non
     probabilities. The new model has the same inputs and output structure; nothing is copied.
 
     Args:
-        model: the trained model (a functional or Sequential model; for an ``AttachedModel`` pass
-            ``train.inference_model``).
+        model: the trained model (a functional or Sequential model, or the ``AttachedModel`` that
+            trained it).
         activation: a Keras activation name for every output (``"sigmoid"``, ``"softmax"``), or a mapping
             from output name to activation (``None`` leaves that output as it is).
 
@@ -33,6 +33,7 @@ def inference_model(model: keras.Model, activation: str | Mapping[str, str | Non
         >>> float(probs.predict(keras.ops.zeros((1, 4)), verbose=0).min()) >= 0.0
         True
     """
+    model = getattr(model, "inference_model", model)  # an AttachedModel stands for the model it trains
     outputs = output_tensors(model)
     if isinstance(activation, Mapping):
         for key in activation:

@@ -6,7 +6,7 @@ from typing import Any
 
 from lossreg._errors import LossSpecError
 
-__all__ = ["output_tensors", "tensor_by_name", "tap_names"]
+__all__ = ["output_tensors", "tap_names", "tensor_by_name"]
 
 
 def output_tensors(model: Any) -> dict[str, Any]:
@@ -42,10 +42,18 @@ def tensor_by_name(model: Any, name: str) -> Any:
     for layer in model.layers:
         if layer.name == name:
             try:
-                return layer.output
+                tensor = layer.output
             except (AttributeError, ValueError) as exc:
                 raise LossSpecError(
                     f"Layer {name!r} is used more than once in the model (or never), so its output is ambiguous. "
                     "Wrap the use you mean in a layer of its own, e.g. keras.layers.Identity(name=...)."
                 ) from exc
+            if not hasattr(tensor, "shape"):
+                count = len(tensor) if isinstance(tensor, list | tuple | dict) else "several"
+                raise LossSpecError(
+                    f"Layer {name!r} has {count} outputs, so the name does not say which tensor is meant. Name "
+                    "the one you want with a layer of its own, e.g. "
+                    f"keras.layers.Identity(name='z_mean')({name}(x)[0])."
+                )
+            return tensor
     raise KeyError(name)

@@ -24,6 +24,7 @@ class _LazyKerasOps:
 
 ops: Any = _LazyKerasOps()
 
+
 def promote(*tensors: Any) -> tuple[Any, ...]:
     """Convert to tensors of one float dtype, at least float32 (losses are computed in float32 under
     half precision, as Keras recommends for mixed precision)."""

@@ -294,3 +294,19 @@ def test_inference_model_applies_the_activation_and_shares_weights():
     np.testing.assert_allclose(out["b"], two.predict(x, verbose=0)["b"], rtol=1e-6)
     with pytest.raises(lossreg.LossSpecError, match="Unknown output 'c'"):
         lossreg.inference_model(two, activation={"c": "sigmoid"})
+
+
+def test_a_multi_output_layer_is_refused_by_name_and_attached_models_give_their_inference_model():
+    inp = keras.Input((4,))
+    encoder_in = keras.Input((4,))
+    encoder = keras.Model(
+        encoder_in, [keras.layers.Dense(2)(encoder_in), keras.layers.Dense(2)(encoder_in)], name="encoder"
+    )
+    z_mean, z_log_var = encoder(inp)
+    model = keras.Model(inp, keras.layers.Dense(4, name="decoded")(keras.layers.Add()([z_mean, z_log_var])))
+    with pytest.raises(lossreg.LossSpecError, match=r"Layer 'encoder' has 2 outputs.*Identity"):
+        lossreg.attach(model, {"kl": {"loss": "vae_kl", "inputs": {"z_mean": "encoder", "z_log_var": "encoder"}}})
+    train = lossreg.attach(model, {"decoded": "mse"})
+    probs = lossreg.inference_model(train, activation="sigmoid")
+    x = np.zeros((2, 4), "float32")
+    np.testing.assert_allclose(probs.predict(x, verbose=0), tf.sigmoid(model.predict(x, verbose=0)), rtol=1e-6)

@@ -11,8 +11,8 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
@@ -53,10 +53,7 @@ def data():
 def run(strategy) -> dict:
     with strategy.scope():
         model = build()
-        if USE_LOSS_LAYER:
-            train = lossreg.attach(model, {"pairs": SPEC["pairs"]})
-        else:
-            train = lossreg.attach(model, SPEC)
+        train = lossreg.attach(model, {"pairs": SPEC["pairs"]} if USE_LOSS_LAYER else SPEC)
         train.compile(optimizer=keras.optimizers.SGD(0.1))
     x, y = data()
     if USE_LOSS_LAYER:
