@@ -127,6 +127,18 @@ def _check_type(value: Any, hint: Any) -> bool:
     return True
 
 
+def _is_call(path: str | None) -> bool:
+    """Whether ``path`` names a Python call such as ``lossreg.get('x')`` rather than a spec location."""
+    return bool(path) and path.endswith(")")  # type: ignore[union-attr]
+
+
+def _param_path(path: str | None, key: str) -> str | None:
+    """Where a parameter was given: ``spec['out']['params']['k']`` or ``lossreg.get('x', k=...)``."""
+    if not path:
+        return None
+    return f"{path[:-1]}, {key}=...)" if _is_call(path) else f"{path}['params'][{key!r}]"
+
+
 class Registry:
     """Named loss factories from lossreg, Keras and plugins; safe to use from several threads."""
 
@@ -276,7 +288,7 @@ class Registry:
             hints = {}
         problems = []
         for key, value in params.items():
-            where = f"{path}['params'][{key!r}]" if path else None
+            where = _param_path(path, key)
             if not isinstance(key, str):
                 problems.append(LossSpecError(f"Parameter names must be strings, received {key!r}.", path=path))
                 continue
@@ -305,7 +317,8 @@ class Registry:
         if missing:
             problems.append(
                 LossSpecError(
-                    f"Loss {name!r} needs parameter(s) {', '.join(map(repr, missing))}: add them under 'params'.",
+                    f"Loss {name!r} needs parameter(s) {', '.join(map(repr, missing))}: "
+                    + ("pass them as keyword arguments." if _is_call(path) else "add them under 'params'."),
                     path=path,
                 )
             )

@@ -308,7 +308,7 @@ BAD_PARAMS = [
 @pytest.mark.parametrize("how", HOWS)
 @pytest.mark.parametrize(("name", "params", "key", "message"), BAD_PARAMS)
 def test_bad_parameters_are_refused_naming_the_parameter_path(how, name, params, key, message):
-    path = f"{_where(how, name)}['params'][{key!r}]"
+    path = f"lossreg.get({name!r}, {key}=...)" if how == "get" else f"{_where(how, name)}['params'][{key!r}]"
     with pytest.raises(LossSpecError, match="^" + re.escape(f"{path}: ") + ".*" + re.escape(message)) as info:
         _build(how, name, params)
     assert info.value.path == path
@@ -359,7 +359,8 @@ def test_a_missing_required_parameter_is_named(how, registered):
     where = _where(how, "test_needs")
     with pytest.raises(LossSpecError, match="^" + re.escape(f"{where}: Loss 'test_needs' needs parameter(s) 'scale'")):
         _build(how, "test_needs", {"axis": 1})
-    with pytest.raises(LossSpecError, match=re.escape("needs parameter(s) 'scale', 'axis': add them under 'params'")):
+    hint = "pass them as keyword arguments" if how == "get" else "add them under 'params'"
+    with pytest.raises(LossSpecError, match=re.escape(f"needs parameter(s) 'scale', 'axis': {hint}")):
         _build(how, "test_needs", {})
     _build(how, "test_needs", {"scale": 1.0, "axis": -1})
 
