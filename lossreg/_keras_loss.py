@@ -95,6 +95,26 @@ class RegisteredLoss(keras.losses.Loss):
         """Every extra tensor name the terms take, in order of first use."""
         return tuple(dict.fromkeys(e for extras in self._extras for e in extras))
 
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        """As ``keras.losses.Loss.__call__``; a per-sample weight ``(batch,)`` also weights per-element losses.
+
+        Keras only broadcasts a ``(batch,)`` weight over values shaped ``(batch, 1)``: on a per-element loss
+        ``(batch, d, ...)`` it would fail, or weight columns when ``batch == d``. Such a weight is applied
+        to each sample's rows here instead.
+        """
+        if sample_weight is None or self.reduction == "mean_with_sample_weight":
+            return super().__call__(y_true, y_pred, sample_weight)
+        weight = keras.ops.convert_to_tensor(sample_weight, dtype=self.dtype)
+        if len(weight.shape) == 2 and weight.shape[-1] == 1:
+            weight = keras.ops.squeeze(weight, axis=-1)
+        if len(weight.shape) != 1:
+            return super().__call__(y_true, y_pred, sample_weight)  # element-wise weights: Keras' rules
+        self._row_weight = weight
+        try:
+            return super().__call__(y_true, y_pred)
+        finally:
+            self._row_weight = None
+
     def call(self, y_true: Any, y_pred: Any) -> Any:
         given: dict[str, Any] = {}
         if isinstance(y_pred, Mapping):
@@ -102,7 +122,7 @@ class RegisteredLoss(keras.losses.Loss):
             y_pred = y_pred.get("y_pred")
         if isinstance(y_true, Mapping) and not y_true:
             y_true = None  # a loss that needs no target (e.g. vae_kl) is called with y_true={}
-        total = None
+        total: Any = None
         for term, fn, extras in zip(self.terms, self._fns, self._extras, strict=True):
             missing = [e for e in extras if e not in given]
             if missing:
@@ -115,6 +135,10 @@ class RegisteredLoss(keras.losses.Loss):
             value = fn(y_true, y_pred, **{e: given[e] for e in extras})
             value = value if term["weight"] == 1.0 else value * term["weight"]
             total = value if total is None else _add(total, value)
+        row_weight = getattr(self, "_row_weight", None)
+        if row_weight is not None:
+            shape = (-1,) + (1,) * (len(total.shape) - 1)
+            total = total * keras.ops.reshape(keras.ops.cast(row_weight, total.dtype), shape)
         return total
 
     def get_config(self) -> dict[str, Any]:

@@ -539,13 +539,8 @@ def test_sample_weight_per_element_loss():
     assert_close(value, expected, 1e-6, "per-element loss, per-element weights", atol=slack)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="keras.losses.Loss only broadcasts a (batch,) sample_weight over values shaped (batch, 1): a per-element "
-    "loss (batch, d) with a per-sample weight raises a shape error, or, when batch == d, silently weights the columns "
-    "instead of the rows. RegisteredLoss.__call__ would have to expand the weight to the rank of the loss values.",
-)
-@pytest.mark.parametrize("d", [4, 5], ids=["batch==d (silently wrong)", "batch!=d (shape error)"])
+# Keras alone only broadcasts a (batch,) weight over (batch, 1) values; RegisteredLoss weights rows of any rank.
+@pytest.mark.parametrize("d", [4, 5], ids=["batch==d (was silently wrong)", "batch!=d (was a shape error)"])
 def test_sample_weight_per_sample_weight_on_per_element_loss(d):
     rng = np.random.default_rng(3)
     z = tf.constant(rng.integers(0, 2, (4, d)), tf.float32)

@@ -122,3 +122,24 @@ def test_resolve_and_get_work_before_keras_is_imported():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["2x_mse", "mae"]
+
+
+def test_fit_and_evaluate_take_per_sample_weights_on_a_per_pair_loss():
+    """evaluate(sample_weight=(batch,)) on band_masked_softmax_ce, whose values are (batch, n, n)."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((4,))
+    out = keras.layers.Reshape((3, 3, 2), name="pairs")(keras.layers.Dense(18)(inp))
+    model = keras.Model(inp, out)
+    model.compile(optimizer="sgd", loss=lossreg.resolve("band_masked_softmax_ce"))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 4)).astype("float32")  # batch == n: a mis-broadcast weight would go unnoticed
+    y = np.eye(2, dtype="float32")[rng.integers(0, 2, (3, 3, 3))]
+    w = np.array([0.0, 1.0, 3.0], "float32")
+    model.fit(x, y, sample_weight=w, epochs=1, verbose=0)
+    value = model.evaluate(x, y, sample_weight=w, batch_size=3, verbose=0)
+    ce = tf.nn.softmax_cross_entropy_with_logits(labels=y, logits=model.predict(x, verbose=0))
+    masked = tf.linalg.band_part(ce, 0, -1) - tf.linalg.band_part(ce, 0, 0)
+    expected = tf.reduce_sum(masked * w[:, None, None]) / tf.cast(tf.size(masked), tf.float32)
+    np.testing.assert_allclose(value, float(expected), rtol=1e-5)
