@@ -8,7 +8,6 @@ The user's model is untouched and shares the weights, so it stays the inference 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,10 +19,9 @@ from lossreg._keras_loss import RegisteredLoss
 from lossreg._model_graph import output_tensors, tap_names, tensor_by_name
 from lossreg._registry import REGISTRY
 from lossreg._spec import Entry, Term, parse
+from lossreg._term_logging import log_term, safe_label, term_trackers
 
 __all__ = ["AttachedModel", "attach"]
-
-_LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 
 
 @dataclass(frozen=True)
@@ -149,7 +147,7 @@ def _wire(model: Any, spec: Any) -> tuple[list[_Wired], dict[str, Any]]:
             if term.on is not None:
                 _symbolic(term.on, model, format_path(term.path, ["on"]), "output")
             item = _Wired(
-                _LABEL_UNSAFE.sub("_", label),
+                safe_label(label),
                 term,
                 term_on,
                 term_on,
@@ -192,12 +190,7 @@ class AttachedModel(keras.Model):
                 needed.setdefault(tap, tensor_by_name(model, tap))
         self.taps = keras.Model(model.input, needed, name=f"{model.name}_taps")
         self._term_losses = [RegisteredLoss([{"loss": w.term.loss, "params": w.term.params}]) for w in self._wired]
-        trackers = []
-        for item in self._wired:
-            trackers.append(keras.metrics.Mean(name=f"{item.label}_loss"))
-            if item.term.weight != 1.0:
-                trackers.append(keras.metrics.Mean(name=f"{item.label}_weighted_loss"))
-        self.term_trackers = trackers
+        self.term_trackers = term_trackers((w.label, w.term.weight) for w in self._wired)
         self.built = True
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
@@ -260,10 +253,7 @@ class AttachedModel(keras.Model):
                 tensors["y_pred"] = y_pred[item.on]
             value = loss(y_true, tensors, weights)
             # a Loss already divides by the number of replicas; trackers show the per-batch figure
-            next(trackers).update_state(value * replicas, sample_weight=batch)
-            if item.term.weight != 1.0:
-                value = value * item.term.weight
-                next(trackers).update_state(value * replicas, sample_weight=batch)
+            value = log_term(trackers, value, item.term.weight, batch, scale=replicas)
             total = value if total is None else total + value
         if self.losses:
             total = total + super().compute_loss(x=x, y=None, y_pred=y_pred, training=training)

@@ -7,7 +7,6 @@ parameters, weight), so a compiled model saved to ``.keras`` reloads after ``imp
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,10 +16,9 @@ from lossreg._errors import LossInputError, LossSpecError, did_you_mean, format_
 from lossreg._ops import reduce_non_batch
 from lossreg._registry import REGISTRY
 from lossreg._spec import Entry, ParsedSpec, Term, parse
+from lossreg._term_logging import safe_label
 
 __all__ = ["RegisteredLoss", "get", "loss_for_entry", "resolve"]
-
-_SCOPE_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 
 
 def _weight_text(weight: float) -> str:
@@ -41,7 +39,7 @@ def default_name(terms: Sequence[Mapping[str, Any]]) -> str:
     """A name that says what the loss is: ``softmax_ce``, ``2x_softmax_ce``, ``a_plus_0.5x_b``."""
     parts = []
     for term in terms:
-        name = _SCOPE_UNSAFE.sub("_", term["loss"])
+        name = safe_label(term["loss"])
         weight = float(term.get("weight", 1.0))
         parts.append(name if weight == 1.0 else f"{_weight_text(weight)}x_{name}")
     return "_plus_".join(parts)

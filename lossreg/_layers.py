@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -12,10 +11,9 @@ from lossreg._errors import LossInputError
 from lossreg._keras_loss import RegisteredLoss
 from lossreg._registry import REGISTRY
 from lossreg._spec import parse
+from lossreg._term_logging import log_term, safe_label, term_trackers
 
 __all__ = ["LossLayer"]
-
-_LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 
 
 @keras.saving.register_keras_serializable(package="lossreg")
@@ -66,14 +64,10 @@ class LossLayer(keras.layers.Layer):
             RegisteredLoss([{"loss": t.loss, "params": t.params}], reduction="none", _paths=[t.path])
             for t in self.terms
         ]
-        trackers = []
         base = self.name.removesuffix("_loss")  # a layer called "complex_loss" logs "complex_loss"
-        for t in self.terms:
-            label = base if len(self.terms) == 1 else f"{base}_{_LABEL_UNSAFE.sub('_', t.loss)}"
-            trackers.append(keras.metrics.Mean(name=f"{label}_loss"))
-            if t.weight != 1.0:
-                trackers.append(keras.metrics.Mean(name=f"{label}_weighted_loss"))
-        self.term_trackers = trackers
+        self.term_trackers = term_trackers(
+            (base if len(self.terms) == 1 else f"{base}_{safe_label(t.loss)}", t.weight) for t in self.terms
+        )
         self.built = True
 
     def _split(self, inputs: Any) -> tuple[Any, Any, dict[str, Any]]:
@@ -107,10 +101,7 @@ class LossLayer(keras.layers.Layer):
         for term, loss in zip(self.terms, self._losses_by_term, strict=True):
             tensors = dict(extras) if y_pred is None else {"y_pred": y_pred, **extras}
             value = keras.ops.mean(loss({} if y_true is None else y_true, tensors))  # the per-replica mean
-            next(trackers).update_state(value, sample_weight=batch)
-            if term.weight != 1.0:
-                value = value * term.weight
-                next(trackers).update_state(value, sample_weight=batch)
+            value = log_term(trackers, value, term.weight, batch)
             total = value if total is None else total + value
         self.add_loss(total)
         return y_pred if y_pred is not None else total

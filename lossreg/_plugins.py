@@ -28,7 +28,6 @@ import contextlib
 import importlib.metadata
 import importlib.util
 import os
-import re
 import reprlib
 import threading
 import warnings
@@ -39,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from lossreg._errors import PluginLoadError
+from lossreg._registry import is_extra_name
 
 if TYPE_CHECKING:
     from lossreg._registry import Factory, Registry, _Entry
@@ -56,7 +56,6 @@ __all__ = [
 ]
 
 GROUP: Final = "lossreg.losses"
-_EXTRA_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class LossregPluginWarning(UserWarning):
@@ -225,11 +224,7 @@ def static_metadata(value: str) -> tuple[str | None, tuple[str, ...] | None]:
 
 
 def _valid_extras(value: Any) -> bool:
-    return (
-        isinstance(value, list | tuple)
-        and all(isinstance(e, str) and _EXTRA_RE.match(e) and e not in ("y_true", "y_pred") for e in value)
-        and len(set(value)) == len(value)
-    )
+    return isinstance(value, list | tuple) and all(is_extra_name(e) for e in value) and len(set(value)) == len(value)
 
 
 # -- loading ----------------------------------------------------------------------------------------------

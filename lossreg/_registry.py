@@ -31,6 +31,11 @@ _EXTRA_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED_EXTRAS: Final = frozenset({"y_true", "y_pred"})
 
 
+def is_extra_name(name: Any) -> bool:
+    """Whether ``name`` can name an extra tensor: a Python identifier other than ``y_true``/``y_pred``."""
+    return isinstance(name, str) and bool(_EXTRA_RE.match(name)) and name not in _RESERVED_EXTRAS
+
+
 @dataclass(frozen=True)
 class Param:
     """One parameter of a loss factory: its name, default (``Param.REQUIRED`` if none) and type."""
@@ -155,7 +160,7 @@ class Registry:
                 "starting with a letter or '_' (':' is reserved for 'distribution:name')."
             )
         for extra in entry.extras:
-            if not isinstance(extra, str) or not _EXTRA_RE.match(extra) or extra in _RESERVED_EXTRAS:
+            if not is_extra_name(extra):
                 raise LossSpecError(
                     f"Invalid extra {extra!r} for loss {entry.name!r}. Expected Python identifiers other than "
                     "'y_true' and 'y_pred', naming the keyword arguments the loss function takes."
