@@ -17,6 +17,7 @@ import keras
 from lossreg._errors import LossInputError, LossSpecError, did_you_mean, format_path
 from lossreg._keras_loss import RegisteredLoss
 from lossreg._model_graph import output_tensors, tap_names, tensor_by_name
+from lossreg._preflight import check_inputs
 from lossreg._registry import REGISTRY
 from lossreg._spec import Entry, Term, parse
 from lossreg._term_logging import log_term, safe_label, term_trackers
@@ -73,7 +74,10 @@ def _dry_run(wired: _Wired, model: Any, entry: Entry, key: str) -> None:
         return  # sparse labels and the like: the target's shape cannot be guessed from the prediction
     y_true = keras.KerasTensor(y_pred.shape, dtype="float32") if y_pred is not None else None
     shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in {"y_pred": y_pred, **extras}.items() if v is not None)
+    expects = REGISTRY.expects(wired.term.loss)
     try:
+        if expects is not None:  # the declared shapes first: their message says what the loss expects
+            check_inputs(wired.term.loss, expects, None, {"y_true": y_true, "y_pred": y_pred, **extras})
         fn(y_true, y_pred, **extras)
     except LossInputError as exc:
         raise LossInputError(str(exc), path=entry.path) from exc
@@ -121,7 +125,7 @@ def _wire(model: Any, spec: Any) -> tuple[list[_Wired], dict[str, Any]]:
         name = str(key) if parsed.kind == "outputs" else (on or "loss")
         if on is not None:
             _symbolic(on, model, format_path(entry.path, ["on"]) if entry.on else entry.path, "output")
-        taken = {e for t in entry.terms for e in REGISTRY.extras(t.loss)}
+        taken = {e for t in entry.terms for e in REGISTRY.extras(t.loss, path=t.path)}
         for extra in entry.inputs:
             if extra not in taken:
                 takes = ", ".join(sorted(taken)) or "no extra tensors"
@@ -132,7 +136,7 @@ def _wire(model: Any, spec: Any) -> tuple[list[_Wired], dict[str, Any]]:
                 )
         seen: dict[str, int] = {}
         for term in entry.terms:
-            missing = [e for e in REGISTRY.extras(term.loss) if e not in entry.inputs]
+            missing = [e for e in REGISTRY.extras(term.loss, path=term.path) if e not in entry.inputs]
             if missing:
                 raise LossSpecError(
                     f"Loss {term.loss!r} needs the extra tensor(s) {', '.join(map(repr, missing))}. Add "
@@ -151,7 +155,7 @@ def _wire(model: Any, spec: Any) -> tuple[list[_Wired], dict[str, Any]]:
                 term,
                 term_on,
                 term_on,
-                {e: entry.inputs[e] for e in REGISTRY.extras(term.loss)},
+                {e: entry.inputs[e] for e in REGISTRY.extras(term.loss, path=term.path)},
             )
             _dry_run(item, model, entry, name)
             wired.append(item)

@@ -119,6 +119,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
     else:
         print(f"source:     {info.source}")
     print(f"extras:     {', '.join(info.extras) if info.extras else 'none'}")
+    if info.expects is not None:
+        print("inputs:")
+        for line in info.expects.lines():
+            print(f"  {line}")
     if info.params:
         print("parameters:")
         rows = [[p.name, p.annotation, "(required)" if p.required else repr(p.default)] for p in info.params.values()]

@@ -33,6 +33,10 @@ class PluginLoadError(LossSpecError):
         self.distribution = distribution
         self.entry_point = entry_point
 
+    def at(self, path: str) -> PluginLoadError:
+        """This error (raised without a path) as raised where a spec or call asked for the loss."""
+        return PluginLoadError(str(self), distribution=self.distribution, entry_point=self.entry_point, path=path)
+
 
 class LossInputError(LossSpecError):
     """The tensors given to a loss cannot fit it (wrong rank, shape or a missing extra tensor).
@@ -58,11 +62,25 @@ def format_path(root: str, keys: Iterable[object]) -> str:
     return root + "".join(f"[{k!r}]" for k in keys)
 
 
-_SHORT: reprlib.Repr = reprlib.Repr()
+class _ShortRepr(reprlib.Repr):
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 4000:  # Python refuses repr() past 4300 digits; nobody reads 1200 digits anyway
+            digits = int(x.bit_length() * 0.30103) + 1  # log10(2): the count, to within one digit
+            return f"{'-' if x < 0 else ''}<integer of about {digits} digits>"
+        return super().repr_int(x, level)
+
+
+_SHORT: reprlib.Repr = _ShortRepr()
 _SHORT.maxstring = _SHORT.maxother = 100
 _SHORT.maxlevel = 3
 
 
 def short_repr(value: object) -> str:
-    """``repr(value)`` cut to a readable length for an error message (a stray 1 MiB list is not printed whole)."""
-    return _SHORT.repr(value)
+    """``repr(value)`` cut to a readable length for an error message (a stray 1 MiB list is not printed whole).
+
+    Never raises: a value whose ``repr`` fails (or nests too deeply) is named by its type.
+    """
+    try:
+        return _SHORT.repr(value)
+    except Exception:
+        return f"<{type(value).__name__} object>"

@@ -14,6 +14,7 @@ import keras
 
 from lossreg._errors import LossInputError, LossSpecError, did_you_mean, format_path
 from lossreg._ops import reduce_non_batch
+from lossreg._preflight import check_inputs, same_rank
 from lossreg._registry import REGISTRY
 from lossreg._spec import Entry, ParsedSpec, Term, parse
 from lossreg._term_logging import safe_label
@@ -53,7 +54,15 @@ class RegisteredLoss(keras.losses.Loss):
         terms: ``[{"loss": name, "params": {...}, "weight": w}, ...]``; ``params`` and ``weight``
             (default 1.0) are optional.
         name: the loss name; by default built from the terms (``"softmax_ce_plus_0.5x_sigmoid_dice"``).
-        reduction, dtype: as for ``keras.losses.Loss``.
+        reduction: as for ``keras.losses.Loss``.
+        dtype: the dtype of the returned value. Half precision (``"float16"``, ``"bfloat16"``) is computed
+            and reduced in float32 and only the result is cast: Keras would sum the per-element values in
+            float16, which overflows past 65504.
+
+    Every call first checks the tensors against each loss's declared shapes, targets and logits
+    (``lossreg.register(..., shapes=...)``), raising ``lossreg.LossInputError`` that names the loss and the
+    spec path. As Keras' own losses do, targets one rank off the predictions with a trailing axis of 1
+    (``(batch,)`` against ``(batch, 1)``) are brought to the same rank.
 
     ``y_pred`` may be a dict ``{"y_pred": tensor, "<extra>": tensor, ...}`` for losses that take extras
     (without ``"y_pred"`` for losses that need none), and ``y_true`` may be ``{}`` for losses that need
@@ -85,8 +94,20 @@ class RegisteredLoss(keras.losses.Loss):
             for t in terms
         ]
         self._fns = [REGISTRY.build(t["loss"], t["params"], path=p) for t, p in zip(self.terms, paths, strict=True)]
-        self._extras = [REGISTRY.extras(t["loss"]) for t in self.terms]
-        super().__init__(name=name or default_name(self.terms), reduction=reduction, dtype=dtype)
+        self._extras = [REGISTRY.extras(t["loss"], path=p) for t, p in zip(self.terms, paths, strict=True)]
+        self._paths = paths
+        self._expects = [REGISTRY.expects(t["loss"]) for t in self.terms]
+        self._logits = [
+            None if e is None else e.logits(t["params"], {k: p.default for k, p in REGISTRY.params(t["loss"]).items()})
+            for t, e in zip(self.terms, self._expects, strict=True)
+        ]
+        compute = keras.dtype_policies.get(dtype or keras.backend.floatx()).compute_dtype
+        self._result_dtype = compute if compute in ("float16", "bfloat16") else None
+        super().__init__(
+            name=name or default_name(self.terms),
+            reduction=reduction,
+            dtype="float32" if self._result_dtype else dtype,
+        )
 
     @property
     def extras(self) -> tuple[str, ...]:
@@ -100,6 +121,32 @@ class RegisteredLoss(keras.losses.Loss):
         ``(batch, d, ...)`` it would fail, or weight columns when ``batch == d``. Such a weight is applied
         to each sample's rows here instead.
         """
+        y_true, y_pred = self._preflight(y_true, y_pred)
+        value = self._weighted(y_true, y_pred, sample_weight)
+        return value if self._result_dtype is None else keras.ops.cast(value, self._result_dtype)
+
+    def _preflight(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
+        """Bring the targets to the predictions' rank (Keras' rule) and check both against each loss."""
+        given = dict(y_pred) if isinstance(y_pred, Mapping) else {"y_pred": y_pred}
+        tensors = {k: keras.ops.convert_to_tensor(v) for k, v in given.items() if v is not None}
+        has_target = y_true is not None and not (isinstance(y_true, Mapping) and not y_true)
+        if has_target:
+            tensors["y_true"] = keras.ops.convert_to_tensor(y_true)
+            if "y_pred" in tensors:
+                tensors["y_true"], tensors["y_pred"] = same_rank(tensors["y_true"], tensors["y_pred"])
+        for term, expects, logits, path in zip(self.terms, self._expects, self._logits, self._paths, strict=True):
+            if expects is None:
+                continue
+            try:
+                check_inputs(term["loss"], expects, logits, tensors)
+            except LossInputError as exc:
+                raise LossInputError(str(exc), path=path) from None
+        y_true = tensors["y_true"] if has_target else y_true
+        if isinstance(y_pred, Mapping):
+            return y_true, {k: tensors.get(k, v) for k, v in y_pred.items()}
+        return y_true, tensors.get("y_pred", y_pred)
+
+    def _weighted(self, y_true: Any, y_pred: Any, sample_weight: Any) -> Any:
         if sample_weight is None or self.reduction == "mean_with_sample_weight":
             return super().__call__(y_true, y_pred, sample_weight)
         weight = keras.ops.convert_to_tensor(sample_weight, dtype=self.dtype)
@@ -183,7 +230,7 @@ def _check_compilable(entry: Entry) -> None:
                 "compile(loss=...) gives each loss only its own output.",
                 path=format_path(term.path, ["on"]),
             )
-        extras = REGISTRY.extras(term.loss) if _known(term) else ()
+        extras = REGISTRY.extras(term.loss, path=term.path) if _known(term) else ()
         if extras:
             raise LossSpecError(
                 f"Loss {term.loss!r} needs the extra tensor(s) {', '.join(map(repr, extras))}, which "
@@ -198,6 +245,29 @@ def _known(term: Term) -> bool:
     return True
 
 
+def _check_outputs(parsed: ParsedSpec, model: Any) -> None:
+    """Output names (dict spec) or the number of outputs (list spec) checked against ``model``."""
+    from lossreg._model_graph import output_tensors
+
+    outputs = list(output_tensors(model))
+    if not outputs:
+        return
+    if parsed.kind == "outputs":
+        for key, entry in parsed.entries.items():
+            if key not in outputs:
+                raise LossSpecError(
+                    f"Unknown output {key!r}.{did_you_mean(key, outputs)} The model's outputs are: "
+                    f"{', '.join(outputs)}.",
+                    path=entry.path,
+                )
+    elif parsed.kind == "list" and len(parsed.entries) != len(outputs):
+        raise LossSpecError(
+            f"This list gives {len(parsed.entries)} entries, but the model has {len(outputs)} outputs "
+            f"({', '.join(outputs)}). Give one entry per output, in order, or a dict keyed by output name.",
+            path=parsed.root,
+        )
+
+
 def resolve(spec: Any, *, model: Any = None) -> Any:
     """Turn a spec into what ``model.compile(loss=...)`` takes, weights included.
 
@@ -205,7 +275,8 @@ def resolve(spec: Any, *, model: Any = None) -> Any:
         spec: a loss name, an entry ``{"loss": ..., "params": ..., "weight": ...}``, a mapping of output
             names to entries, a list of entries (one per output), or a path to a JSON/TOML/YAML file of
             any of those.
-        model: optional; when given, output names in the spec are checked against the model's.
+        model: optional; when given, output names in the spec (or the length of a list spec) are checked
+            against the model's outputs.
 
     Returns:
         One ``keras.losses.Loss`` for a single entry, a ``dict`` by output name, or a ``list`` by
@@ -222,17 +293,8 @@ def resolve(spec: Any, *, model: Any = None) -> Any:
         {'a': 'mse', 'b': '2x_softmax_ce'}
     """
     parsed: ParsedSpec = parse(spec)
-    if model is not None and parsed.kind == "outputs":
-        from lossreg._model_graph import output_tensors
-
-        outputs = list(output_tensors(model))
-        for key, entry in parsed.entries.items():
-            if outputs and key not in outputs:
-                raise LossSpecError(
-                    f"Unknown output {key!r}.{did_you_mean(key, outputs)} The model's outputs are: "
-                    f"{', '.join(outputs)}.",
-                    path=entry.path,
-                )
+    if model is not None:
+        _check_outputs(parsed, model)
     losses = {}
     for key, entry in parsed.entries.items():
         _check_compilable(entry)

@@ -59,7 +59,7 @@ class LossLayer(keras.layers.Layer):
         parsed = parse(entry, root=f"LossLayer(name={self.name!r})")
         self.terms = list(parsed.entries[None].terms)
         self._loss_arg, self._params_arg, self._weight_arg = loss, dict(params or {}), weight
-        self.extras = tuple(dict.fromkeys(e for t in self.terms for e in REGISTRY.extras(t.loss)))
+        self.extras = tuple(dict.fromkeys(e for t in self.terms for e in REGISTRY.extras(t.loss, path=t.path)))
         self._losses_by_term = [
             RegisteredLoss([{"loss": t.loss, "params": t.params}], reduction="none", _paths=[t.path])
             for t in self.terms

@@ -77,6 +77,8 @@ class PluginRecord:
     extras: tuple[str, ...] | None = None  # likewise; None when unknown
     factory: Factory | None = field(default=None, repr=False)
     error: PluginLoadError | None = field(default=None, repr=False)
+    # the plain and the qualified name are two registry entries of one record: this lock imports it once
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @property
     def registered_names(self) -> list[str]:
@@ -244,6 +246,13 @@ def _fail(record: PluginRecord, why: str, message: str, cause: BaseException | N
 
 def _load(record: PluginRecord) -> Factory:
     """Import the plugin's factory once; remember a failure and raise it again on every later ask."""
+    if record.factory is not None:
+        return record.factory
+    with record.lock:
+        return _load_locked(record)
+
+
+def _load_locked(record: PluginRecord) -> Factory:
     if record.factory is not None:
         return record.factory
     if record.error is not None:

@@ -14,11 +14,12 @@ import re
 import threading
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypeVar
 
-from lossreg._errors import LossSpecError, did_you_mean
+from lossreg._errors import LossSpecError, PluginLoadError, did_you_mean, short_repr
+from lossreg._preflight import Expects
 
 __all__ = ["REGISTRY", "LossInfo", "Param", "Registry", "describe", "names", "register"]
 
@@ -60,6 +61,7 @@ class LossInfo:
     params: Mapping[str, Param]
     extras: tuple[str, ...]
     source: str
+    expects: Expects | None = None
 
     def __str__(self) -> str:
         lines = [f"{self.name} ({self.source})", f"  {self.summary}"]
@@ -70,6 +72,9 @@ class LossInfo:
                 lines.append(f"    {p.name}: {p.annotation} ({default})")
         if self.extras:
             lines.append("  extras: " + ", ".join(self.extras))
+        if self.expects is not None:
+            lines.append("  inputs:")
+            lines.extend(f"    {line}" for line in self.expects.lines())
         return "\n".join(lines)
 
 
@@ -94,6 +99,7 @@ class _Entry:
     extras: tuple[str, ...] = ()
     factory: Factory | None = None
     loader: Callable[[], Factory] | None = None
+    expects: Expects | None = None  # declared input shapes, targets and logits (see lossreg._preflight)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def get_factory(self) -> Factory:
@@ -116,7 +122,8 @@ def _check_type(value: Any, hint: Any) -> bool:
     """Whether a spec value fits a parameter's type hint; unknown hints accept anything."""
     origin = typing.get_origin(hint)
     if origin is Literal:
-        return any(value == choice and type(value) is type(choice) for choice in typing.get_args(hint))
+        # the type first: `value == choice` on a NumPy array is an array, whose truth value raises
+        return any(type(value) is type(choice) and value == choice for choice in typing.get_args(hint))
     if origin in (typing.Union, types.UnionType):
         return any(_check_type(value, arg) for arg in typing.get_args(hint))
     if hint is type(None):
@@ -129,7 +136,28 @@ def _check_type(value: Any, hint: Any) -> bool:
         return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(_as_float(value))
     if hint is str:
         return isinstance(value, str)
+    args = typing.get_args(hint)
+    if origin in (list, tuple, Sequence):  # list[float], tuple[int, ...], Sequence[float]: a list or a tuple
+        if not isinstance(value, list | tuple):
+            return False
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return len(value) == len(args) and all(_check_type(v, a) for v, a in zip(value, args, strict=True))
+        return not args or all(_check_type(v, args[0]) for v in value)
+    if origin in (dict, Mapping):
+        if not isinstance(value, Mapping):
+            return False
+        return len(args) != 2 or all(_check_type(k, args[0]) and _check_type(v, args[1]) for k, v in value.items())
     return True
+
+
+def _load(entry: _Entry, path: str | None) -> Factory:
+    """``entry``'s factory; a plugin that fails to load raises ``PluginLoadError`` naming ``path`` too."""
+    try:
+        return entry.get_factory()
+    except PluginLoadError as exc:
+        if path is None or exc.path is not None:
+            raise
+        raise exc.at(path) from exc.__cause__
 
 
 def _is_call(path: str | None) -> bool:
@@ -186,12 +214,22 @@ class Registry:
         with self._lock:
             self._entries.pop(name, None)
 
-    def register(self, name: str, *, extras: Iterable[str] = (), override: bool = False) -> Callable[[F], F]:
+    def register(
+        self,
+        name: str,
+        *,
+        extras: Iterable[str] = (),
+        override: bool = False,
+        shapes: Mapping[str, str] | None = None,
+        targets: str | None = None,
+        from_logits: bool | str | None = None,
+    ) -> Callable[[F], F]:
         if isinstance(extras, str):
             raise LossSpecError(
                 f"lossreg.register({name!r}, extras={extras!r}): extras is a list of names, e.g. extras=({extras!r},)."
             )
         extras = tuple(extras)
+        expects = Expects.declare(str(name), extras, shapes, targets, from_logits)
 
         def decorator(factory: F) -> F:
             if isinstance(name, str) and ":" in name:
@@ -203,7 +241,9 @@ class Registry:
                 raise LossSpecError(f"lossreg.register({name!r}) expects a factory function, got {factory!r}.")
             module = getattr(factory, "__module__", None) or "__main__"
             source = "lossreg" if module.startswith("lossreg.") else module
-            self.add(_Entry(name=name, source=source, extras=extras, factory=factory), override=override)
+            self.add(
+                _Entry(name=name, source=source, extras=extras, factory=factory, expects=expects), override=override
+            )
             return factory
 
         return decorator
@@ -233,22 +273,27 @@ class Registry:
 
     def entry(self, name: Any, *, path: str | None = None) -> _Entry:
         if not isinstance(name, str):
-            raise LossSpecError(f"Expected a loss name (a string), received {type(name).__name__} {name!r}.", path=path)
+            raise LossSpecError(
+                f"Expected a loss name (a string), received {type(name).__name__} {short_repr(name)}.", path=path
+            )
         self._ensure_plugins()
         found = self._entries.get(name)
         if found is None:
             self.rescan_plugins()  # a plugin installed since the last look becomes visible here
             found = self._entries.get(name)
         if found is None:
-            plugin_names = [n for n in self._entries if n.endswith(":" + name)]
+            with self._lock:  # a snapshot: another thread may be registering while the hint is worked out
+                known = list(self._entries)
+            plugin_names = [n for n in known if n.endswith(":" + name)]
             hint = (
                 " Plugins offer it as " + " or ".join(map(repr, sorted(plugin_names))) + " (the plain name is "
                 "taken or offered by several plugins)."
                 if plugin_names
-                else did_you_mean(name, self._entries)
+                else did_you_mean(name, known)
             )
             raise LossSpecError(
-                f"Unknown loss {name!r}.{hint} Run `lossreg list` (or lossreg.names()) to see every registered loss.",
+                f"Unknown loss {short_repr(name)}.{hint} Run `lossreg list` (or lossreg.names()) to see every "
+                "registered loss.",
                 path=path,
             )
         return found
@@ -275,7 +320,13 @@ class Registry:
         doc = inspect.getdoc(factory) or ""
         summary = getattr(factory, "summary", None) or _summary(doc)
         return LossInfo(
-            name=name, summary=summary, doc=doc, params=self.params(name), extras=entry.extras, source=entry.source
+            name=name,
+            summary=summary,
+            doc=doc,
+            params=self.params(name),
+            extras=entry.extras,
+            source=entry.source,
+            expects=self.expects(name),
         )
 
     def param_problems(
@@ -295,7 +346,9 @@ class Registry:
         for key, value in params.items():
             where = _param_path(path, key)
             if not isinstance(key, str):
-                problems.append(LossSpecError(f"Parameter names must be strings, received {key!r}.", path=path))
+                problems.append(
+                    LossSpecError(f"Parameter names must be strings, received {short_repr(key)}.", path=path)
+                )
                 continue
             if key not in accepted:
                 if takes_any:
@@ -303,7 +356,7 @@ class Registry:
                 known = ", ".join(accepted) or "none"
                 problems.append(
                     LossSpecError(
-                        f"Loss {name!r} has no parameter {key!r}.{did_you_mean(key, accepted)} "
+                        f"Loss {name!r} has no parameter {short_repr(key)}.{did_you_mean(key, accepted)} "
                         f"Its parameters are: {known}.",
                         path=where,
                     )
@@ -314,7 +367,7 @@ class Registry:
                 problems.append(
                     LossSpecError(
                         f"Invalid value for parameter {key!r} of loss {name!r}. Expected {_annotation_text(hint)}, "
-                        f"received {type(value).__name__} {value!r}.",
+                        f"received {type(value).__name__} {short_repr(value)}.",
                         path=where,
                     )
                 )
@@ -332,7 +385,7 @@ class Registry:
     def build(self, name: str, params: Mapping[str, Any] | None = None, *, path: str | None = None) -> LossFn:
         """Check ``params`` against the factory's signature and call it: the loss function."""
         params = dict(params or {})
-        factory = self.factory(name, path=path)
+        factory = _load(self.entry(name, path=path), path)
         problems = self.param_problems(name, params, path=path)
         if problems:
             raise problems[0]
@@ -350,25 +403,53 @@ class Registry:
             )
         return fn
 
-    def extras(self, name: str) -> tuple[str, ...]:
-        entry = self.entry(name)
-        entry.get_factory()  # a plugin's extras are known for sure only once it is loaded
+    def extras(self, name: str, *, path: str | None = None) -> tuple[str, ...]:
+        entry = self.entry(name, path=path)
+        _load(entry, path)  # a plugin's extras are known for sure only once it is loaded
         return entry.extras
+
+    def expects(self, name: str) -> Expects | None:
+        """The loss's declared input shapes, targets and logits; a plugin declares them as factory attributes."""
+        entry = self.entry(name)
+        factory = entry.get_factory()
+        if entry.expects is None and entry.source not in ("lossreg", "keras"):
+            declared = {key: getattr(factory, key, None) for key in ("shapes", "targets", "from_logits")}
+            entry.expects = Expects.declare(name, entry.extras, **declared)
+        return entry.expects
 
 
 REGISTRY: Final = Registry()
 
 
-def register(name: str, *, extras: Iterable[str] = (), override: bool = False) -> Callable[[F], F]:
+def register(
+    name: str,
+    *,
+    extras: Iterable[str] = (),
+    override: bool = False,
+    shapes: Mapping[str, str] | None = None,
+    targets: Literal["one_hot", "unit"] | None = None,
+    from_logits: bool | str | None = None,
+) -> Callable[[F], F]:
     """Register a loss factory under ``name``.
 
     A factory takes keyword parameters (type-hinted; the hints are checked against specs) and returns
     ``fn(y_true, y_pred, **extras)`` giving per-sample or per-element loss values; Keras reduces them.
+    ``shapes``, ``targets`` and ``from_logits`` declare what the loss accepts: every call is checked
+    against them before TensorFlow sees the tensors, with an error naming the loss, the expected and the
+    received shape (or values).
 
     Args:
         name: the loss name used in specs, e.g. ``"my_loss"``.
         extras: names of the additional model tensors ``fn`` takes as keyword arguments.
         override: replace an existing registration of ``name`` instead of raising.
+        shapes: a shape pattern per tensor (``"y_true"``, ``"y_pred"`` or an extra), e.g.
+            ``{"y_true": "batch ... classes", "y_pred": "batch ... classes"}``: a word is one axis whose
+            size must agree across tensors, ``...`` any number of axes (the same in every tensor), a number an
+            axis of that size.
+        targets: ``"one_hot"`` (labels over the last axis in [0, 1]; integer class ids are refused with a
+            fix) or ``"unit"`` (targets in [0, 1]); values are checked on eager calls.
+        from_logits: ``True`` if ``y_pred`` holds logits, ``False`` for probabilities (checked to lie in
+            [0, 1] on eager calls), or the name of the factory's boolean parameter that says so.
 
     Example:
         >>> import lossreg
@@ -379,7 +460,9 @@ def register(name: str, *, extras: Iterable[str] = (), override: bool = False) -
         >>> "scaled_abs" in lossreg.names()
         True
     """
-    return REGISTRY.register(name, extras=extras, override=override)
+    return REGISTRY.register(
+        name, extras=extras, override=override, shapes=shapes, targets=targets, from_logits=from_logits
+    )
 
 
 def names() -> list[str]:

@@ -77,9 +77,11 @@ def _weight(value: Any, path: str) -> float:
         weight = float(value)
     except OverflowError:  # an integer too large for a float, e.g. 1e400 written out in JSON
         weight = math.inf
+    weight = abs(weight) if weight == 0 else weight  # -0.0 is 0
     if not math.isfinite(weight) or weight < 0:
         raise LossSpecError(
-            f"Invalid weight. Expected a finite, non-negative number, received {value!r}. Use 0 to switch a term off.",
+            f"Invalid weight. Expected a finite, non-negative number, received {short_repr(value)}. "
+            "Use 0 to switch a term off.",
             path=path,
         )
     return weight
@@ -94,7 +96,7 @@ def _params(value: Any, path: str) -> dict[str, Any]:
         )
     for key in value:
         if not isinstance(key, str):
-            raise LossSpecError(f"Parameter names must be strings, received {key!r}.", path=path)
+            raise LossSpecError(f"Parameter names must be strings, received {short_repr(key)}.", path=path)
     return dict(value)
 
 
@@ -102,7 +104,9 @@ def _check_keys(mapping: Mapping[Any, Any], allowed: tuple[str, ...], path: str,
     for key in mapping:
         if key not in allowed:
             hint = did_you_mean(key, allowed) if isinstance(key, str) else ""
-            raise LossSpecError(f"Unknown key {key!r} in {what}.{hint} Expected keys: {', '.join(allowed)}.", path=path)
+            raise LossSpecError(
+                f"Unknown key {short_repr(key)} in {what}.{hint} Expected keys: {', '.join(allowed)}.", path=path
+            )
 
 
 _FILE_SUFFIXES: Final = (".json", ".toml", ".yaml", ".yml")
@@ -115,8 +119,8 @@ def _loss_name(name: str, path: str) -> str:
     except LossSpecError as exc:
         if type(exc) is LossSpecError and name.lower().endswith(_FILE_SUFFIXES):
             raise LossSpecError(
-                f"Unknown loss {name!r}. A plain string is always a loss name; to read a spec file, pass "
-                f"pathlib.Path({name!r}).",
+                f"Unknown loss {short_repr(name)}. A plain string is always a loss name; to read a spec file, pass "
+                f"pathlib.Path({short_repr(name)}).",
                 path=path,
             ) from None
         raise
@@ -148,6 +152,12 @@ def _term(value: Any, path: str, scale: float) -> Term:
         _loss_name(name, format_path(path, ["loss"]))
         params = _params(value.get("params", {}), format_path(path, ["params"]))
         weight = _weight(value.get("weight", 1.0), format_path(path, ["weight"])) if "weight" in value else 1.0
+        if not math.isfinite(weight * scale):  # each is finite, but 1e200 * 1e200 is not
+            raise LossSpecError(
+                f"Invalid weight. This term's weight {weight!r} times its entry's weight {scale!r} is beyond the "
+                "range of a float. Scale the weights down.",
+                path=format_path(path, ["weight"]),
+            )
         on = value.get("on")
         if on is not None and not isinstance(on, str):
             raise LossSpecError(

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any, Final
 
-from lossreg._errors import LossSpecError
+from lossreg._errors import LossSpecError, short_repr
 
 __all__ = ["MAX_BYTES", "load"]
 
@@ -96,9 +97,16 @@ def _load_toml(text: str) -> Any:
     return tomllib.loads(text)
 
 
+def _reason(exc: Exception) -> str:
+    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+
+
 def load(path: os.PathLike[str] | os.PathLike[bytes]) -> tuple[Any, str]:
     """Read a spec file; return its data and the root used in error paths (the file's path, as given)."""
-    file = Path(os.fsdecode(path))
+    try:
+        file = Path(os.fsdecode(path))
+    except TypeError as exc:  # an os.PathLike whose __fspath__ gives neither str nor bytes
+        raise LossSpecError(f"Invalid spec file path {short_repr(path)}: {exc}.", path="spec") from exc
     root = f"{file}: spec"
     fmt = _FORMATS.get(file.suffix.lower())
     if fmt is None:
@@ -106,16 +114,32 @@ def load(path: os.PathLike[str] | os.PathLike[bytes]) -> tuple[Any, str]:
             f"Unknown spec file type {file.suffix!r}. Expected one of {', '.join(_FORMATS)}.", path=str(file)
         )
     try:
-        size = file.stat().st_size
-        if size > MAX_BYTES:
-            raise LossSpecError(
-                f"Spec file is {size} bytes; the limit is {MAX_BYTES}. A spec is a few lines of data: "
-                "check that this is the right file.",
-                path=str(file),
-            )
-        raw = file.read_bytes()
+        info = file.stat()
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        raise LossSpecError(f"Cannot read spec file: {_reason(exc)}.", path=str(file)) from exc
+    if not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):  # a directory fails on open below
+        raise LossSpecError(
+            "Spec file is not a regular file (a pipe, device or socket would be read without end, or block). "
+            "Write the spec to a file and pass its path.",
+            path=str(file),
+        )
+    if info.st_size > MAX_BYTES:
+        raise LossSpecError(
+            f"Spec file is {info.st_size} bytes; the limit is {MAX_BYTES}. A spec is a few lines of data: "
+            "check that this is the right file.",
+            path=str(file),
+        )
+    try:
+        with open(file, "rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)  # bounded even if the file grows after the check
     except OSError as exc:
-        raise LossSpecError(f"Cannot read spec file: {exc.strerror or exc}.", path=str(file)) from exc
+        raise LossSpecError(f"Cannot read spec file: {_reason(exc)}.", path=str(file)) from exc
+    if len(raw) > MAX_BYTES:
+        raise LossSpecError(
+            f"Spec file is over the limit of {MAX_BYTES} bytes. A spec is a few lines of data: check that this is "
+            "the right file.",
+            path=str(file),
+        )
     try:
         text = raw.decode("utf-8-sig")  # a byte-order mark, as some Windows editors write, is dropped
     except UnicodeDecodeError as exc:

@@ -224,8 +224,9 @@ def test_check_against_a_model_lists_every_wiring_problem(saved_model, tmp_path)
     (tmp_path / "shape.json").write_text(json.dumps({"cls": "band_masked_softmax_ce"}))
     result = lossreg_cli("check", "shape.json", "--model", str(saved_model), cwd=tmp_path)
     assert result.returncode == 1
-    assert "shape.json: spec['cls']: band_masked_softmax_ce expects predictions shaped (batch, n, n, classes)" in (
-        result.stderr
+    assert (
+        "shape.json: spec['cls']: band_masked_softmax_ce expects predictions (y_pred) shaped (batch, n, n, classes)"
+        in (result.stderr)
     )
 
 

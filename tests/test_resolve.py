@@ -110,6 +110,9 @@ def test_output_names_are_checked_against_the_model():
         LossSpecError, match=r"^spec\['Output_2'\]: Unknown output 'Output_2'\. Did you mean 'output_2'"
     ):
         lossreg.resolve({"Output_2": "softmax_ce"}, model=model)
+    with pytest.raises(LossSpecError, match=r"^spec: This list gives 3 entries, but the model has 2 outputs"):
+        lossreg.resolve(["softmax_ce", "mse", "mse"], model=model)
+    assert len(lossreg.resolve(["softmax_ce", "mse"], model=model)) == 2
 
 
 def test_resolve_and_get_work_before_keras_is_imported():

@@ -17,6 +17,8 @@ from lossreg._registry import register
 __all__ = ["sigmoid_bce", "sigmoid_cross_entropy", "sigmoid_focal", "softmax_ce"]
 
 Tensor = Any
+_CLASSES = {"y_true": "batch ... classes", "y_pred": "batch ... classes"}
+_ELEMENTS = {"y_true": "batch ...", "y_pred": "batch ..."}
 
 
 def _check_fraction(name: str, value: float) -> None:
@@ -43,7 +45,7 @@ def sigmoid_cross_entropy(labels: Tensor, logits: Tensor, pos_weight: float = 1.
     return positive + (1.0 - labels) * (ops.relu(logits) + log1p_exp)
 
 
-@register("softmax_ce")
+@register("softmax_ce", shapes=_CLASSES, targets="one_hot", from_logits=True)
 def softmax_ce(label_smoothing: float = 0.0) -> Callable[[Tensor, Tensor], Tensor]:
     r"""Softmax cross-entropy on logits over the last axis, one value per sample.
 
@@ -74,7 +76,7 @@ def softmax_ce(label_smoothing: float = 0.0) -> Callable[[Tensor, Tensor], Tenso
     return loss
 
 
-@register("sigmoid_bce")
+@register("sigmoid_bce", shapes=_ELEMENTS, targets="unit", from_logits=True)
 def sigmoid_bce(label_smoothing: float = 0.0, pos_weight: float = 1.0) -> Callable[[Tensor, Tensor], Tensor]:
     r"""Sigmoid (binary) cross-entropy on logits, one value per element.
 
@@ -109,7 +111,7 @@ def sigmoid_bce(label_smoothing: float = 0.0, pos_weight: float = 1.0) -> Callab
     return loss
 
 
-@register("sigmoid_focal")
+@register("sigmoid_focal", shapes=_ELEMENTS, targets="unit", from_logits=True)
 def sigmoid_focal(alpha: float | None = 0.25, gamma: float = 2.0) -> Callable[[Tensor, Tensor], Tensor]:
     r"""Sigmoid focal loss on logits (Lin et al., 2017), one value per element.
 

@@ -13,7 +13,13 @@ __all__ = ["mse_bce"]
 Tensor = Any
 
 
-@register("mse_bce", extras=("aux",))
+@register(
+    "mse_bce",
+    extras=("aux",),
+    shapes={"y_true": "batch ...", "y_pred": "batch ...", "aux": "batch ..."},
+    targets="unit",
+    from_logits="from_logits",
+)
 def mse_bce(mse_weight: float = 1.0, bce_weight: float = 1.0, from_logits: bool = False) -> Callable[..., Tensor]:
     r"""MSE of an intermediate tensor plus BCE of the prediction, against one target, one value per sample.
 

@@ -11,6 +11,7 @@ import functools
 import inspect
 from typing import Any, Final
 
+from lossreg._preflight import Expects
 from lossreg._registry import REGISTRY, Factory, _Entry
 
 __all__ = ["KERAS_LOSS_NAMES"]
@@ -46,6 +47,19 @@ KERAS_LOSS_NAMES: Final = (
     "tversky",
 )
 
+_ELEMENTS: Final = {"y_true": "batch ...", "y_pred": "batch ..."}
+_CLASSES: Final = {"y_true": "batch ... classes", "y_pred": "batch ... classes"}
+#: What the cross-entropies accept (see ``lossreg._preflight``): the classic mistakes, integer class ids for a
+#: one-hot loss and logits for a loss expecting probabilities, fail with a fix instead of a shape error or
+#: silent clipping. (``from_logits`` defaults to False in Keras.)
+_DECLARED: Final = {
+    "bce": (_ELEMENTS, "unit"),
+    "binary_crossentropy": (_ELEMENTS, "unit"),
+    "binary_focal_crossentropy": (_ELEMENTS, "unit"),
+    "categorical_crossentropy": (_CLASSES, "one_hot"),
+    "categorical_focal_crossentropy": (_CLASSES, "one_hot"),
+}
+
 
 def _keras_factory(name: str) -> Factory:
     """Build the factory for Keras' loss ``name``: its keyword arguments become typed parameters."""
@@ -70,5 +84,14 @@ def _keras_factory(name: str) -> Factory:
     return factory
 
 
+def _expects(name: str) -> Expects | None:
+    if name not in _DECLARED:
+        return None
+    shapes, targets = _DECLARED[name]
+    return Expects.declare(name, (), shapes, targets, "from_logits")
+
+
 for _name in KERAS_LOSS_NAMES:
-    REGISTRY.add(_Entry(name=_name, source="keras", loader=functools.partial(_keras_factory, _name)))
+    REGISTRY.add(
+        _Entry(name=_name, source="keras", loader=functools.partial(_keras_factory, _name), expects=_expects(_name))
+    )

@@ -2,6 +2,7 @@ r"""Losses on latent variables, taken as extra tensors (variational auto-encoder
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,7 @@ __all__ = ["vae_kl"]
 Tensor = Any
 
 
-@register("vae_kl", extras=("z_mean", "z_log_var"))
+@register("vae_kl", extras=("z_mean", "z_log_var"), shapes={"z_mean": "batch latent", "z_log_var": "batch latent"})
 def vae_kl(beta: float = 1.0) -> Callable[..., Tensor]:
     r"""KL divergence of a diagonal Gaussian posterior from the standard normal, one value per sample.
 
@@ -23,7 +24,13 @@ def vae_kl(beta: float = 1.0) -> Callable[..., Tensor]:
     Formula:
         .. math:: \ell = -\frac{\beta}{2} \sum_k \left(1 + \log\sigma_k^2 - \mu_k^2 - \sigma_k^2\right)
 
-    (the batch mean of which is the usual VAE KL term).
+    (the batch mean of which is the usual VAE KL term). For :math:`\log\sigma_k^2 > L = 10` the exp is
+    continued linearly, :math:`\sigma_k^2 = e^{L}\,(1 + \log\sigma_k^2 - L)`, with the same value and slope
+    at :math:`L`: ``exp`` overflows float32 past 88, and its gradient :math:`\tfrac12 e^{\log\sigma^2}`
+    overflows float16 past about 11. So the value stays finite (e.g. at :math:`\log\sigma^2 = 10^4`) and the
+    gradient, at most :math:`\beta (e^{L} - 1) / 2 \approx 1.1 \cdot 10^4\,\beta` per element, stays finite
+    in float16 too (for :math:`\beta \le 5`) while still pulling :math:`\log\sigma^2` down. Below :math:`L`
+    (:math:`\sigma < 148`, far wider than any posterior near the prior's :math:`\sigma = 1`) nothing changes.
 
     Args:
         beta: weight of the KL term (β-VAE; 1 gives the standard VAE).
@@ -47,7 +54,12 @@ def vae_kl(beta: float = 1.0) -> Callable[..., Tensor]:
 
     def loss(y_true: Tensor, y_pred: Tensor, *, z_mean: Tensor, z_log_var: Tensor) -> Tensor:
         z_mean, z_log_var = promote(z_mean, z_log_var)
-        terms = 1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var)
+        # σ² = exp(log σ²) up to L, then exp(L) (1 + log σ² - L). A double `where`: exp only ever sees
+        # min(log σ², L), so neither the value nor the gradient of the branch not taken overflows (0 * inf = NaN).
+        limit = 10.0
+        over = z_log_var > limit
+        variance = ops.where(over, math.exp(limit) * (1.0 + z_log_var - limit), ops.exp(ops.minimum(z_log_var, limit)))
+        terms = 1.0 + z_log_var - ops.square(z_mean) - variance
         return -0.5 * beta * reduce_non_batch(terms, "sum")
 
     return loss

@@ -14,21 +14,34 @@ __all__ = ["band_mask", "band_masked_softmax_ce"]
 Tensor = Any
 
 
-def band_mask(rows: int, cols: int, lower: int, upper: int, include_diagonal: bool) -> Tensor:
-    """Boolean ``(rows, cols)`` mask of the band kept by ``tf.linalg.band_part(x, lower, upper)``."""
-    i = ops.expand_dims(ops.arange(rows), 1)
-    j = ops.expand_dims(ops.arange(cols), 0)
-    keep = ops.ones((rows, cols), dtype="bool")
+def band_mask(rows: Any, cols: Any, lower: int, upper: int, include_diagonal: bool) -> Tensor:
+    """Boolean ``(rows, cols)`` mask of the band kept by ``tf.linalg.band_part(x, lower, upper)``.
+
+    Static sizes (Python ints) give a constant built once with NumPy, so a traced graph holds no mask ops;
+    dynamic sizes (tensors) build it with ``keras.ops``.
+    """
+    import numpy as np  # here, not at module level: `import lossreg` stays light
+
+    static = isinstance(rows, int) and isinstance(cols, int)
+    xp: Any = np if static else ops
+    i = xp.arange(rows)[:, None]
+    j = xp.arange(cols)[None, :]
+    keep = xp.ones((rows, cols), dtype="bool")
     if lower >= 0:
-        keep = ops.logical_and(keep, i - j <= lower)
+        keep = xp.logical_and(keep, i - j <= lower)
     if upper >= 0:
-        keep = ops.logical_and(keep, j - i <= upper)
+        keep = xp.logical_and(keep, j - i <= upper)
     if not include_diagonal:
-        keep = ops.logical_and(keep, ops.not_equal(i, j))
-    return keep
+        keep = xp.logical_and(keep, xp.not_equal(i, j))
+    return ops.convert_to_tensor(keep) if static else keep
 
 
-@register("band_masked_softmax_ce")
+@register(
+    "band_masked_softmax_ce",
+    shapes={"y_true": "batch n n classes", "y_pred": "batch n n classes"},
+    targets="one_hot",
+    from_logits="from_logits",
+)
 def band_masked_softmax_ce(
     lower: int = 0,
     upper: int = -1,
@@ -49,7 +62,9 @@ def band_masked_softmax_ce(
     with :math:`s = 1` for ``normalize="all"`` (the mean runs over all ``n*n`` pairs) and
     :math:`s = n^2 / \sum m` for ``normalize="band"`` (the mean runs over the kept pairs). The defaults
     reproduce ``tf.reduce_mean(band_part(ce, 0, -1) - band_part(ce, 0, 0))`` (strict upper triangle),
-    but mask with ``where``: a non-finite value outside the band never leaks NaN into the loss or its gradient.
+    but mask the per-pair values once with ``where``: a non-finite value outside the band never leaks NaN into
+    the loss (the subtraction gives ``inf - inf``), and its gradient stays finite for finite or ``-inf`` logits
+    there. (A NaN or ``+inf`` prediction outside the band makes that pair's own gradient NaN, as in any op.)
 
     Args:
         lower: sub-diagonals kept, as in ``tf.linalg.band_part`` (-1 keeps all).
@@ -79,12 +94,9 @@ def band_masked_softmax_ce(
         if rows is None or cols is None:
             rows, cols = ops.shape(y_pred)[1], ops.shape(y_pred)[2]
         keep = band_mask(rows, cols, lower, upper, include_diagonal)
-        # Masked-out pairs never reach the cross-entropy: their inputs are replaced (ones: uniform logits or
-        # probabilities; zero targets) before it, so an inf/NaN there leaks neither into the value nor, through
-        # 0 * NaN in the backward pass, into the gradient; the result is then masked with `where` as well.
-        pair_keep = ops.expand_dims(keep, -1)
-        y_pred = ops.where(pair_keep, y_pred, ops.ones_like(y_pred))
-        y_true = ops.where(pair_keep, y_true, ops.zeros_like(y_true))
+        # One mask, on the (batch, n, n) result: no second pass over the (batch, n, n, C) inputs. A `where`
+        # (not band_part subtraction) keeps an inf there out of the value; the gradient of a masked-out pair is
+        # 0 * (softmax - y), finite for any finite or -inf logits (masking logits with -inf is fine).
         ce = ops.categorical_crossentropy(y_true, y_pred, from_logits=from_logits, axis=-1)
         masked = ops.where(keep, ce, ops.zeros_like(ce))
         if normalize == "band":

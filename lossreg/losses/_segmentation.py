@@ -13,7 +13,7 @@ __all__ = ["sigmoid_dice"]
 Tensor = Any
 
 
-@register("sigmoid_dice")
+@register("sigmoid_dice", shapes={"y_true": "batch ...", "y_pred": "batch ..."}, targets="unit", from_logits=True)
 def sigmoid_dice(smooth: float = 1.0) -> Callable[[Tensor, Tensor], Tensor]:
     r"""Soft Dice loss on ``sigmoid(logits)``, one value per sample (over all non-batch axes).
 

@@ -337,3 +337,13 @@ def ls_gan_discriminator_factory(real_target: float = 1.0, fake_target: float = 
 
 
 ls_gan_discriminator_factory.extras = ("real_logits", "fake_logits")  # type: ignore[attr-defined]
+
+
+# -- what each loss accepts (read by lossreg's pre-flight check: shapes are checked before TensorFlow runs) --
+
+for _generator in (ns_gan_generator_factory, hinge_gan_generator_factory, ls_gan_generator_factory):
+    _generator.shapes = {"y_pred": "batch ..."}  # type: ignore[attr-defined]
+    _generator.from_logits = True  # type: ignore[attr-defined]
+for _discriminator in (ns_gan_discriminator_factory, hinge_gan_discriminator_factory, ls_gan_discriminator_factory):
+    _discriminator.shapes = {"real_logits": "batch ...", "fake_logits": "batch ..."}  # type: ignore[attr-defined]
+    _discriminator.from_logits = True  # type: ignore[attr-defined]

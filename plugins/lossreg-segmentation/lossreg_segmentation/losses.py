@@ -547,3 +547,11 @@ def dice_bce_factory(
         )
 
     return loss
+
+
+# -- what each loss accepts (read by lossreg's pre-flight check: shapes are checked before TensorFlow runs) --
+
+for _factory in (soft_dice_factory, jaccard_factory, soft_tversky_factory, focal_tversky_factory, dice_bce_factory):
+    _factory.shapes = {"y_true": "batch ... channels", "y_pred": "batch ... channels"}  # type: ignore[attr-defined]
+    _factory.targets = "unit"  # type: ignore[attr-defined]
+    _factory.from_logits = "from_logits"  # type: ignore[attr-defined]

@@ -237,7 +237,7 @@ def test_empty_masks_are_finite_and_zero_when_the_prediction_is_empty_too():
         ({"activation": "relu"}, "Expected Literal"),
         ({"per_class": False, "class_weights": [1.0]}, "set per_class=True"),
         ({"class_weights": [-1.0, 2.0]}, "non-negative numbers"),
-        ({"class_weights": "abc"}, "non-empty list"),
+        ({"class_weights": "abc"}, r"Expected list\[float\] \| None, received str"),
     ],
 )
 def test_bad_parameters_raise_spec_errors(params, match):

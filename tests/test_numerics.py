@@ -1,0 +1,693 @@
+"""Numerical safety of every built-in and plugin loss (issue 5): finite and right at extreme inputs.
+
+The matrix: every lossreg built-in and every loss of the two plugins, in the configurations that change the
+arithmetic (label smoothing, ``pos_weight``, focal ``gamma``, logits or probabilities, sigmoid or softmax,
+band normalisation, ...), times the input regimes
+
+- logits: all ``-1e4``, all ``+1e4``, ``±1e4`` agreeing with the targets, disagreeing with them, mixed
+  (half agreeing, half not) and all 0;
+- probabilities (``from_logits=False``): exactly 0 and 1, agreeing and disagreeing with the targets (and all
+  0 / all 1 for per-element sigmoid probabilities);
+- ``vae_kl``: ``z_mean = ±1e4``, ``z_log_var = +1e4``, ``z_log_var = -1e4``, both mixed, all 0;
+- GAN discriminators: real and fake logits at ``±1e4`` both ways, mixed, 0;
+
+times float32 and float16 inputs. For each, through ``lossreg.get(name, **params)`` (a Keras ``Loss``), the value
+and its gradient with respect to ``y_pred`` and every extra tensor are finite; the value equals a float64 NumPy
+reference of the documented formula (written here with ``logaddexp``, so it is exact at ``±1e4``: a loss that
+returned 0, or saturated to a wrong constant, fails); and where a confident wrong prediction still has a gradient
+(every cross-entropy on logits, the GAN losses, overlap losses on probabilities), it points towards the target.
+
+Besides: a tiny functional model per loss family trained one step under the ``mixed_float16`` policy
+(float16 Dense outputs at ``±1e4``), and a ``RegisteredLoss(dtype="float16")`` whose reduction must not overflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import lossreg
+
+BIG = 1e4  # exactly representable in float16 (max 65504)
+B = 2  # batch of the eager matrix
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# float64 references, stable at ±1e4 (logaddexp, never exp of a large number)
+
+
+def _f32(x: float) -> float:
+    return float(np.float32(x))
+
+
+EPS_LO, EPS_HI = _f32(1e-7), _f32(1.0 - 1e-7)  # Keras clips probabilities to [eps, 1 - eps] in float32
+
+
+def softplus(x):
+    return np.logaddexp(0.0, x)
+
+
+def sigmoid(x):
+    return np.exp(-softplus(-x))
+
+
+def log_softmax(x):
+    return x - np.logaddexp.reduce(x, axis=-1, keepdims=True)
+
+
+def softmax(x):
+    return np.exp(log_softmax(x))
+
+
+def non_batch(x):
+    return tuple(range(1, x.ndim))
+
+
+def bce_logits(y, x, q=1.0):
+    return q * y * softplus(-x) + (1.0 - y) * softplus(x)
+
+
+def bce_probs(y, p):
+    p = np.clip(p, EPS_LO, EPS_HI)
+    return -(y * np.log(p) + (1.0 - y) * np.log(1.0 - p))
+
+
+def ref_softmax_ce(y, x, label_smoothing=0.0):
+    y = y * (1.0 - label_smoothing) + label_smoothing / y.shape[-1]
+    return -np.sum(y * log_softmax(x), axis=-1)
+
+
+def ref_sigmoid_bce(y, x, label_smoothing=0.0, pos_weight=1.0):
+    return bce_logits(y * (1.0 - label_smoothing) + 0.5 * label_smoothing, x, pos_weight)
+
+
+def ref_sigmoid_focal(y, x, alpha=0.25, gamma=2.0):
+    one_minus_pt = y * sigmoid(-x) + (1.0 - y) * sigmoid(x)
+    loss = one_minus_pt**gamma * bce_logits(y, x)
+    return loss if alpha is None else (y * alpha + (1.0 - y) * (1.0 - alpha)) * loss
+
+
+def ref_band(y, x, lower=0, upper=-1, include_diagonal=False, from_logits=True, normalize="all"):
+    if from_logits:
+        ce = -np.sum(y * log_softmax(x), axis=-1)
+    else:
+        p = np.clip(x / np.sum(x, axis=-1, keepdims=True), EPS_LO, EPS_HI)
+        ce = -np.sum(y * np.log(p), axis=-1)
+    n = x.shape[1]
+    i, j = np.indices((n, n))
+    keep = ((lower < 0) | (i - j <= lower)) & ((upper < 0) | (j - i <= upper)) & (include_diagonal | (i != j))
+    scale = n * n / keep.sum() if normalize == "band" else 1.0
+    return np.where(keep, ce, 0.0) * scale
+
+
+def ref_sigmoid_dice(y, x, smooth=1.0):
+    p, axes = sigmoid(x), non_batch(x)
+    return 1.0 - (2.0 * np.sum(p * y, axis=axes) + smooth) / (np.sum(p, axis=axes) + np.sum(y, axis=axes) + smooth)
+
+
+def ref_mse_bce(y, x, aux, mse_weight=1.0, bce_weight=1.0, from_logits=False):
+    bce = bce_logits(y, x) if from_logits else bce_probs(y, x)
+    return mse_weight * np.mean((y - aux) ** 2, axis=non_batch(y)) + bce_weight * np.mean(bce, axis=non_batch(y))
+
+
+#: log σ² above which vae_kl continues exp linearly (the constant its docstring states)
+LOG_VAR_LIMIT = 10.0
+
+
+def ref_vae_kl(z_mean, z_log_var, beta=1.0):
+    v, limit = z_log_var, LOG_VAR_LIMIT
+    var = np.where(v > limit, np.exp(limit) * (1.0 + v - limit), np.exp(np.minimum(v, limit)))
+    return -0.5 * beta * np.sum(1.0 + v - z_mean**2 - var, axis=-1)
+
+
+def seg_counts(y, x, from_logits=True, activation="sigmoid"):
+    p = (sigmoid(x) if activation == "sigmoid" else softmax(x)) if from_logits else x
+    axes = tuple(range(1, x.ndim - 1))  # per class: the spatial axes
+    return np.sum(p * y, axis=axes), np.sum(p * (1 - y), axis=axes), np.sum((1 - p) * y, axis=axes)
+
+
+def ref_soft_dice(y, x, smooth=1.0, **kw):
+    tp, fp, fn = seg_counts(y, x, **kw)
+    return np.mean(1.0 - (2 * tp + smooth) / (2 * tp + fp + fn + smooth), axis=-1)
+
+
+def ref_jaccard(y, x, smooth=1.0, **kw):
+    tp, fp, fn = seg_counts(y, x, **kw)
+    return np.mean(1.0 - (tp + smooth) / (tp + fp + fn + smooth), axis=-1)
+
+
+def ref_soft_tversky(y, x, alpha=0.5, beta=0.5, smooth=1.0, **kw):
+    tp, fp, fn = seg_counts(y, x, **kw)
+    return np.mean(1.0 - (tp + smooth) / (tp + alpha * fp + beta * fn + smooth), axis=-1)
+
+
+def ref_focal_tversky(y, x, alpha=0.3, beta=0.7, gamma=0.75, smooth=1.0, **kw):
+    tp, fp, fn = seg_counts(y, x, **kw)
+    return np.mean(np.maximum(1.0 - (tp + smooth) / (tp + alpha * fp + beta * fn + smooth), 0.0) ** gamma, axis=-1)
+
+
+def ref_dice_bce(y, x, smooth=1.0, from_logits=True, activation="sigmoid"):
+    if activation == "sigmoid":
+        ce = np.mean(bce_logits(y, x) if from_logits else bce_probs(y, x), axis=non_batch(x))
+    else:
+        log_p = log_softmax(x) if from_logits else np.log(np.clip(x, EPS_LO, 1.0))
+        ce = np.mean(-np.sum(y * log_p, axis=-1), axis=tuple(range(1, x.ndim - 1)))
+    return ce + ref_soft_dice(y, x, smooth, from_logits=from_logits, activation=activation)
+
+
+def per_sample_mean(x):
+    return np.mean(x, axis=non_batch(x))
+
+
+def ref_ns_gan_generator(f):
+    return per_sample_mean(softplus(-f))
+
+
+def ref_ns_gan_discriminator(r, f, label_smoothing=0.0):
+    s = label_smoothing
+    return per_sample_mean((1 - s) * softplus(-r) + s * softplus(r)) + per_sample_mean(softplus(f))
+
+
+def ref_hinge_gan_generator(f):
+    return per_sample_mean(-f)
+
+
+def ref_hinge_gan_discriminator(r, f):
+    return per_sample_mean(np.maximum(1.0 - r, 0.0)) + per_sample_mean(np.maximum(1.0 + f, 0.0))
+
+
+def ref_ls_gan_generator(f):
+    return per_sample_mean(0.5 * (f - 1.0) ** 2)
+
+
+def ref_ls_gan_discriminator(r, f):
+    return per_sample_mean(0.5 * (r - 1.0) ** 2) + per_sample_mean(0.5 * f**2)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# input regimes
+
+BINARY_Y = np.array([[[1, 0], [0, 1], [1, 0]], [[0, 0], [1, 1], [0, 1]]], float)  # (batch, pixels, channels)
+CLASSES = 3
+CATEGORICAL_LABELS = np.array([[0, 1, 2], [2, 0, 1]])  # (batch, pixels)
+PAIR_LABELS = np.arange(B * 3 * 3).reshape(B, 3, 3) % CLASSES  # (batch, n, n)
+LOGIT_REGIMES = ("all_neg", "all_pos", "agree", "disagree", "mixed", "zero")
+BINARY_PROB_REGIMES = ("agree", "disagree", "all_0", "all_1")
+ONEHOT_PROB_REGIMES = ("agree", "disagree", "mixed")
+LATENT_REGIMES = ("mean_pm", "log_var_pos", "log_var_neg", "mixed", "zero")
+GENERATOR_REGIMES = ("all_neg", "all_pos", "mixed", "zero")
+DISCRIMINATOR_REGIMES = ("all_neg", "all_pos", "agree", "disagree", "mixed", "zero")
+
+
+def alternating(shape: tuple[int, ...]) -> np.ndarray:
+    """True on every other element (in C order): the "agree" half of a mixed regime."""
+    return (np.arange(int(np.prod(shape))) % 2 == 0).reshape(shape)
+
+
+def binary_logits(y: np.ndarray, regime: str) -> tuple[np.ndarray, np.ndarray]:
+    """(logits, direction): direction is +1 where raising the logit moves towards the target, 0 where it is right."""
+    toward = 2 * y - 1
+    agree = {"agree": np.ones(y.shape, bool), "disagree": np.zeros(y.shape, bool), "mixed": alternating(y.shape)}
+    if regime in agree:
+        x = BIG * np.where(agree[regime], toward, -toward)
+        return x, np.where(agree[regime], 0.0, toward)
+    x = {"all_neg": -BIG, "all_pos": BIG, "zero": 0.0}[regime] * np.ones(y.shape)
+    return x, np.where(np.sign(x) == toward, 0.0, toward)
+
+
+def onehot_logits(labels: np.ndarray, regime: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(one-hot targets, logits, direction) for class labels: a confidently wrong row has +1e4 on the next class."""
+    y = np.eye(CLASSES)[labels]
+    wrong = np.eye(CLASSES)[(labels + 1) % CLASSES]
+    agree = {"agree": np.ones(labels.shape, bool), "disagree": np.zeros(labels.shape, bool)}
+    agree["mixed"] = alternating(labels.shape)
+    if regime in agree:
+        row_agrees = agree[regime][..., None]
+        x = BIG * np.where(row_agrees, 2 * y - 1, 2 * wrong - 1)
+        return y, x, np.where(row_agrees, 0.0, y - wrong)
+    x = {"all_neg": -BIG, "all_pos": BIG, "zero": 0.0}[regime] * np.ones(y.shape)
+    return y, x, y - (1.0 - y) / (CLASSES - 1)  # a uniform prediction: raise the target, lower the others
+
+
+def binary_probs(y: np.ndarray, regime: str) -> tuple[np.ndarray, np.ndarray]:
+    p = {"agree": y, "disagree": 1 - y, "all_0": np.zeros(y.shape), "all_1": np.ones(y.shape)}[regime]
+    return p, np.where(p == y, 0.0, 2 * y - 1)
+
+
+def onehot_probs(labels: np.ndarray, regime: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    y, _, toward = onehot_logits(labels, regime)
+    wrong = np.eye(CLASSES)[(labels + 1) % CLASSES]
+    agree = {"agree": np.ones(labels.shape, bool), "disagree": np.zeros(labels.shape, bool)}
+    agree["mixed"] = alternating(labels.shape)
+    return y, np.where(agree[regime][..., None], y, wrong), toward
+
+
+def latent(regime: str) -> dict[str, np.ndarray]:
+    sign = np.where(alternating((B, 4)), 1.0, -1.0)
+    zeros = np.zeros((B, 4))
+    mean, log_var = {
+        "mean_pm": (BIG * sign, zeros),
+        "log_var_pos": (zeros, BIG + zeros),
+        "log_var_neg": (zeros, -BIG + zeros),
+        "mixed": (BIG * sign, -BIG * sign[:, ::-1]),
+        "zero": (zeros, zeros),
+    }[regime]
+    return {"z_mean": mean, "z_log_var": log_var}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the configurations
+
+
+@dataclass(frozen=True)
+class Config:
+    """One loss configuration: how to feed it and what it must equal."""
+
+    name: str
+    params: dict[str, Any]
+    kind: str  # binary | categorical | pairs | binary_probs | categorical_probs | pair_probs | latent | gan_g | gan_d
+    reference: Callable[..., np.ndarray]
+    #: whether a confidently wrong prediction still has a gradient pulling it towards the target
+    pulls: bool = True
+    extras: tuple[str, ...] = field(default=())
+
+    @property
+    def id(self) -> str:
+        params = ",".join(f"{k}={v}" for k, v in self.params.items())
+        return f"{self.name}({params})"
+
+
+def _ref(fn: Callable[..., np.ndarray], **fixed: Any) -> Callable[..., np.ndarray]:
+    return lambda *args, **params: fn(*args, **{**params, **fixed})
+
+
+def _segmentation_configs() -> list[Config]:
+    refs = {
+        "soft_dice": ref_soft_dice,
+        "jaccard": ref_jaccard,
+        "soft_tversky": ref_soft_tversky,
+        "focal_tversky": ref_focal_tversky,
+        "dice_bce": ref_dice_bce,
+    }
+    configs = []
+    for name, ref in refs.items():
+        for from_logits in (True, False):
+            for activation in ("sigmoid", "softmax"):
+                kind = ("binary" if activation == "sigmoid" else "categorical") + ("" if from_logits else "_probs")
+                params = {"from_logits": from_logits, "activation": activation}
+                # an overlap term on saturated logits has no gradient (sigmoid'(±1e4) = 0); dice_bce's
+                # cross-entropy still pulls, and on probabilities the overlap itself does
+                pulls = name == "dice_bce" or not from_logits
+                configs.append(Config(name, params, kind, _ref(ref, **params), pulls))
+    return configs
+
+
+CONFIGS = [
+    Config("softmax_ce", {}, "categorical", ref_softmax_ce),
+    Config("softmax_ce", {"label_smoothing": 0.1}, "categorical", ref_softmax_ce),
+    Config("sigmoid_bce", {}, "binary", ref_sigmoid_bce),
+    Config("sigmoid_bce", {"pos_weight": 3.0}, "binary", ref_sigmoid_bce),
+    Config("sigmoid_bce", {"label_smoothing": 0.2, "pos_weight": 0.5}, "binary", ref_sigmoid_bce),
+    Config("sigmoid_focal", {"gamma": 0.0}, "binary", ref_sigmoid_focal),
+    Config("sigmoid_focal", {"gamma": 0.5}, "binary", ref_sigmoid_focal),
+    Config("sigmoid_focal", {"gamma": 2.0}, "binary", ref_sigmoid_focal),
+    Config("sigmoid_focal", {"alpha": None, "gamma": 0.5}, "binary", ref_sigmoid_focal),
+    Config("band_masked_softmax_ce", {}, "pairs", ref_band),
+    Config("band_masked_softmax_ce", {"lower": 1, "upper": 1, "normalize": "band"}, "pairs", ref_band),
+    # probabilities exactly 0 and 1 are clipped to [eps, 1 - eps], where the clip passes no gradient (as in Keras)
+    Config("band_masked_softmax_ce", {"from_logits": False}, "pair_probs", ref_band, pulls=False),
+    Config(
+        "band_masked_softmax_ce",
+        {"from_logits": False, "include_diagonal": True, "normalize": "band"},
+        "pair_probs",
+        ref_band,
+        pulls=False,
+    ),
+    Config("sigmoid_dice", {}, "binary", ref_sigmoid_dice, pulls=False),
+    Config("mse_bce", {"from_logits": True}, "binary", ref_mse_bce, extras=("aux",)),
+    Config("mse_bce", {}, "binary_probs", ref_mse_bce, pulls=False, extras=("aux",)),
+    Config("vae_kl", {}, "latent", ref_vae_kl, extras=("z_mean", "z_log_var")),
+    Config("vae_kl", {"beta": 4.0}, "latent", ref_vae_kl, extras=("z_mean", "z_log_var")),
+    *_segmentation_configs(),
+    Config("ns_gan_generator", {}, "gan_g", ref_ns_gan_generator),
+    Config("hinge_gan_generator", {}, "gan_g", ref_hinge_gan_generator),
+    Config("ls_gan_generator", {}, "gan_g", ref_ls_gan_generator),
+    Config("ns_gan_discriminator", {}, "gan_d", ref_ns_gan_discriminator, extras=("real_logits", "fake_logits")),
+    Config(
+        "ns_gan_discriminator",
+        {"label_smoothing": 0.1},
+        "gan_d",
+        ref_ns_gan_discriminator,
+        extras=("real_logits", "fake_logits"),
+    ),
+    Config("hinge_gan_discriminator", {}, "gan_d", ref_hinge_gan_discriminator, extras=("real_logits", "fake_logits")),
+    Config("ls_gan_discriminator", {}, "gan_d", ref_ls_gan_discriminator, extras=("real_logits", "fake_logits")),
+]
+
+REGIMES = {
+    "binary": LOGIT_REGIMES,
+    "categorical": LOGIT_REGIMES,
+    "pairs": LOGIT_REGIMES,
+    "binary_probs": BINARY_PROB_REGIMES,
+    "categorical_probs": ONEHOT_PROB_REGIMES,
+    "pair_probs": ONEHOT_PROB_REGIMES,
+    "latent": LATENT_REGIMES,
+    "gan_g": GENERATOR_REGIMES,
+    "gan_d": DISCRIMINATOR_REGIMES,
+}
+
+
+@dataclass
+class Inputs:
+    """Arrays for one (configuration, regime): what the loss receives and the expected per-sample values."""
+
+    y_true: Any
+    tensors: dict[str, np.ndarray]  # y_pred and/or extras: everything differentiated
+    toward: dict[str, np.ndarray]  # per differentiated tensor: +1 / -1 where the gradient must pull, else 0
+    expected: np.ndarray
+
+
+def make_inputs(config: Config, regime: str) -> Inputs:
+    kind, ref, params = config.kind, config.reference, config.params
+    if kind in ("binary", "binary_probs"):
+        y = BINARY_Y
+        x, toward = binary_logits(y, regime) if kind == "binary" else binary_probs(y, regime)
+        tensors = {"y_pred": x}
+        if "aux" in config.extras:  # the regression intermediate sits at the same extremes
+            tensors["aux"] = x
+        expected = ref(y, x, tensors["aux"], **params) if "aux" in config.extras else ref(y, x, **params)
+        return Inputs(y, tensors, {"y_pred": toward}, expected)
+    if kind in ("categorical", "pairs", "categorical_probs", "pair_probs"):
+        labels = PAIR_LABELS if kind.startswith("pair") else CATEGORICAL_LABELS
+        y, x, toward = onehot_logits(labels, regime) if "probs" not in kind else onehot_probs(labels, regime)
+        return Inputs(y, {"y_pred": x}, {"y_pred": toward}, ref(y, x, **params))
+    if kind == "latent":
+        tensors = latent(regime)
+        return Inputs({}, tensors, {}, ref(tensors["z_mean"], tensors["z_log_var"], **params))
+    if kind == "gan_g":
+        sign = np.where(alternating((B, 3)), 1.0, -1.0)
+        f = {"all_neg": -BIG, "all_pos": BIG, "mixed": BIG * sign, "zero": 0.0}[regime] * np.ones((B, 3))
+        toward = np.ones(f.shape) if regime == "all_neg" else np.zeros(f.shape)  # D rejects every fake: pull up
+        return Inputs(np.zeros((B, 1)), {"y_pred": f}, {"y_pred": toward}, ref(f, **params))
+    assert kind == "gan_d"
+    sign = np.where(alternating((B, 3)), 1.0, -1.0)
+    real, fake = {
+        "all_neg": (-BIG, -BIG),
+        "all_pos": (BIG, BIG),
+        "agree": (BIG, -BIG),
+        "disagree": (-BIG, BIG),
+        "mixed": (BIG * sign, BIG * sign[:, ::-1]),
+        "zero": (0.0, 0.0),
+    }[regime]
+    r, f = real * np.ones((B, 3)), fake * np.ones((B, 3))
+    toward = {"real_logits": np.where(r < 0, 1.0, 0.0), "fake_logits": np.where(f > 0, -1.0, 0.0)}
+    return Inputs({}, {"real_logits": r, "fake_logits": f}, toward, ref(r, f, **params))
+
+
+MATRIX = [(config, regime) for config in CONFIGS for regime in REGIMES[config.kind]]
+
+
+def call_loss(loss: Any, y_true: Any, tensors: dict[str, Any]) -> Any:
+    """A Keras ``Loss`` call; extras ride in ``y_pred={"y_pred": ..., extra: ...}``."""
+    y_pred = tensors if set(tensors) != {"y_pred"} else tensors["y_pred"]
+    return loss(y_true, y_pred)
+
+
+def value_and_gradients(loss: Any, inputs: Inputs, dtype: str) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    tensors = {k: tf.constant(v, dtype) for k, v in inputs.tensors.items()}
+    y_true = inputs.y_true if isinstance(inputs.y_true, dict) else tf.constant(inputs.y_true, dtype)
+    with tf.GradientTape() as tape:
+        tape.watch(list(tensors.values()))
+        value = call_loss(loss, y_true, tensors)
+    grads = tape.gradient(value, tensors)
+    return value, grads
+
+
+def assert_finite(what: str, array: Any) -> None:
+    array = np.asarray(array, np.float64)
+    assert np.all(np.isfinite(array)), f"{what} is not finite: {array}"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the matrix
+
+
+def test_matrix_covers_every_lossreg_and_plugin_loss():
+    """Every lossreg built-in and every loss of the two plugins has configurations here (Keras' own names, which
+    lossreg.losses._keras_builtin registers, are Keras' business)."""
+    from lossreg._registry import REGISTRY
+
+    sources = {"lossreg", "lossreg-segmentation", "lossreg-generative"}
+    ours = {n for n in lossreg.names() if ":" not in n and REGISTRY.entry(n).source in sources}
+    assert ours == {c.name for c in CONFIGS}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize(("config", "regime"), MATRIX, ids=[f"{c.id}-{r}" for c, r in MATRIX])
+def test_finite_and_right_at_extremes(config, regime, dtype):
+    inputs = make_inputs(config, regime)
+    loss = lossreg.get(config.name, **config.params)
+    value, grads = value_and_gradients(loss, inputs, dtype)
+
+    assert_finite(f"{config.id} value", value)
+    for key, grad in grads.items():
+        assert grad is not None, f"no gradient flows to {key}"
+        assert grad.dtype == dtype
+        assert_finite(f"{config.id} d/d{key}", grad)
+
+    # the right value, not just a finite one: half-precision inputs (exact here) are computed in float32
+    assert value.dtype == "float32"
+    expected = float(np.mean(inputs.expected))
+    assert_finite("the float64 reference", expected)
+    assert float(value) == pytest.approx(expected, rel=2e-6, abs=1e-6), f"{config.id} at {regime}"
+
+    if config.pulls:  # a confident wrong prediction is pulled back, and nothing is pushed the wrong way
+        for key, toward in inputs.toward.items():
+            pull = np.asarray(grads[key], np.float64) * toward
+            assert np.all(pull <= 0), f"{config.id}: d/d{key} pushes away from the target: {grads[key]}"
+            if regime in ("disagree", "all_neg") and np.any(toward):
+                assert np.sum(pull) < 0, f"{config.id}: no gradient towards the target at {regime}: {grads[key]}"
+
+
+#: magnitudes between 0 and 1e4 where float16/float32 exp, sigmoid and softplus change regime: exp overflows
+#: float16 past 11, sigmoid rounds to 1 in float32 past 17, exp overflows float32 past 88, exp(-x) is denormal past 87
+#: and 0 past 104
+SWEEP = (1.0, 11.0, 12.0, 17.0, 30.0, 88.0, 89.0, 104.0, 110.0, 1e3)
+LOGIT_CONFIGS = [c for c in CONFIGS if c.kind in ("binary", "categorical", "pairs", "gan_g", "gan_d")]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("config", LOGIT_CONFIGS, ids=[c.id for c in LOGIT_CONFIGS])
+def test_finite_and_right_between_0_and_1e4(config, dtype):
+    """The "mixed" regime (half agreeing, half not) scaled to magnitudes inside [-1e4, 1e4]."""
+    for magnitude in SWEEP:
+        inputs = make_inputs(config, "mixed")
+        # the numbers the loss sees (rounded to dtype), as float64 for the reference
+        tensors = {k: (v * (magnitude / BIG)).astype(dtype).astype("float64") for k, v in inputs.tensors.items()}
+        y = inputs.y_true
+        if config.kind == "binary":
+            extra = (tensors["aux"],) if "aux" in tensors else ()
+            expected = config.reference(y, tensors["y_pred"], *extra, **config.params)
+        elif config.kind == "gan_d":
+            expected = config.reference(tensors["real_logits"], tensors["fake_logits"], **config.params)
+        elif config.kind == "gan_g":
+            expected = config.reference(tensors["y_pred"], **config.params)
+        else:
+            expected = config.reference(y, tensors["y_pred"], **config.params)
+        scaled = Inputs(y, tensors, {}, expected)
+        value, grads = value_and_gradients(lossreg.get(config.name, **config.params), scaled, dtype)
+        assert_finite(f"{config.id} value at ±{magnitude}", value)
+        for key, grad in grads.items():
+            assert_finite(f"{config.id} d/d{key} at ±{magnitude}", grad)
+        # abs: an overlap ratio near 1 cancels in float32 (1 - TI of a near-perfect prediction)
+        assert float(value) == pytest.approx(float(np.mean(expected)), rel=2e-6, abs=1e-5), magnitude
+
+
+def test_matrix_finds_a_wrong_loss():
+    """The value check is a real one: the reference tells a loss that returns 0 from the real one."""
+    config = next(c for c in CONFIGS if c.name == "softmax_ce" and not c.params)
+    inputs = make_inputs(config, "disagree")
+    assert float(np.mean(inputs.expected)) == pytest.approx(2 * BIG)  # log-likelihood of a class at -1e4 vs +1e4
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# answers known in closed form at the extremes
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_closed_form_values_at_1e4(dtype):
+    def value(name: str, y: Any, x: Any, **params: Any) -> float:
+        return float(lossreg.get(name, **params)(tf.constant(y, dtype), tf.constant(x, dtype)))
+
+    assert value("sigmoid_bce", [[1.0]], [[BIG]]) == 0.0
+    assert value("sigmoid_bce", [[0.0]], [[BIG]]) == BIG
+    assert value("sigmoid_bce", [[1.0]], [[-BIG]], pos_weight=3.0) == 3 * BIG
+    assert value("sigmoid_bce", [[0.0]], [[-BIG]], label_smoothing=0.2) == pytest.approx(0.1 * BIG)
+    # focal at a confident wrong prediction: (1 - p_t)^gamma = 1, so alpha_t * BCE for every gamma
+    for gamma in (0.0, 0.5, 2.0):
+        assert value("sigmoid_focal", [[1.0, 0.0]], [[-BIG, BIG]], gamma=gamma) == pytest.approx(0.5 * BIG)
+        assert value("sigmoid_focal", [[1.0, 0.0]], [[BIG, -BIG]], gamma=gamma) == 0.0
+    assert value("softmax_ce", [[0.0, 1.0, 0.0]], [[BIG, -BIG, -BIG]]) == 2 * BIG
+    assert value("softmax_ce", [[0.0, 1.0, 0.0]], [[BIG, BIG, BIG]]) == pytest.approx(np.log(3.0))
+    assert value("sigmoid_dice", [[1.0, 0.0]], [[-BIG, BIG]]) == pytest.approx(1.0 - 1.0 / 3.0)
+    assert value("soft_dice", [[[1.0], [0.0]]], [[[-BIG], [BIG]]]) == pytest.approx(1.0 - 1.0 / 3.0)
+    assert value("dice_bce", [[[1.0], [0.0]]], [[[-BIG], [BIG]]]) == pytest.approx(BIG + 1.0 - 1.0 / 3.0)
+    assert value("ns_gan_generator", [[0.0]], [[-BIG]]) == BIG
+    assert value("ls_gan_generator", [[0.0]], [[-BIG]]) == pytest.approx(0.5 * (BIG + 1) ** 2, rel=1e-7)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_vae_kl_beyond_the_exp_limit(dtype):
+    """Past log σ² = L the exp is continued linearly: finite, continuous, and the gradient still lowers log σ²."""
+    loss = lossreg.get("vae_kl")
+    v = tf.constant([[BIG, LOG_VAR_LIMIT, 0.0, -BIG]], dtype)
+    mu = tf.constant([[0.0, 0.0, BIG, 0.0]], dtype)
+    with tf.GradientTape() as tape:
+        tape.watch([mu, v])
+        value = loss({}, {"z_mean": mu, "z_log_var": v})
+    d_mu, d_v = tape.gradient(value, [mu, v])
+    e_limit = np.exp(LOG_VAR_LIMIT)
+    per_latent = [1 + BIG - e_limit * (1 + BIG - LOG_VAR_LIMIT), 1 + LOG_VAR_LIMIT - e_limit, -(BIG**2), 1 - BIG]
+    expected = -0.5 * sum(per_latent)
+    assert float(value) == pytest.approx(expected, rel=1e-6)
+    # d/dv = (exp(min(v, L)) - 1) / 2: exp(L) - 1 over the limit (pulling log σ² down), -1/2 at σ² -> 0
+    rtol = 1e-3 if dtype == "float16" else 1e-6
+    np.testing.assert_allclose(
+        np.asarray(d_v, np.float64), [[(e_limit - 1) / 2, (e_limit - 1) / 2, 0.0, -0.5]], rtol=rtol
+    )
+    np.testing.assert_allclose(np.asarray(d_mu, np.float64), [[0.0, 0.0, BIG, 0.0]], rtol=rtol)
+    # continuous at the limit: just below and just above agree to first order
+    below, above = (
+        float(loss({}, {"z_mean": tf.zeros((1, 1)), "z_log_var": tf.constant([[LOG_VAR_LIMIT + d]])}))
+        for d in (-1e-3, 1e-3)
+    )
+    slope = (e_limit - 1) / 2
+    assert above - below == pytest.approx(2e-3 * slope, rel=1e-2)
+
+
+def test_float16_loss_dtype():
+    """A ``RegisteredLoss(dtype="float16")`` on eight confidently wrong logits: mean 1e4, sum 8e4 > 65504."""
+    loss = lossreg.RegisteredLoss([{"loss": "sigmoid_bce"}], dtype="float16")
+    x = tf.fill((2, 4), tf.constant(-BIG, "float16"))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        value = loss(tf.ones((2, 4), "float16"), x)
+    assert value.dtype == "float16"
+    assert float(value) == BIG
+    grad = tape.gradient(value, x)
+    np.testing.assert_array_equal(np.asarray(grad, np.float64), np.full((2, 4), -1 / 8))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# mixed precision: float16 Dense outputs at ±1e4, one training step
+
+
+@pytest.fixture
+def mixed_float16() -> Iterator[None]:
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+ROWS = 4  # batch of the models: input row b is the b-th unit vector, so Dense row b is the kernel's row b
+
+
+def logit_head(x: Any, name: str, logits: np.ndarray) -> tuple[Any, Any]:
+    """A float16 Dense whose outputs on the unit-vector batch are exactly ``logits`` (±1e4), reshaped like them."""
+    dense = keras.layers.Dense(int(np.prod(logits.shape[1:])), name=f"{name}_dense")
+    out = dense(x)
+    if logits.ndim > 2:
+        out = keras.layers.Reshape(logits.shape[1:], name=name)(out)
+    dense.set_weights([logits.reshape(ROWS, -1).astype("float32"), np.zeros(dense.units, "float32")])
+    return out, dense
+
+
+def tile_rows(a: np.ndarray) -> np.ndarray:
+    return np.concatenate([a] * (ROWS // a.shape[0]), axis=0)
+
+
+def test_mixed_float16_one_training_step(mixed_float16):
+    """One model, a head per compilable loss family, compiled with lossreg.resolve and trained one step.
+
+    The heads compute in float16 (their outputs are float16 at exactly ±1e4); each loss is computed in float32. The
+    default loss scale (2**15) leaves every scaled gradient inside float16, so the step is applied: each loss is
+    finite and right, and the weights are finite and moved towards the targets.
+    """
+    families = {  # output name -> (config, regime)
+        "softmax": (CONFIGS[0], "mixed"),
+        "focal": (next(c for c in CONFIGS if c.name == "sigmoid_focal" and c.params == {"gamma": 0.5}), "mixed"),
+        "pairs": (next(c for c in CONFIGS if c.name == "band_masked_softmax_ce"), "mixed"),
+        "dice": (next(c for c in CONFIGS if c.name == "sigmoid_dice"), "mixed"),
+        "seg": (next(c for c in CONFIGS if c.name == "dice_bce" and c.kind == "categorical"), "mixed"),
+        "gan": (next(c for c in CONFIGS if c.name == "ns_gan_generator"), "all_neg"),
+    }
+    inputs = {key: make_inputs(config, regime) for key, (config, regime) in families.items()}
+    x_in = keras.Input((ROWS,), name="x")
+    outputs, denses = {}, {}
+    for key, data in inputs.items():
+        outputs[key], denses[key] = logit_head(x_in, key, tile_rows(data.tensors["y_pred"]))
+    model = keras.Model(x_in, outputs)
+    assert all(out.dtype == "float16" for out in model.outputs)
+    spec = {key: {"loss": config.name, "params": config.params} for key, (config, _) in families.items()}
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0), loss=lossreg.resolve(spec, model=model))
+
+    targets = {key: tile_rows(np.asarray(data.y_true, "float32")) for key, data in inputs.items()}
+    logs = model.train_on_batch(np.eye(ROWS, dtype="float32"), targets, return_dict=True)
+
+    for key, data in inputs.items():
+        assert_finite(f"{key}_loss", logs[f"{key}_loss"])
+        expected = float(np.mean(np.concatenate([data.expected] * (ROWS // B))))
+        assert logs[f"{key}_loss"] == pytest.approx(expected, rel=1e-5, abs=1e-6), key
+    assert logs["loss"] == pytest.approx(sum(logs[f"{key}_loss"] for key in inputs), rel=1e-6)
+    for key, dense in denses.items():
+        for weight in dense.get_weights():
+            assert_finite(f"{key} weights", weight)
+        bias_step = dense.get_weights()[1].reshape(inputs[key].tensors["y_pred"].shape[1:])
+        toward = np.sum(tile_rows(inputs[key].toward["y_pred"]), axis=0)
+        # the bias moved by -lr * sum of the gradients: towards the targets wherever a wrong row pulls
+        if families[key][0].pulls:
+            assert np.all(bias_step * toward >= 0) and np.sum(bias_step * toward) > 0, (key, bias_step)
+
+
+def test_mixed_float16_losses_with_extra_tensors(mixed_float16):
+    """vae_kl and mse_bce (extras: z_mean, z_log_var, aux) through LossLayer on float16 heads at ±1e4.
+
+    train_on_batch gives finite, right losses and finite weights. The gradients on the float16 heads are finite
+    without loss scaling (checked on a tape): vae_kl's d/d log σ² is at most (exp(L) - 1) / 2 per element.
+    """
+    latent_data = latent("mixed")
+    bce = make_inputs(next(c for c in CONFIGS if c.name == "mse_bce" and c.params), "mixed")
+    x_in = keras.Input((ROWS,), name="x")
+    target = keras.Input(BINARY_Y.shape[1:], name="target")
+    z_mean, _ = logit_head(x_in, "z_mean", tile_rows(latent_data["z_mean"]))
+    z_log_var, _ = logit_head(x_in, "z_log_var", tile_rows(latent_data["z_log_var"]))
+    logits, _ = logit_head(x_in, "logits", tile_rows(bce.tensors["y_pred"]))
+    aux, _ = logit_head(x_in, "aux", tile_rows(bce.tensors["aux"]))
+    kl = lossreg.LossLayer("vae_kl", name="kl")([z_mean, z_log_var])
+    out = lossreg.LossLayer("mse_bce", params={"from_logits": True}, name="rec")([target, aux, logits])
+    model = keras.Model([x_in, target], [out, kl])
+    model.compile(optimizer="sgd")
+
+    x, y = np.eye(ROWS, dtype="float32"), tile_rows(BINARY_Y.astype("float32"))
+    with tf.GradientTape() as tape:
+        model([x, y], training=True)
+        total = tf.add_n(model.losses)
+    for grad in tape.gradient(total, model.trainable_weights):
+        assert_finite("gradient under mixed_float16", grad)
+
+    logs = model.train_on_batch([x, y], return_dict=True)
+    kl_expected = float(np.mean(ref_vae_kl(**latent_data)))
+    assert logs["kl_loss"] == pytest.approx(kl_expected, rel=1e-5)
+    assert logs["rec_loss"] == pytest.approx(float(np.mean(bce.expected)), rel=1e-5)
+    assert_finite("loss", logs["loss"])
+    for weight in model.get_weights():
+        assert_finite("weights", weight)

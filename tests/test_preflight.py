@@ -1,0 +1,217 @@
+"""Shape, dtype and value pre-flight: each loss declares what it accepts; a mismatch is a LossInputError that
+names the loss, the expected and the received shape (or values), before TensorFlow meets the tensors."""
+
+from __future__ import annotations
+
+import re
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import lossreg
+from lossreg._registry import REGISTRY
+
+BUILTINS = sorted(n for n in lossreg.names() if lossreg.describe(n).source == "lossreg")
+PLUGINS = sorted(n for n in lossreg.names() if lossreg.describe(n).source.startswith("lossreg-") and ":" not in n)
+
+
+def declared_tensors(name):
+    return set(lossreg.describe(name).expects.shapes)
+
+
+@pytest.mark.parametrize("name", BUILTINS + PLUGINS)
+def test_every_builtin_and_plugin_loss_declares_its_input_shapes(name):
+    expects = lossreg.describe(name).expects
+    assert expects is not None and expects.shapes, name
+    # every tensor the loss reads has a pattern: predictions, or its extras for a loss that needs no target
+    assert declared_tensors(name) >= (set(lossreg.describe(name).extras) or {"y_pred"})
+
+
+# one input of the wrong rank per loss: (tensors, the tensor that is wrong, its received shape)
+f32 = np.float32
+
+
+def wrong_rank_case(name):
+    info = lossreg.describe(name)
+    if name == "vae_kl":
+        return {"z_mean": np.zeros((2, 3, 1), f32), "z_log_var": np.zeros((2, 3, 1), f32)}, "(2, 3, 1)"
+    if "real_logits" in info.extras:
+        return {"real_logits": np.zeros((), f32), "fake_logits": np.zeros((), f32)}, "()"
+    pattern = info.expects.shapes["y_pred"]
+    fixed = [t for t in pattern if t != "..."]
+    rank = len(fixed) - 1 if "..." in pattern else len(fixed) + 1
+    shape = (2,) * rank if rank else ()
+    tensors = {"y_pred": np.zeros(shape, f32)}
+    if "aux" in info.extras:
+        tensors["aux"] = np.zeros(shape, f32)
+    text = "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+    return tensors, text
+
+
+@pytest.mark.parametrize("name", [n for n in BUILTINS + PLUGINS if n not in ("sigmoid_bce", "sigmoid_focal")])
+def test_a_tensor_of_the_wrong_rank_names_the_loss_the_pattern_and_the_shape(name):
+    tensors, received = wrong_rank_case(name)
+    y_pred = tensors if len(tensors) > 1 or "y_pred" not in tensors else tensors["y_pred"]
+    y_true = {} if "y_pred" not in tensors or name.endswith("generator") else np.zeros(np.shape(tensors["y_pred"]))
+    with pytest.raises(lossreg.LossInputError) as info:
+        lossreg.get(name)(y_true, y_pred)
+    message = str(info.value)
+    assert message.startswith(f"lossreg.get({name!r}): {name} expects ")
+    assert "shaped (" in message and f"received shape {received}" in message
+
+
+def test_elementwise_losses_accept_any_rank_and_keras_rank_rule_applies():
+    """(batch,) targets against (batch, 1) predictions are brought to the same rank, as Keras' losses do;
+    without it, sigmoid_bce would broadcast to (batch, batch) and give a silently wrong value."""
+    logits = tf.constant([[2.0], [-1.0], [0.5]])
+    labels = tf.constant([1.0, 0.0, 0.0])
+    expected = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels[:, None], logits))
+    for loss in (lossreg.get("sigmoid_bce"), lossreg.get("sigmoid_focal", alpha=None, gamma=0.0)):
+        np.testing.assert_allclose(float(loss(labels, logits)), float(expected), rtol=1e-6)
+        np.testing.assert_allclose(float(loss(labels[:, None], logits[:, 0])), float(expected), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["softmax_ce", "categorical_crossentropy", "band_masked_softmax_ce"])
+def test_integer_class_ids_for_a_one_hot_loss_get_the_fix(name):
+    y_pred = np.zeros((2, 3, 3, 4) if name.startswith("band") else (2, 4), f32)
+    ids = np.zeros(y_pred.shape[:-1], np.int64)
+    with pytest.raises(lossreg.LossInputError, match="received integer class ids") as info:
+        lossreg.get(name)(ids, y_pred)
+    assert "keras.ops.one_hot(labels, 4)" in str(info.value)
+    assert "sparse_categorical_crossentropy" in str(info.value)
+    # the same labels one-hot encoded, even as integers, are accepted and give the raw TF value
+    one_hot = np.eye(4, dtype=np.int64)[ids]
+    if name == "softmax_ce":
+        expected = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(tf.cast(one_hot, tf.float32), y_pred))
+        np.testing.assert_allclose(float(lossreg.get(name)(one_hot, y_pred)), float(expected), rtol=1e-6)
+
+
+def test_labels_of_the_wrong_depth_name_both_shapes():
+    with pytest.raises(lossreg.LossInputError) as info:
+        lossreg.get("softmax_ce")(np.eye(5, dtype=f32)[[0, 1]], np.zeros((2, 10), f32))
+    message = str(info.value)
+    assert "agree on 'classes'" in message
+    assert "y_true shaped (2, 5)" in message and "y_pred shaped (2, 10)" in message
+    assert "wrong depth" in message
+
+
+def test_shapes_are_checked_against_each_other_across_extras():
+    with pytest.raises(lossreg.LossInputError, match=r"z_mean shaped \(2, 3\) and z_log_var shaped \(2, 4\)"):
+        lossreg.get("vae_kl")({}, {"z_mean": np.zeros((2, 3), f32), "z_log_var": np.zeros((2, 4), f32)})
+    with pytest.raises(lossreg.LossInputError, match=r"agree on the axes '\.\.\.'.*aux shaped \(2, 5\)"):
+        lossreg.get("mse_bce")(np.zeros((2, 4), f32), {"y_pred": np.full((2, 4), 0.5, f32), "aux": np.zeros((2, 5))})
+
+
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("binary_crossentropy", {}),
+        ("categorical_crossentropy", {}),
+        ("band_masked_softmax_ce", {"from_logits": False}),
+        ("mse_bce", {}),
+        ("lossreg-segmentation:soft_dice", {"from_logits": False}),
+    ],
+)
+def test_probabilities_outside_0_1_without_from_logits_say_they_look_like_logits(name, params):
+    shape = (2, 3, 3, 2) if name.startswith("band") else (2, 2)
+    y_true = np.zeros(shape, f32)
+    y_true[..., 0] = 1.0
+    logits = np.where(y_true > 0, 3.0, -2.0).astype(f32)
+    y_pred = {"y_pred": logits, "aux": y_true} if name == "mse_bce" else logits
+    with pytest.raises(lossreg.LossInputError) as info:
+        lossreg.get(name, **params)(y_true, y_pred)
+    message = str(info.value)
+    assert "to be probabilities in [0, 1]; received values in [-2, 3]" in message
+    assert "from_logits" in message
+    # probabilities exactly 0 and 1 are fine, and so are the same logits with from_logits=True
+    probs = {"y_pred": y_true, "aux": y_true} if name == "mse_bce" else y_true
+    assert np.isfinite(float(lossreg.get(name, **params)(y_true, probs)))
+    logit_params = {**params, "from_logits": True}
+    assert np.isfinite(float(lossreg.get(name, **logit_params)(y_true, y_pred)))
+
+
+def test_targets_outside_0_1_for_a_mask_loss_suggest_scaling():
+    masks = np.array([[0.0, 255.0], [255.0, 0.0]], f32)
+    with pytest.raises(lossreg.LossInputError, match=r"in \[0, 1\].*received values in \[0, 255\].*divide by 255"):
+        lossreg.get("sigmoid_bce")(masks, np.zeros((2, 2), f32))
+    np.testing.assert_allclose(
+        float(lossreg.get("sigmoid_bce")(masks / 255, np.zeros((2, 2), f32))), np.log(2.0), rtol=1e-6
+    )
+
+
+def two_class_model():
+    inputs = keras.Input((3,))
+    return keras.Model(inputs, keras.layers.Dense(4, name="out")(inputs))
+
+
+def test_in_fit_the_error_names_the_spec_path_not_a_tensorflow_shape_error():
+    model = two_class_model()
+    model.compile(optimizer="sgd", loss=lossreg.resolve({"out": {"loss": "softmax_ce", "weight": 2.0}}))
+    x = np.zeros((8, 3), f32)
+    with pytest.raises(lossreg.LossInputError) as info:
+        model.fit(x, np.zeros((8,), np.int32), verbose=0)  # class ids, traced in graph mode
+    assert str(info.value).startswith("spec['out']: softmax_ce expects one-hot labels")
+    history = model.fit(x, np.eye(4, dtype=f32)[np.zeros(8, int)], verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_attach_reports_a_wrong_rank_at_wiring_time_with_the_entry():
+    inputs = keras.Input((3,))
+    z_mean = keras.layers.Dense(2, name="z_mean")(inputs)
+    flat = keras.layers.Dense(2, name="flat")(inputs)
+    z_log_var = keras.layers.Reshape((2, 1), name="z_log_var")(flat)
+    model = keras.Model(inputs, [z_mean, z_log_var])
+    spec = {"kl": {"loss": "vae_kl", "inputs": {"z_mean": "z_mean", "z_log_var": "z_log_var"}}}
+    with pytest.raises(lossreg.LossInputError, match=re.escape("spec['kl']")) as info:
+        lossreg.attach(model, spec)
+    assert "vae_kl expects 'z_log_var' shaped (batch, latent) (rank 2); received shape (None, 2, 1)" in str(info.value)
+
+
+def test_a_user_loss_declares_its_inputs_at_registration():
+    @lossreg.register(
+        "test_pairwise_l1", shapes={"y_true": "batch n n", "y_pred": "batch n n"}, from_logits=False, override=True
+    )
+    def pairwise_l1():
+        """Mean absolute difference of two n x n maps."""
+        return lambda y_true, y_pred: keras.ops.mean(keras.ops.abs(y_true - y_pred), axis=(1, 2))
+
+    try:
+        loss = lossreg.get("test_pairwise_l1")
+        value = loss(np.zeros((2, 3, 3), f32), np.full((2, 3, 3), 0.25, f32))
+        np.testing.assert_allclose(float(value), 0.25)
+        with pytest.raises(lossreg.LossInputError, match=r"agree on 'n'.*y_pred shaped \(2, 3, 4\)"):
+            loss(np.zeros((2, 3, 3), f32), np.zeros((2, 3, 4), f32))
+        assert "y_pred: probabilities in [0, 1]" in str(lossreg.describe("test_pairwise_l1"))
+    finally:
+        REGISTRY.remove("test_pairwise_l1")
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"shapes": {"y_pred": "batch ... ... classes"}}, r"'\.\.\.' appears twice"),
+        ({"shapes": {"y_pred": "batch (n)"}}, r"bad axis '\(n\)'"),
+        ({"shapes": {"logits": "batch"}}, r"'logits' is not one of its tensors \(y_true, y_pred\)"),
+        ({"shapes": "batch n"}, "expected a mapping"),
+        ({"targets": "binary"}, "Invalid targets 'binary'"),
+        ({"from_logits": 1}, "Invalid from_logits 1"),
+    ],
+)
+def test_a_malformed_declaration_fails_at_registration(kwargs, match):
+    with pytest.raises(lossreg.LossSpecError, match=match):
+        lossreg.register("test_bad_declaration", **kwargs)
+    assert "test_bad_declaration" not in lossreg.names()
+
+
+def test_values_are_not_checked_inside_a_compiled_graph_but_shapes_are():
+    """Values are read only from eager tensors; a traced graph gets no extra ops for the check."""
+    loss = lossreg.get("binary_crossentropy")
+    traced = tf.function(lambda t, p: loss(t, p)).get_concrete_function(
+        tf.TensorSpec((None, 1)), tf.TensorSpec((None, 1))
+    )
+    logits = tf.constant([[3.0], [-2.0]])
+    assert np.isfinite(float(traced(tf.constant([[1.0], [0.0]]), logits)))  # no eager check in the graph
+    with pytest.raises(lossreg.LossInputError):
+        loss(tf.constant([[1.0], [0.0]]), logits)  # the same call, eager
