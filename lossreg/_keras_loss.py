@@ -127,6 +127,13 @@ class RegisteredLoss(keras.losses.Loss):
 
     def _preflight(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
         """Bring the targets to the predictions' rank (Keras' rule) and check both against each loss."""
+        if isinstance(y_true, str):
+            raise LossInputError(
+                f"{self.name} received the string {y_true!r} as its targets, not a tensor: Keras passes the keys of a "
+                "dict `y` when the model's output is a single tensor. Pass y as the array itself (or give the model "
+                "dict outputs).",
+                path=self._paths[0] if len(self._paths) == 1 else None,
+            )
         given = dict(y_pred) if isinstance(y_pred, Mapping) else {"y_pred": y_pred}
         tensors = {k: keras.ops.convert_to_tensor(v) for k, v in given.items() if v is not None}
         has_target = y_true is not None and not (isinstance(y_true, Mapping) and not y_true)

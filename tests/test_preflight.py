@@ -157,6 +157,14 @@ def test_in_fit_the_error_names_the_spec_path_not_a_tensorflow_shape_error():
     assert np.isfinite(history.history["loss"][0])
 
 
+def test_a_dict_y_for_a_single_output_model_gets_a_fix_not_a_dtype_error():
+    """Keras hands the dict's key (a string) to the loss here; Keras' own losses fail with 'Expected float32'."""
+    model = two_class_model()
+    model.compile(optimizer="sgd", loss=lossreg.resolve({"out": "softmax_ce"}))
+    with pytest.raises(lossreg.LossInputError, match=r"^spec\['out'\]: softmax_ce received the string 'out'"):
+        model.fit(np.zeros((8, 3), f32), {"out": np.eye(4, dtype=f32)[np.zeros(8, int)]}, verbose=0)
+
+
 def test_attach_reports_a_wrong_rank_at_wiring_time_with_the_entry():
     inputs = keras.Input((3,))
     z_mean = keras.layers.Dense(2, name="z_mean")(inputs)
