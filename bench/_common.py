@@ -20,18 +20,25 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up chatter would bury the table
 
 __all__ = [
+    "STEP_MODES",
     "Row",
     "calibrate",
+    "compile_for_steps",
     "interleaved",
     "interleaved_measured",
     "markdown_table",
     "parse_args",
+    "per_step_line",
     "report",
+    "step_fn",
+    "step_row",
     "time_block",
+    "time_steps",
 ]
 
 JSON_PREFIX = "BENCH_ROWS_JSON: "
@@ -74,9 +81,15 @@ class Row:
         if self.target is None:
             target, met = "report", "—"
         else:
-            target = f"≤ {self.target:g}" if self.kind == "ratio" else f"≤ +{self.target:g} {self.unit}"
+            target = f"≤ {_ratio(self.target)}" if self.kind == "ratio" else f"≤ +{self.target:g} {self.unit}"
             met = "yes" if self.met else "**no**"
         return [self.benchmark, _fmt(self.lossreg, self.unit), _fmt(self.baseline, self.unit), compared, target, met]
+
+
+def _ratio(value: float) -> str:
+    """A ratio target as written in the README: ``1.0``, ``1.05``, ``0.15`` (never a bare ``1``)."""
+    text = f"{value:g}"
+    return text + ".0" if text.lstrip("-").isdigit() else text
 
 
 def _fmt(value: float, unit: str) -> str:
@@ -156,6 +169,62 @@ def interleaved_measured(candidates: dict[str, Callable[[], float]], *, repeats:
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
+
+
+# Training-step benchmarks (bench_resolve_step.py, bench_attach_step.py): each mode is timed on its own models.
+STEP_MODES = ((False, "graph (default compile)"), (True, "jit_compile=True"))
+
+
+def compile_for_steps(model: Any, jit: bool, **kwargs: Any) -> None:
+    """``model.compile`` with Adam(1e-3), in graph mode (``jit=False``, asserted: no XLA) or with XLA."""
+    import keras
+
+    jit_compile: Any = True if jit else "auto"  # "auto" is the default: no XLA on a CPU-only machine
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit_compile, **kwargs)
+    assert jit or model.jit_compile is False, "expected graph mode without XLA"
+
+
+def step_fn(model: Any, x: Any, y: Any) -> Callable[[], None]:
+    """One optimizer step through Keras' compiled train function (as fit runs it), synchronised."""
+    model.train_on_batch(x, y)  # builds the optimizer and traces the step
+    train_function = model.train_function
+    data = [(x, y, None)]  # the structure train_on_batch passes: no retracing
+
+    def step() -> None:
+        logs = train_function(data)
+        float(logs["loss"])
+
+    return step
+
+
+def time_steps(steps: dict[str, tuple[Any, Any, Any]], *, repeats: int) -> dict[str, list[float]]:
+    """Milliseconds per optimizer step of each ``name: (model, x, y)``, interleaved (see :func:`step_fn`)."""
+    samples = interleaved({name: step_fn(*step) for name, step in steps.items()}, repeats=repeats)
+    return {name: [s * 1e3 for s in values] for name, values in samples.items()}
+
+
+def step_row(
+    benchmark: str,
+    samples: dict[str, list[float]],
+    baseline: str,
+    target: float | None,
+    *,
+    note: str = "",
+    keep_samples: bool = True,
+) -> Row:
+    """A row of median step times in ms, ``samples["lossreg"]`` against ``samples[baseline]``.
+
+    With ``keep_samples``, the row also carries those two sides' per-repetition times.
+    """
+    kept = {name: samples[name] for name in ("lossreg", baseline)} if keep_samples else {}
+    return Row(benchmark, median(samples["lossreg"]), median(samples[baseline]), "ms", target, note=note, samples=kept)
+
+
+def per_step_line(samples: dict[str, list[float]], labels: dict[str, str]) -> str:
+    """``per-step ms <label> t, t, ... | <label> t, ...`` for the samples named in ``labels``, in its order."""
+    return "per-step ms " + " | ".join(
+        f"{label} " + ", ".join(f"{s:.3f}" for s in samples[name]) for name, label in labels.items()
+    )
 
 
 def parse_args(argv: Sequence[str] | None, description: str) -> argparse.Namespace:

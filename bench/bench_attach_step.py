@@ -1,7 +1,7 @@
 """Training-step time of ``lossreg.attach`` with a multi-term spec against a hand-written ``add_loss`` model.
 
-The model is seed 004's decoder (two strided conv branches, concatenated, a transposed conv ``deconv1``
-back up, a 1x1 sigmoid conv ``output``). lossreg::
+The model is seed 004's decoder from ``examples/seed004_intermediate.py`` (two strided conv branches,
+concatenated, a transposed conv ``deconv1`` back up, a 1x1 sigmoid conv ``output``). lossreg::
 
     lossreg.attach(model, {"complex": {"loss": [{"loss": "mse_bce"}, {"loss": "mae", "weight": 0.5}],
                                        "on": "output", "inputs": {"aux": "deconv1"}}})
@@ -24,7 +24,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from _common import Row, interleaved, median, parse_args, report
+from _common import STEP_MODES, Row, compile_for_steps, parse_args, per_step_line, report, step_row, time_steps
 
 SIZE = 32
 BATCH = 16
@@ -37,25 +37,25 @@ SPEC = {
 }
 
 
-def _layers(image: Any) -> tuple[Any, Any]:
-    import keras
+def _example() -> Any:
+    """examples/seed004_intermediate.py: the seed's network (``_layers``) and plain model, built once, there."""
+    from pathlib import Path
 
-    branch1 = keras.layers.Conv2D(16, 3, strides=4, padding="same", activation="relu", name="branch1")(image)
-    branch2 = keras.layers.Conv2D(16, 3, strides=4, padding="same", activation="relu", name="branch2")(image)
-    concat1 = keras.layers.Concatenate(name="concat1")([branch1, branch2])
-    deconv1 = keras.layers.Conv2DTranspose(1, 3, strides=4, padding="same", activation="relu", name="deconv1")(concat1)
-    output = keras.layers.Conv2D(1, 1, activation="sigmoid", name="output")(deconv1)
-    return deconv1, output
+    examples = str(Path(__file__).resolve().parent.parent / "examples")
+    if examples not in sys.path:
+        sys.path.insert(0, examples)
+    import seed004_intermediate
+
+    return seed004_intermediate
+
+
+def _layers(image: Any) -> tuple[Any, Any]:
+    return _example()._layers(image)
 
 
 def build_model(seed: int = 0) -> Any:
     """The plain model, image -> mask (what lossreg.attach trains)."""
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    image = keras.Input((SIZE, SIZE, 3), name="image")
-    _, output = _layers(image)
-    return keras.Model(image, output, name="seed004")
+    return _example().build_model(size=SIZE, seed=seed)
 
 
 def build_add_loss_model(seed: int = 0, log_terms: bool = False) -> Any:
@@ -108,7 +108,6 @@ def batch(seed: int = 0) -> tuple[Any, Any]:
 def compiled_models(jit: bool) -> tuple[Any, Any, Any]:
     """The attached model, the add_loss model and the add_loss model logging each term like attach; same
     weights, same loss value (asserted)."""
-    import keras
     import numpy as np
 
     import lossreg
@@ -117,7 +116,6 @@ def compiled_models(jit: bool) -> tuple[Any, Any, Any]:
     ours = lossreg.attach(model, SPEC)
     raw, logged = build_add_loss_model(), build_add_loss_model(log_terms=True)
     by_name = {layer.name: layer for layer in model.layers}
-    jit_compile: Any = True if jit else "auto"  # "auto" is the default: no XLA on a CPU-only machine
     images, masks = batch()
     a = None
     for m in (ours, raw, logged):
@@ -125,8 +123,7 @@ def compiled_models(jit: bool) -> tuple[Any, Any, Any]:
             for layer in m.layers:
                 if layer.name in by_name:
                     layer.set_weights(by_name[layer.name].get_weights())
-        m.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit_compile)
-        assert jit or m.jit_compile is False, "expected graph mode without XLA"
+        compile_for_steps(m, jit)
         if m is ours:
             a = ours.evaluate(images, {"output": masks}, batch_size=BATCH, verbose=0, return_dict=True)
         else:
@@ -135,66 +132,38 @@ def compiled_models(jit: bool) -> tuple[Any, Any, Any]:
     return ours, raw, logged
 
 
-def step_fn(model: Any, x: Any, y: Any) -> Any:
-    """One optimizer step through Keras' compiled train function (as fit runs it), synchronised."""
-    model.train_on_batch(x, y)  # builds the optimizer and traces the step
-    train_function = model.train_function
-    data = [(x, y, None)]  # the structure train_on_batch passes: no retracing
-
-    def step() -> None:
-        logs = train_function(data)
-        float(logs["loss"])
-
-    return step
-
-
 def main(argv: Sequence[str] | None = None) -> list[Row]:
     args = parse_args(argv, __doc__.splitlines()[0])
     repeats = 5 if args.quick else 25
     images, masks = batch()
     rows, details = [], []
-    for jit in (False, True):
+    as_inputs = {"image": images, "target": masks}  # the add_loss models take the target as an input
+    labels = {"lossreg": "attach", "raw": "add_loss", "logged": "add_loss + term logging"}
+    for jit, mode in STEP_MODES:
         ours, raw, logged = compiled_models(jit)
-        samples = interleaved(
+        samples = time_steps(
             {
-                "lossreg": step_fn(ours, images, {"output": masks}),
-                "raw": step_fn(raw, {"image": images, "target": masks}, None),
-                "logged": step_fn(logged, {"image": images, "target": masks}, None),
+                "lossreg": (ours, images, {"output": masks}),
+                "raw": (raw, as_inputs, None),
+                "logged": (logged, as_inputs, None),
             },
             repeats=repeats,
         )
-        mode = "jit_compile=True" if jit else "graph (default compile)"
+        rows.append(step_row(f"attach: train step, seed 004 model + 2 terms, {mode}", samples, "raw", 1.05))
         rows.append(
-            Row(
-                f"attach: train step, seed 004 model + 2 terms, {mode}",
-                median(samples["lossreg"]) * 1e3,
-                median(samples["raw"]) * 1e3,
-                "ms",
-                1.05,
-                samples={k: [s * 1e3 for s in v] for k, v in samples.items() if k != "logged"},
-            )
-        )
-        rows.append(
-            Row(
+            step_row(
                 f"attach vs add_loss logging the same 3 terms, {mode}",
-                median(samples["lossreg"]) * 1e3,
-                median(samples["logged"]) * 1e3,
-                "ms",
+                samples,
+                "logged",
                 None,
                 note="the baseline also updates one keras.metrics.Mean per logged term, as attach does",
+                keep_samples=False,
             )
         )
-        details.append(
-            f"{mode}: losses equal (rtol 1e-5); per-step ms attach "
-            + ", ".join(f"{s * 1e3:.3f}" for s in samples["lossreg"])
-            + " | add_loss "
-            + ", ".join(f"{s * 1e3:.3f}" for s in samples["raw"])
-            + " | add_loss + term logging "
-            + ", ".join(f"{s * 1e3:.3f}" for s in samples["logged"])
-        )
+        details.append(f"{mode}: losses equal (rtol 1e-5); " + per_step_line(samples, labels))
     report(rows, args.json, details)
     return rows
 
 
 if __name__ == "__main__":
-    sys.exit(main() and 0)
+    main()

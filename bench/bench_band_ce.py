@@ -21,7 +21,6 @@ Run: ``python bench/bench_band_ce.py`` (``--quick`` for a smoke run).
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -150,4 +149,4 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
 
 
 if __name__ == "__main__":
-    sys.exit(main() and 0)
+    main()

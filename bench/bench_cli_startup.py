@@ -64,4 +64,4 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
 
 
 if __name__ == "__main__":
-    sys.exit(main() and 0)
+    main()
