@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lossreg import _keras_hook, losses
+from lossreg._authoring import loss_factory, ops, promote
 from lossreg._errors import LossInputError, LossSpecError, PluginLoadError
 from lossreg._registry import LossInfo, Param, describe, names, register
 
@@ -30,11 +31,14 @@ __all__ = [
     "describe",
     "get",
     "inference_model",
+    "loss_factory",
     "names",
+    "ops",
+    "promote",
     "register",
     "resolve",
 ]
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = {
     "AttachedModel": "lossreg._attach",

@@ -4,9 +4,10 @@ Each entry point's name is a loss name and its object is a factory (what ``lossr
 optional ``extras`` and ``summary`` attributes on the factory give its metadata.
 
 Laziness: entry points are read on first use (``lossreg.names()``, a lookup), not at ``import lossreg``,
-and read again whenever a name is not found, so a plugin installed later is seen. A plugin's module is
-imported only when one of its losses is asked for. Until then its summary and extras are read from its
-source without running it (``static_metadata``), so ``lossreg list`` shows them without importing anything.
+and read again whenever a name is not found, so a plugin installed later is seen; each distribution's
+metadata is read once per scan. A plugin's module is imported only when one of its losses is asked for.
+Until then its summary and extras are read from its source without running it (``static_metadata``), and
+only when asked for (``lossreg list``, a plugin loss's extras), never for ``lossreg.names()``.
 
 Isolation: a plugin that fails to import, raises while loading, has an invalid name, or does not give a
 factory never breaks the registry. Its loss stays listed; asking for it raises ``PluginLoadError`` naming
@@ -38,10 +39,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from lossreg._errors import PluginLoadError
-from lossreg._registry import is_extra_name
+from lossreg._registry import _Entry, is_extra_name
 
 if TYPE_CHECKING:
-    from lossreg._registry import Factory, Registry, _Entry
+    from lossreg._registry import Factory, Registry
 
 __all__ = [
     "GROUP",
@@ -73,17 +74,36 @@ class PluginRecord:
     value: str  # "module:attribute"
     status: str = "not loaded"  # "not loaded", "ok" or "failed: <why>"
     plain_name: bool = True  # whether the plain name reaches this plugin
-    summary: str | None = None  # from the factory once loaded, else read statically from the source
-    extras: tuple[str, ...] | None = None  # likewise; None when unknown
     factory: Factory | None = field(default=None, repr=False)
     error: PluginLoadError | None = field(default=None, repr=False)
     # the plain and the qualified name are two registry entries of one record: this lock imports it once
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+    # summary and extras: from the factory once loaded, else read from the source when first asked for
+    _metadata: tuple[str | None, tuple[str, ...] | None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def registered_names(self) -> list[str]:
         """The names that reach this plugin's loss."""
         return [self.name, self.qualified] if self.plain_name else [self.qualified]
+
+    def _read_metadata(self) -> tuple[str | None, tuple[str, ...] | None]:
+        metadata = self._metadata
+        if metadata is None:
+            with self.lock:
+                metadata = self._metadata
+                if metadata is None:  # not loaded: read from the source (`lossreg list`), never for names()
+                    metadata = self._metadata = static_metadata(self.value)
+        return metadata
+
+    @property
+    def summary(self) -> str | None:
+        """The loss's one-line summary (``None`` when the source does not tell and it is not loaded)."""
+        return self._read_metadata()[0]
+
+    @property
+    def extras(self) -> tuple[str, ...] | None:
+        """The extra tensors the loss takes (``None`` when the source does not tell and it is not loaded)."""
+        return self._read_metadata()[1]
 
 
 @dataclass
@@ -178,50 +198,117 @@ def _module_source(module: str) -> str | None:
     return None
 
 
+# One module's metadata-bearing statements, by the name they concern, in source order:
+#   ("def", summary, required keyword-only parameters)  for ``def name`` / ``class name``
+#   ("summary", literal) / ("extras", literal)           for ``name.summary = ...`` / ``name.extras = ...``
+#   ("loss_factory", fn)                                 for ``name = loss_factory(fn, ...)``
+_Event = tuple[Any, ...]
+_NOT_LITERAL: Final = object()
+_index_cache: dict[str, tuple[tuple[int, int], dict[str, list[_Event]]]] = {}
+_index_lock = threading.Lock()
+
+
+def _literal(node: ast.expr) -> Any:
+    try:
+        return ast.literal_eval(node)
+    except ValueError:  # not a literal: only loading the plugin tells
+        return _NOT_LITERAL
+
+
+def _loss_factory_argument(node: ast.expr | None) -> str | None:
+    """``fn`` when ``node`` is ``loss_factory(fn, ...)`` or ``<module>.loss_factory(fn, ...)``."""
+    if not isinstance(node, ast.Call):
+        return None
+    func = node.func
+    if not (
+        (isinstance(func, ast.Name) and func.id == "loss_factory")
+        or (isinstance(func, ast.Attribute) and func.attr == "loss_factory")
+    ):
+        return None
+    args = [*node.args[:1], *(k.value for k in node.keywords if k.arg == "fn")]
+    return args[0].id if args and isinstance(args[0], ast.Name) else None
+
+
+def _index(tree: ast.Module) -> dict[str, list[_Event]]:
+    events: dict[str, list[_Event]] = defaultdict(list)
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            doc = ast.get_docstring(node)
+            summary = doc.strip().splitlines()[0].strip() if doc and doc.strip() else None
+            required: tuple[str, ...] = ()
+            if not isinstance(node, ast.ClassDef):
+                arguments = node.args
+                required = tuple(
+                    a.arg for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True) if d is None
+                )
+            events[node.name].append(("def", summary, required))
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            fn = _loss_factory_argument(node.value)
+            for target in targets:
+                if isinstance(target, ast.Name) and fn is not None:
+                    events[target.id].append(("loss_factory", fn))
+                elif (
+                    isinstance(target, ast.Attribute)
+                    and isinstance(target.value, ast.Name)
+                    and target.attr in ("extras", "summary")
+                    and node.value is not None
+                ):
+                    events[target.value.id].append((target.attr, _literal(node.value)))
+    return dict(events)
+
+
+def _module_index(path: str) -> dict[str, list[_Event]] | None:
+    """The metadata statements of the module at ``path``, parsed once per version of the file."""
+    try:
+        stat = os.stat(path)
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        with _index_lock:
+            cached = _index_cache.get(path)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        with open(path, encoding="utf-8") as f:
+            index = _index(ast.parse(f.read(), filename=path))
+    except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
+        return None
+    with _index_lock:
+        _index_cache[path] = (stamp, index)
+    return index
+
+
 def static_metadata(value: str) -> tuple[str | None, tuple[str, ...] | None]:
     """Summary and extras of the factory ``value`` (``"module:attr"``), read from its source, not run.
 
     The summary is the first line of the function's docstring, or a module-level ``attr.summary = "..."``;
-    the extras come from a module-level ``attr.extras = ("a", "b")``. Either is ``None`` when unknown.
+    the extras come from a module-level ``attr.extras = ("a", "b")``. For ``attr = loss_factory(fn, ...)``
+    both come from ``def fn``: its docstring and its keyword-only parameters without defaults. Either is
+    ``None`` when unknown.
     """
     module, _, attr = value.partition(":")
     module, attr = module.strip(), attr.strip()
     if not module or not attr or not attr.isidentifier():
         return None, None
     path = _module_source(module)
-    if path is None:
-        return None, None
-    try:
-        with open(path, encoding="utf-8") as f:
-            tree = ast.parse(f.read(), filename=path)
-    except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
+    index = _module_index(path) if path is not None else None
+    if index is None:
         return None, None
     summary: str | None = None
     extras: tuple[str, ...] | None = None
     extras_known = True
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.name == attr:
-            doc = ast.get_docstring(node)
-            if doc and doc.strip():
-                summary = doc.strip().splitlines()[0].strip()
+    for event in index.get(attr, ()):
+        kind = event[0]
+        if kind == "loss_factory":
+            defs = [e for e in index.get(event[1], ()) if e[0] == "def"]
+            summary, extras = (defs[-1][1], defs[-1][2]) if defs else (None, None)
+            extras_known = extras is not None and _valid_extras(extras)
+        elif kind == "def":
+            summary = event[1] if event[1] is not None else summary
             extras = extras if extras is not None else ()
-        elif isinstance(node, ast.Assign):
-            for target in node.targets:
-                if (
-                    isinstance(target, ast.Attribute)
-                    and isinstance(target.value, ast.Name)
-                    and target.value.id == attr
-                    and target.attr in ("extras", "summary")
-                ):
-                    try:
-                        literal = ast.literal_eval(node.value)
-                    except ValueError:  # not a literal: only loading the plugin tells
-                        literal = None
-                    if target.attr == "summary":
-                        summary = literal.strip() if isinstance(literal, str) else None
-                    else:
-                        extras_known = _valid_extras(literal)
-                        extras = tuple(literal) if extras_known else None
+        elif kind == "summary":
+            summary = event[1].strip() if isinstance(event[1], str) else None
+        else:
+            extras_known = _valid_extras(event[1])
+            extras = tuple(event[1]) if extras_known else None
     return summary, (extras if extras_known else None)
 
 
@@ -286,21 +373,34 @@ def _load_locked(record: PluginRecord) -> Factory:
     if not isinstance(summary, str) or not summary.strip():
         doc = (getattr(obj, "__doc__", None) or "").strip()
         summary = doc.splitlines()[0].strip() if doc else ""
-    record.summary, record.extras, record.factory = summary, tuple(extras), obj
+    record._metadata, record.factory = (summary, tuple(extras)), obj
     record.status = "ok"
     return obj
 
 
-def _loader(registry: Registry, record: PluginRecord) -> Any:
+class _PluginEntry(_Entry):
+    """A plugin loss's registry entry: its extras are its record's, read from the source only when asked for.
+
+    ``Registry.add`` validates an entry's extras; a plugin's are validated where they are read (statically,
+    or from the loaded factory), so the entry is tied to its record only after it is added.
+    """
+
+    record: PluginRecord | None = None
+
+    @property
+    def extras(self) -> tuple[str, ...]:
+        if self.record is None:
+            return self.__dict__.get("_extras", ())
+        return self.record.extras or ()
+
+    @extras.setter
+    def extras(self, value: tuple[str, ...]) -> None:
+        self.__dict__["_extras"] = tuple(value)
+
+
+def _loader(record: PluginRecord) -> Any:
     def load() -> Factory:
-        factory = _load(record)
-        state = _state(registry)
-        with state.lock:
-            for name in (record.qualified, record.name):
-                entry = state.entries.get(name)
-                if entry is not None and entry.source == record.distribution:
-                    entry.extras = record.extras or ()
-        return factory
+        return _load(record)
 
     return load
 
@@ -321,22 +421,41 @@ def _entry_points() -> Iterable[importlib.metadata.EntryPoint]:
         return []
 
 
+def _distribution(ep: Any, seen: dict[int, tuple[str, str]]) -> tuple[str, str]:
+    """Name and version of the distribution giving ``ep``, its metadata read once per distribution.
+
+    ``ep.dist.name`` and ``ep.dist.version`` would each parse the distribution's metadata again; every entry
+    point of one distribution shares one ``dist`` object, so ``seen`` (by its id) holds them for the scan.
+    """
+    dist = ep.dist
+    if dist is None:
+        return "unknown", "?"
+    found = seen.get(id(dist))
+    if found is None:
+        try:
+            metadata = dist.metadata  # one parse for both fields
+            found = (metadata["Name"], metadata["Version"])
+        except Exception:  # not an importlib.metadata.Distribution, or unreadable: ask it the usual way
+            found = (dist.name, dist.version)
+        seen[id(dist)] = found
+    return found
+
+
 def install(registry: Registry) -> None:
     """(Re)read the installed plugins into ``registry``; nothing is imported and nothing here raises."""
-    from lossreg._registry import _NAME_RE, _Entry
+    from lossreg._registry import _NAME_RE
 
     state = _state(registry)
     messages: list[str] = []
     with state.lock:
         by_name: dict[str, list[PluginRecord]] = defaultdict(list)
+        distributions: dict[int, tuple[str, str]] = {}
         for ep in _entry_points():
-            dist = ep.dist.name if ep.dist is not None else "unknown"
-            version = ep.dist.version if ep.dist is not None else "?"
+            dist, version = _distribution(ep, distributions)
             qualified = f"{dist}:{ep.name}"
             record = state.records.get(qualified)
             if record is None or record.value != ep.value or record.version != version:
                 record = PluginRecord(ep.name, qualified, dist, version, ep.value)
-                record.summary, record.extras = static_metadata(ep.value)
                 state.records[qualified] = record
             if not _NAME_RE.match(qualified) or ":" in ep.name:
                 _fail(
@@ -385,13 +504,9 @@ def install(registry: Registry) -> None:
                     unchanged = current is not None and registry._entries.get(registered) is current
                     if unchanged and state.owners.get(registered) is record:
                         continue  # as in an earlier scan (and maybe already loaded)
-                    entry = _Entry(
-                        name=registered,
-                        source=record.distribution,
-                        extras=record.extras or (),
-                        loader=_loader(registry, record),
-                    )
+                    entry = _PluginEntry(name=registered, source=record.distribution, loader=_loader(record))
                     registry.add(entry, override=True)
+                    entry.record = record
                     state.entries[registered] = entry
                     state.owners[registered] = record
     for message in messages:  # after the registry is consistent, so `-W error` cannot leave it half-built

@@ -241,8 +241,15 @@ class Registry:
                 raise LossSpecError(f"lossreg.register({name!r}) expects a factory function, got {factory!r}.")
             module = getattr(factory, "__module__", None) or "__main__"
             source = "lossreg" if module.startswith("lossreg.") else module
+            # a factory that carries its extras and declarations (lossreg.loss_factory) needs them not repeated
+            own_extras = extras or tuple(getattr(factory, "extras", ()))
+            own_expects = expects
+            if expects is None:
+                declared = {key: getattr(factory, key, None) for key in ("shapes", "targets", "from_logits")}
+                own_expects = Expects.declare(str(name), own_extras, **declared)
             self.add(
-                _Entry(name=name, source=source, extras=extras, factory=factory, expects=expects), override=override
+                _Entry(name=name, source=source, extras=own_extras, factory=factory, expects=own_expects),
+                override=override,
             )
             return factory
 
@@ -440,7 +447,8 @@ def register(
 
     Args:
         name: the loss name used in specs, e.g. ``"my_loss"``.
-        extras: names of the additional model tensors ``fn`` takes as keyword arguments.
+        extras: names of the additional model tensors ``fn`` takes as keyword arguments (by default the
+            factory's ``extras`` attribute, which ``lossreg.loss_factory`` sets, like the three below).
         override: replace an existing registration of ``name`` instead of raising.
         shapes: a shape pattern per tensor (``"y_true"``, ``"y_pred"`` or an extra), e.g.
             ``{"y_true": "batch ... classes", "y_pred": "batch ... classes"}``: a word is one axis whose

@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from lossreg import PluginLoadError
+from lossreg import PluginLoadError, _plugins
 from lossreg._errors import LossSpecError
 from lossreg._plugins import GROUP, LossregPluginWarning, load_all, records, static_metadata
 from lossreg._registry import Registry, _Entry
@@ -105,6 +105,42 @@ def test_plugins_are_listed_without_importing_them_and_imported_on_first_use(fak
     assert fn(1.0, 2.0, aux=0.5) == 3.0 * (2.0 - 1.0) + 0.5
     assert registry.describe("fake-dist:good").source == "fake-dist"
     assert record.status == "ok"
+
+
+class CountingDist:
+    """A distribution whose metadata reads are counted (it has no ``name``/``version`` shortcuts)."""
+
+    def __init__(self, name: str, version: str) -> None:
+        self.reads = 0
+        self._metadata = {"Name": name, "Version": version}
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        self.reads += 1
+        return self._metadata
+
+
+def test_names_reads_each_distribution_once_and_no_plugin_source(fake, registry, monkeypatch):
+    module = fake.module(GOOD)
+    dist = CountingDist("multi-dist", "2.0")
+    for loss in ("good", "also_good"):  # one distribution, two entry points: one metadata read per scan
+        fake.eps.append(SimpleNamespace(name=loss, value=f"{module}:good", dist=dist))
+    parsed: list[str] = []
+    real = _plugins.static_metadata
+    monkeypatch.setattr(_plugins, "static_metadata", lambda value: parsed.append(value) or real(value))
+
+    assert {"good", "also_good", "multi-dist:good", "multi-dist:also_good"} <= set(registry.names())
+    assert (dist.reads, parsed) == (1, [])  # names() never reads a plugin's source
+    assert registry.entry("also_good").extras == ("aux",)  # asked for: read from the source, still not imported
+    assert parsed == [f"{module}:good"] and module not in sys.modules
+    assert [(r.qualified, r.version, r.summary) for r in records(registry)] == [
+        ("multi-dist:also_good", "2.0", "Good plugin loss: scale * (y_pred - y_true) + aux."),
+        ("multi-dist:good", "2.0", "Good plugin loss: scale * (y_pred - y_true) + aux."),
+    ]
+    assert len(parsed) == 2  # each record once
+    registry.rescan_plugins()
+    assert (dist.reads, len(parsed)) == (2, 2)  # a rescan reads the metadata again, the records stay
+    assert registry.build("good", {"scale": 2.0})(1.0, 2.0, aux=1.0) == 3.0
 
 
 @pytest.mark.parametrize(

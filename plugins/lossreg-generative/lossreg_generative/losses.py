@@ -12,16 +12,17 @@ non-batch axes (a PatchGAN's ``(batch, H, W, 1)`` logits give the mean over patc
   For the labelled form (one batch of logits with 1 = real, 0 = fake), the non-saturating discriminator
   loss is lossreg's built-in ``sigmoid_bce``.
 
-The pure functions here are plain ``keras.ops`` code; the ``*_factory`` functions are what the
-``lossreg.losses`` entry points name.
+The pure functions here are plain ``keras.ops`` code; the ``*_factory`` functions derived from them by
+``lossreg.loss_factory`` are what the ``lossreg.losses`` entry points name. ``ops`` is ``keras.ops``
+imported on first use, so loading this module (``lossreg show``, ``lossreg check``) does not import
+TensorFlow.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from lossreg_generative._ops import ops, promote
+from lossreg import loss_factory, ops, promote
 
 __all__ = [
     "hinge_gan_discriminator",
@@ -51,14 +52,12 @@ def _softplus(x: Tensor) -> Tensor:
     return ops.relu(x) + ops.log1p(ops.exp(-ops.abs(x)))
 
 
-def _documented_by(pure: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Give a factory its loss's full docstring (its own first line stays what ``lossreg list`` reads)."""
-
-    def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
-        factory.__doc__ = pure.__doc__
-        return factory
-
-    return decorate
+# what the losses accept, read by lossreg's pre-flight check (shapes are checked before TensorFlow runs)
+_GENERATOR: dict[str, Any] = {"shapes": {"y_pred": "batch ..."}, "from_logits": True}
+_DISCRIMINATOR: dict[str, Any] = {
+    "shapes": {"real_logits": "batch ...", "fake_logits": "batch ..."},
+    "from_logits": True,
+}
 
 
 # -- non-saturating (Goodfellow et al. 2014) ----------------------------------------------------------------
@@ -92,10 +91,7 @@ def ns_gan_generator(y_true: Tensor, y_pred: Tensor) -> Tensor:
     return _per_sample(_softplus(-f))
 
 
-@_documented_by(ns_gan_generator)
-def ns_gan_generator_factory() -> Callable[[Tensor, Tensor], Tensor]:
-    """Non-saturating GAN generator loss on the fake logits, one value per sample."""
-    return ns_gan_generator
+ns_gan_generator_factory = loss_factory(ns_gan_generator, **_GENERATOR)
 
 
 def ns_gan_discriminator(
@@ -137,21 +133,12 @@ def ns_gan_discriminator(
     return _per_sample(real_term) + _per_sample(_softplus(f))
 
 
-@_documented_by(ns_gan_discriminator)
-def ns_gan_discriminator_factory(label_smoothing: float = 0.0) -> Callable[..., Tensor]:
-    """Non-saturating (standard) GAN discriminator loss on real and fake logits, one value per sample."""
+def _check_label_smoothing(label_smoothing: float) -> None:
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"`label_smoothing` must be in [0, 1), received label_smoothing={label_smoothing!r}.")
 
-    def loss(y_true: Tensor, y_pred: Tensor, *, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
-        return ns_gan_discriminator(
-            y_true, y_pred, real_logits=real_logits, fake_logits=fake_logits, label_smoothing=label_smoothing
-        )
 
-    return loss
-
-
-ns_gan_discriminator_factory.extras = ("real_logits", "fake_logits")  # type: ignore[attr-defined]
+ns_gan_discriminator_factory = loss_factory(ns_gan_discriminator, validate=_check_label_smoothing, **_DISCRIMINATOR)
 
 
 # -- hinge (Lim & Ye 2017; Miyato et al. 2018) ---------------------------------------------------------------
@@ -182,10 +169,7 @@ def hinge_gan_generator(y_true: Tensor, y_pred: Tensor) -> Tensor:
     return _per_sample(-f)
 
 
-@_documented_by(hinge_gan_generator)
-def hinge_gan_generator_factory() -> Callable[[Tensor, Tensor], Tensor]:
-    """Hinge GAN generator loss on the fake logits, one value per sample."""
-    return hinge_gan_generator
+hinge_gan_generator_factory = loss_factory(hinge_gan_generator, **_GENERATOR)
 
 
 def hinge_gan_discriminator(
@@ -218,19 +202,12 @@ def hinge_gan_discriminator(
     return _per_sample(ops.relu(margin - r)) + _per_sample(ops.relu(margin + f))
 
 
-@_documented_by(hinge_gan_discriminator)
-def hinge_gan_discriminator_factory(margin: float = 1.0) -> Callable[..., Tensor]:
-    """Hinge GAN discriminator loss on real and fake logits, one value per sample."""
+def _check_margin(margin: float) -> None:
     if not margin > 0:
         raise ValueError(f"`margin` must be > 0, received margin={margin!r}.")
 
-    def loss(y_true: Tensor, y_pred: Tensor, *, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
-        return hinge_gan_discriminator(y_true, y_pred, real_logits=real_logits, fake_logits=fake_logits, margin=margin)
 
-    return loss
-
-
-hinge_gan_discriminator_factory.extras = ("real_logits", "fake_logits")  # type: ignore[attr-defined]
+hinge_gan_discriminator_factory = loss_factory(hinge_gan_discriminator, validate=_check_margin, **_DISCRIMINATOR)
 
 
 # -- least squares (Mao et al. 2017) ---------------------------------------------------------------------
@@ -265,14 +242,7 @@ def ls_gan_generator(y_true: Tensor, y_pred: Tensor, *, target: float = 1.0) -> 
     return _per_sample(0.5 * ops.square(f - target))
 
 
-@_documented_by(ls_gan_generator)
-def ls_gan_generator_factory(target: float = 1.0) -> Callable[[Tensor, Tensor], Tensor]:
-    """Least-squares GAN generator loss on the fake outputs, one value per sample."""
-
-    def loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
-        return ls_gan_generator(y_true, y_pred, target=target)
-
-    return loss
+ls_gan_generator_factory = loss_factory(ls_gan_generator, **_GENERATOR)
 
 
 def ls_gan_discriminator(
@@ -314,36 +284,12 @@ def ls_gan_discriminator(
     return _per_sample(0.5 * ops.square(r - real_target)) + _per_sample(0.5 * ops.square(f - fake_target))
 
 
-@_documented_by(ls_gan_discriminator)
-def ls_gan_discriminator_factory(real_target: float = 1.0, fake_target: float = 0.0) -> Callable[..., Tensor]:
-    """Least-squares GAN discriminator loss on real and fake outputs, one value per sample."""
+def _check_targets(real_target: float, fake_target: float) -> None:
     if real_target == fake_target:
         raise ValueError(
             f"`real_target` and `fake_target` must differ (received both {real_target!r}); the discriminator "
             "would have nothing to tell apart."
         )
 
-    def loss(y_true: Tensor, y_pred: Tensor, *, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
-        return ls_gan_discriminator(
-            y_true,
-            y_pred,
-            real_logits=real_logits,
-            fake_logits=fake_logits,
-            real_target=real_target,
-            fake_target=fake_target,
-        )
 
-    return loss
-
-
-ls_gan_discriminator_factory.extras = ("real_logits", "fake_logits")  # type: ignore[attr-defined]
-
-
-# -- what each loss accepts (read by lossreg's pre-flight check: shapes are checked before TensorFlow runs) --
-
-for _generator in (ns_gan_generator_factory, hinge_gan_generator_factory, ls_gan_generator_factory):
-    _generator.shapes = {"y_pred": "batch ..."}  # type: ignore[attr-defined]
-    _generator.from_logits = True  # type: ignore[attr-defined]
-for _discriminator in (ns_gan_discriminator_factory, hinge_gan_discriminator_factory, ls_gan_discriminator_factory):
-    _discriminator.shapes = {"real_logits": "batch ...", "fake_logits": "batch ..."}  # type: ignore[attr-defined]
-    _discriminator.from_logits = True  # type: ignore[attr-defined]
+ls_gan_discriminator_factory = loss_factory(ls_gan_discriminator, validate=_check_targets, **_DISCRIMINATOR)

@@ -16,18 +16,23 @@ channels last, and returns one value per sample. The common options:
 With :math:`p` the probabilities and :math:`y` the targets, the sums over the reduced axes are the soft
 counts :math:`TP = \sum p\,y`, :math:`FP = \sum p\,(1 - y)`, :math:`FN = \sum (1 - p)\,y`.
 
+Each loss is computed as :math:`1 - \text{index}` written over one fraction (e.g. Tversky's
+:math:`(\alpha\,FP + \beta\,FN) / (TP + \alpha\,FP + \beta\,FN + s)`), so a near-perfect prediction keeps
+its small loss instead of cancelling to 0 in float32.
+
 The pure functions here (``soft_dice``, ``jaccard``, ...) are plain ``keras.ops`` code usable on their own;
-the ``*_factory`` functions are what the ``lossreg.losses`` entry points name.
+the ``*_factory`` functions derived from them by ``lossreg.loss_factory`` are what the ``lossreg.losses``
+entry points name. ``ops`` is ``keras.ops`` imported on first use, so loading this module (``lossreg show``,
+``lossreg check``) does not import TensorFlow.
 """
 
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
-from lossreg import LossInputError
-from lossreg_segmentation._ops import ops, promote
+from lossreg import LossInputError, loss_factory, ops, promote
 
 __all__ = [
     "dice_bce",
@@ -50,7 +55,7 @@ _EPSILON = 1e-7  # probabilities are clipped to [eps, 1 - eps] in the cross-entr
 # -- shared pieces ----------------------------------------------------------------------------------------
 
 
-def _check_options(smooth: float, activation: str, per_class: bool, class_weights: Sequence[float] | None) -> None:
+def _check_options(smooth: float, activation: str, per_class: bool, class_weights: list[float] | None) -> None:
     if not smooth > 0:
         raise ValueError(f"`smooth` must be > 0 (it keeps empty masks finite), received smooth={smooth!r}.")
     if activation not in ("sigmoid", "softmax"):
@@ -71,10 +76,15 @@ def _check_options(smooth: float, activation: str, per_class: bool, class_weight
             )
 
 
-def _probabilities(y_pred: Tensor, from_logits: bool, activation: str) -> Tensor:
+def _probabilities(y_pred: Tensor, from_logits: bool, activation: str) -> tuple[Tensor, Tensor]:
+    """The probabilities ``p`` and ``1 - p``; on sigmoid logits ``1 - p`` is ``sigmoid(-x)``, exact where ``p``
+    rounds to 1 (past logit 17 in float32), so a near-perfect prediction's false negatives do not vanish."""
     if not from_logits:
-        return y_pred
-    return ops.sigmoid(y_pred) if activation == "sigmoid" else ops.softmax(y_pred, axis=-1)
+        return y_pred, 1.0 - y_pred
+    if activation == "sigmoid":
+        return ops.sigmoid(y_pred), ops.sigmoid(-y_pred)
+    probs = ops.softmax(y_pred, axis=-1)
+    return probs, 1.0 - probs
 
 
 def _prepare(loss: str, y_true: Tensor, y_pred: Tensor) -> tuple[Tensor, Tensor]:
@@ -91,17 +101,18 @@ def _sum(x: Tensor, axes: tuple[int, ...]) -> Tensor:
     return ops.sum(x, axis=axes) if axes else x
 
 
-def _soft_counts(y_true: Tensor, probs: Tensor, per_class: bool) -> tuple[Tensor, Tensor, Tensor]:
-    """Soft TP, FP and FN per sample (and per channel with ``per_class``)."""
-    rank = len(probs.shape)
+def _soft_counts(y_true: Tensor, probs: tuple[Tensor, Tensor], per_class: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """Soft TP, FP and FN per sample (and per channel with ``per_class``) from ``p`` and ``1 - p``."""
+    p, complement = probs
+    rank = len(p.shape)
     axes = tuple(range(1, rank - 1)) if per_class else tuple(range(1, rank))
-    tp = _sum(probs * y_true, axes)
-    fp = _sum(probs * (1.0 - y_true), axes)
-    fn = _sum((1.0 - probs) * y_true, axes)
+    tp = _sum(p * y_true, axes)
+    fp = _sum(p * (1.0 - y_true), axes)
+    fn = _sum(complement * y_true, axes)
     return tp, fp, fn
 
 
-def _average(loss: str, values: Tensor, per_class: bool, class_weights: Sequence[float] | None) -> Tensor:
+def _average(loss: str, values: Tensor, per_class: bool, class_weights: list[float] | None) -> Tensor:
     """Per-sample values: the (weighted) mean over channels of per-class values."""
     if not per_class:
         return values
@@ -117,6 +128,17 @@ def _average(loss: str, values: Tensor, per_class: bool, class_weights: Sequence
     return ops.sum(values * weights, axis=-1) / ops.sum(weights)
 
 
+def _mismatch(
+    tp: Tensor, fp: Tensor, fn: Tensor, smooth: float, tp_weight: float = 1.0, alpha: float = 1.0, beta: float = 1.0
+) -> Tensor:
+    """``1 - (w TP + s) / (w TP + alpha FP + beta FN + s)`` computed as ``(alpha FP + beta FN) / (...)``.
+
+    The same value without the subtraction, which cancels in float32 for a near-perfect prediction.
+    """
+    mismatch = alpha * fp + beta * fn
+    return mismatch / (tp_weight * tp + alpha * fp + beta * fn + smooth)
+
+
 def _power(x: Tensor, gamma: float) -> Tensor:
     """``x ** gamma`` for ``x >= 0`` with a finite gradient at 0 even for ``gamma < 1`` (double ``where``)."""
     positive = x > 0
@@ -124,14 +146,48 @@ def _power(x: Tensor, gamma: float) -> Tensor:
     return ops.where(positive, ops.exp(gamma * ops.log(safe)), ops.zeros_like(x))
 
 
-def _documented_by(pure: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Give a factory its loss's full docstring (its own first line stays what ``lossreg list`` reads)."""
+def _check_tversky(
+    alpha: float, beta: float, smooth: float, activation: str, per_class: bool, class_weights: list[float] | None
+) -> None:
+    _check_options(smooth, activation, per_class, class_weights)
+    if alpha < 0 or beta < 0 or alpha + beta <= 0:
+        raise ValueError(f"`alpha` and `beta` must be >= 0 and not both 0, received alpha={alpha!r}, beta={beta!r}.")
 
-    def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
-        factory.__doc__ = pure.__doc__
-        return factory
 
-    return decorate
+def _check_focal_tversky(
+    alpha: float,
+    beta: float,
+    gamma: float,
+    smooth: float,
+    activation: str,
+    per_class: bool,
+    class_weights: list[float] | None,
+) -> None:
+    _check_tversky(alpha, beta, smooth, activation, per_class, class_weights)
+    if not gamma > 0:
+        raise ValueError(f"`gamma` must be > 0, received gamma={gamma!r}.")
+
+
+def _check_dice_bce(
+    bce_weight: float,
+    dice_weight: float,
+    smooth: float,
+    activation: str,
+    per_class: bool,
+    class_weights: list[float] | None,
+) -> None:
+    _check_options(smooth, activation, per_class, class_weights)
+    for name, value in (("bce_weight", bce_weight), ("dice_weight", dice_weight)):
+        if value < 0:
+            raise ValueError(f"`{name}` must be >= 0, received {name}={value!r}.")
+
+
+#: what every loss here accepts, read by lossreg's pre-flight check (shapes are checked before TensorFlow runs)
+_ACCEPTS: dict[str, Any] = {
+    "shapes": {"y_true": "batch ... channels", "y_pred": "batch ... channels"},
+    "targets": "unit",
+    "from_logits": "from_logits",
+}
 
 
 # -- the losses -------------------------------------------------------------------------------------------
@@ -145,7 +201,7 @@ def soft_dice(
     from_logits: bool = True,
     activation: Activation = "sigmoid",
     per_class: bool = True,
-    class_weights: Sequence[float] | None = None,
+    class_weights: list[float] | None = None,
 ) -> Tensor:
     r"""Soft Dice loss, one value per sample.
 
@@ -181,26 +237,10 @@ def soft_dice(
     _check_options(smooth, activation, per_class, class_weights)
     y_true, y_pred = _prepare("soft_dice", y_true, y_pred)
     tp, fp, fn = _soft_counts(y_true, _probabilities(y_pred, from_logits, activation), per_class)
-    values = 1.0 - (2.0 * tp + smooth) / (2.0 * tp + fp + fn + smooth)
-    return _average("soft_dice", values, per_class, class_weights)
+    return _average("soft_dice", _mismatch(tp, fp, fn, smooth, tp_weight=2.0), per_class, class_weights)
 
 
-@_documented_by(soft_dice)
-def soft_dice_factory(
-    smooth: float = 1.0,
-    from_logits: bool = True,
-    activation: Activation = "sigmoid",
-    per_class: bool = True,
-    class_weights: list[float] | None = None,
-) -> Callable[[Tensor, Tensor], Tensor]:
-    """Soft Dice loss, one value per sample."""
-    _check_options(smooth, activation, per_class, class_weights)
-    options = dict(smooth=smooth, from_logits=from_logits, activation=activation, per_class=per_class)
-
-    def loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
-        return soft_dice(y_true, y_pred, class_weights=class_weights, **options)
-
-    return loss
+soft_dice_factory = loss_factory(soft_dice, validate=_check_options, **_ACCEPTS)
 
 
 def jaccard(
@@ -211,7 +251,7 @@ def jaccard(
     from_logits: bool = True,
     activation: Activation = "sigmoid",
     per_class: bool = True,
-    class_weights: Sequence[float] | None = None,
+    class_weights: list[float] | None = None,
 ) -> Tensor:
     r"""Soft Jaccard (intersection-over-union) loss, one value per sample.
 
@@ -247,45 +287,10 @@ def jaccard(
     _check_options(smooth, activation, per_class, class_weights)
     y_true, y_pred = _prepare("jaccard", y_true, y_pred)
     tp, fp, fn = _soft_counts(y_true, _probabilities(y_pred, from_logits, activation), per_class)
-    values = 1.0 - (tp + smooth) / (tp + fp + fn + smooth)
-    return _average("jaccard", values, per_class, class_weights)
+    return _average("jaccard", _mismatch(tp, fp, fn, smooth), per_class, class_weights)
 
 
-@_documented_by(jaccard)
-def jaccard_factory(
-    smooth: float = 1.0,
-    from_logits: bool = True,
-    activation: Activation = "sigmoid",
-    per_class: bool = True,
-    class_weights: list[float] | None = None,
-) -> Callable[[Tensor, Tensor], Tensor]:
-    """Soft Jaccard (intersection-over-union) loss, one value per sample."""
-    _check_options(smooth, activation, per_class, class_weights)
-    options = dict(smooth=smooth, from_logits=from_logits, activation=activation, per_class=per_class)
-
-    def loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
-        return jaccard(y_true, y_pred, class_weights=class_weights, **options)
-
-    return loss
-
-
-def _check_tversky(alpha: float, beta: float) -> None:
-    if alpha < 0 or beta < 0 or alpha + beta <= 0:
-        raise ValueError(f"`alpha` and `beta` must be >= 0 and not both 0, received alpha={alpha!r}, beta={beta!r}.")
-
-
-def _tversky_index(
-    y_true: Tensor,
-    y_pred: Tensor,
-    alpha: float,
-    beta: float,
-    smooth: float,
-    from_logits: bool,
-    activation: str,
-    per_class: bool,
-) -> Tensor:
-    tp, fp, fn = _soft_counts(y_true, _probabilities(y_pred, from_logits, activation), per_class)
-    return (tp + smooth) / (tp + alpha * fp + beta * fn + smooth)
+jaccard_factory = loss_factory(jaccard, validate=_check_options, **_ACCEPTS)
 
 
 def soft_tversky(
@@ -298,7 +303,7 @@ def soft_tversky(
     from_logits: bool = True,
     activation: Activation = "sigmoid",
     per_class: bool = True,
-    class_weights: Sequence[float] | None = None,
+    class_weights: list[float] | None = None,
 ) -> Tensor:
     r"""Tversky loss: Dice with separate weights on false positives and false negatives, one value per sample.
 
@@ -333,32 +338,14 @@ def soft_tversky(
         >>> round(float(soft_tversky(y, p, alpha=0.3, beta=0.7, from_logits=False)[0]), 4)  # 1 - 1.5 / 2
         0.25
     """
-    _check_options(smooth, activation, per_class, class_weights)
-    _check_tversky(alpha, beta)
+    _check_tversky(alpha, beta, smooth, activation, per_class, class_weights)
     y_true, y_pred = _prepare("soft_tversky", y_true, y_pred)
-    index = _tversky_index(y_true, y_pred, alpha, beta, smooth, from_logits, activation, per_class)
-    return _average("soft_tversky", 1.0 - index, per_class, class_weights)
+    tp, fp, fn = _soft_counts(y_true, _probabilities(y_pred, from_logits, activation), per_class)
+    values = _mismatch(tp, fp, fn, smooth, alpha=alpha, beta=beta)
+    return _average("soft_tversky", values, per_class, class_weights)
 
 
-@_documented_by(soft_tversky)
-def soft_tversky_factory(
-    alpha: float = 0.5,
-    beta: float = 0.5,
-    smooth: float = 1.0,
-    from_logits: bool = True,
-    activation: Activation = "sigmoid",
-    per_class: bool = True,
-    class_weights: list[float] | None = None,
-) -> Callable[[Tensor, Tensor], Tensor]:
-    """Tversky loss: Dice with separate weights on false positives and false negatives, one value per sample."""
-    _check_options(smooth, activation, per_class, class_weights)
-    _check_tversky(alpha, beta)
-    options = dict(alpha=alpha, beta=beta, smooth=smooth, from_logits=from_logits, activation=activation)
-
-    def loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
-        return soft_tversky(y_true, y_pred, per_class=per_class, class_weights=class_weights, **options)
-
-    return loss
+soft_tversky_factory = loss_factory(soft_tversky, validate=_check_tversky, **_ACCEPTS)
 
 
 def focal_tversky(
@@ -372,7 +359,7 @@ def focal_tversky(
     from_logits: bool = True,
     activation: Activation = "sigmoid",
     per_class: bool = True,
-    class_weights: Sequence[float] | None = None,
+    class_weights: list[float] | None = None,
 ) -> Tensor:
     r"""Focal Tversky loss: the Tversky loss raised to a power, one value per sample.
 
@@ -410,39 +397,14 @@ def focal_tversky(
         >>> round(float(focal_tversky(y, p, gamma=0.5, from_logits=False)[0]), 4)   # (1 - 1.5 / 2) ** 0.5
         0.5
     """
-    _check_options(smooth, activation, per_class, class_weights)
-    _check_tversky(alpha, beta)
-    if not gamma > 0:
-        raise ValueError(f"`gamma` must be > 0, received gamma={gamma!r}.")
+    _check_focal_tversky(alpha, beta, gamma, smooth, activation, per_class, class_weights)
     y_true, y_pred = _prepare("focal_tversky", y_true, y_pred)
-    index = _tversky_index(y_true, y_pred, alpha, beta, smooth, from_logits, activation, per_class)
-    return _average("focal_tversky", _power(ops.maximum(1.0 - index, 0.0), gamma), per_class, class_weights)
+    tp, fp, fn = _soft_counts(y_true, _probabilities(y_pred, from_logits, activation), per_class)
+    values = _power(ops.maximum(_mismatch(tp, fp, fn, smooth, alpha=alpha, beta=beta), 0.0), gamma)
+    return _average("focal_tversky", values, per_class, class_weights)
 
 
-@_documented_by(focal_tversky)
-def focal_tversky_factory(
-    alpha: float = 0.3,
-    beta: float = 0.7,
-    gamma: float = 0.75,
-    smooth: float = 1.0,
-    from_logits: bool = True,
-    activation: Activation = "sigmoid",
-    per_class: bool = True,
-    class_weights: list[float] | None = None,
-) -> Callable[[Tensor, Tensor], Tensor]:
-    """Focal Tversky loss: the Tversky loss raised to a power, one value per sample."""
-    _check_options(smooth, activation, per_class, class_weights)
-    _check_tversky(alpha, beta)
-    if not gamma > 0:
-        raise ValueError(f"`gamma` must be > 0, received gamma={gamma!r}.")
-    options = dict(alpha=alpha, beta=beta, gamma=gamma, smooth=smooth, from_logits=from_logits)
-
-    def loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
-        return focal_tversky(
-            y_true, y_pred, activation=activation, per_class=per_class, class_weights=class_weights, **options
-        )
-
-    return loss
+focal_tversky_factory = loss_factory(focal_tversky, validate=_check_focal_tversky, **_ACCEPTS)
 
 
 def _cross_entropy(y_true: Tensor, y_pred: Tensor, from_logits: bool, activation: str) -> Tensor:
@@ -472,7 +434,7 @@ def dice_bce(
     from_logits: bool = True,
     activation: Activation = "sigmoid",
     per_class: bool = True,
-    class_weights: Sequence[float] | None = None,
+    class_weights: list[float] | None = None,
 ) -> Tensor:
     r"""Weighted cross-entropy plus soft Dice loss, one value per sample.
 
@@ -513,45 +475,12 @@ def dice_bce(
         >>> round(float(dice_bce(y, p, from_logits=False)[0]), 4)   # log 2 + 1/3
         1.0265
     """
-    _check_options(smooth, activation, per_class, class_weights)
-    for name, value in (("bce_weight", bce_weight), ("dice_weight", dice_weight)):
-        if value < 0:
-            raise ValueError(f"`{name}` must be >= 0, received {name}={value!r}.")
+    _check_dice_bce(bce_weight, dice_weight, smooth, activation, per_class, class_weights)
     y_true, y_pred = _prepare("dice_bce", y_true, y_pred)
     ce = _cross_entropy(y_true, y_pred, from_logits, activation)
     tp, fp, fn = _soft_counts(y_true, _probabilities(y_pred, from_logits, activation), per_class)
-    dice = _average("dice_bce", 1.0 - (2.0 * tp + smooth) / (2.0 * tp + fp + fn + smooth), per_class, class_weights)
+    dice = _average("dice_bce", _mismatch(tp, fp, fn, smooth, tp_weight=2.0), per_class, class_weights)
     return bce_weight * ce + dice_weight * dice
 
 
-@_documented_by(dice_bce)
-def dice_bce_factory(
-    bce_weight: float = 1.0,
-    dice_weight: float = 1.0,
-    smooth: float = 1.0,
-    from_logits: bool = True,
-    activation: Activation = "sigmoid",
-    per_class: bool = True,
-    class_weights: list[float] | None = None,
-) -> Callable[[Tensor, Tensor], Tensor]:
-    """Weighted cross-entropy plus soft Dice loss, one value per sample."""
-    _check_options(smooth, activation, per_class, class_weights)
-    for name, value in (("bce_weight", bce_weight), ("dice_weight", dice_weight)):
-        if value < 0:
-            raise ValueError(f"`{name}` must be >= 0, received {name}={value!r}.")
-    options = dict(bce_weight=bce_weight, dice_weight=dice_weight, smooth=smooth, from_logits=from_logits)
-
-    def loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
-        return dice_bce(
-            y_true, y_pred, activation=activation, per_class=per_class, class_weights=class_weights, **options
-        )
-
-    return loss
-
-
-# -- what each loss accepts (read by lossreg's pre-flight check: shapes are checked before TensorFlow runs) --
-
-for _factory in (soft_dice_factory, jaccard_factory, soft_tversky_factory, focal_tversky_factory, dice_bce_factory):
-    _factory.shapes = {"y_true": "batch ... channels", "y_pred": "batch ... channels"}  # type: ignore[attr-defined]
-    _factory.targets = "unit"  # type: ignore[attr-defined]
-    _factory.from_logits = "from_logits"  # type: ignore[attr-defined]
+dice_bce_factory = loss_factory(dice_bce, validate=_check_dice_bce, **_ACCEPTS)

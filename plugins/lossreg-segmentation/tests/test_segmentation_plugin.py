@@ -221,6 +221,38 @@ def test_perfect_prediction_gives_zero_and_a_finite_focal_gradient():
     assert np.all(np.isfinite(grad))
 
 
+def _mismatch_reference(y_true, y_pred, alpha=1.0, beta=1.0, gamma=1.0, tp_weight=1.0, smooth=1.0):
+    """1 - (w TP + s) / (w TP + a FP + b FN + s) rearranged to (a FP + b FN) / (...), with 1 - p = sigmoid(-x):
+    float64 values that stay exact where 1 - sigmoid(x) itself rounds (logits past ~30)."""
+    p, q = 1 / (1 + np.exp(-y_pred)), 1 / (1 + np.exp(y_pred))
+    axes = tuple(range(1, p.ndim - 1))
+    tp, fp, fn = (p * y_true).sum(axes), (p * (1 - y_true)).sum(axes), (q * y_true).sum(axes)
+    return (((alpha * fp + beta * fn) / (tp_weight * tp + alpha * fp + beta * fn + smooth)) ** gamma).mean(-1)
+
+
+NEAR_PERFECT = {  # loss: (its parameters, the same loss in _mismatch_reference's terms)
+    "focal_tversky": ({"gamma": 0.1}, {"alpha": 0.3, "beta": 0.7, "gamma": 0.1}),
+    "soft_tversky": ({"alpha": 0.2, "beta": 0.8}, {"alpha": 0.2, "beta": 0.8}),
+    "soft_dice": ({}, {"tp_weight": 2.0}),
+    "jaccard": ({}, {}),
+}
+
+
+@pytest.mark.parametrize("magnitude", [17.0, 30.0])
+def test_a_near_perfect_prediction_keeps_its_small_loss_in_float32(magnitude):
+    """Past logit 17 sigmoid rounds to 1 in float32: 1 - TI must not cancel to 0, nor FN vanish."""
+    y = np.zeros((2, 4, 3, 2))
+    y[0, :2], y[1, :, :1] = 1.0, 1.0
+    x = np.where(y > 0, magnitude, -magnitude)
+    inputs = {"y_true": y.astype("float32"), "y_pred": x.astype("float32")}
+    for name, (params, terms) in NEAR_PERFECT.items():
+        expected = _mismatch_reference(y, x, **terms)
+        if magnitude == 17.0:  # where the papers' formula is still exact in float64, the two references agree
+            np.testing.assert_allclose(expected, REFERENCES[name](y, x, **params), rtol=1e-6, err_msg=name)
+        assert np.all(expected > 0)
+        np.testing.assert_allclose(_value(name, inputs, **params), expected, rtol=1e-5, err_msg=name)
+
+
 def test_empty_masks_are_finite_and_zero_when_the_prediction_is_empty_too():
     y = np.zeros((1, 4, 4, 1))
     for name in NAMES[:4]:
