@@ -193,7 +193,9 @@ class AttachedModel(keras.Model):
             for tap in ([item.on] if item.on else []) + list(item.inputs.values()):
                 needed.setdefault(tap, tensor_by_name(model, tap))
         self.taps = keras.Model(model.input, needed, name=f"{model.name}_taps")
-        self._term_losses = [RegisteredLoss([{"loss": w.term.loss, "params": w.term.params}]) for w in self._wired]
+        self._term_losses = [
+            RegisteredLoss([{"loss": w.term.loss, "params": w.term.params}], _paths=[w.term.path]) for w in self._wired
+        ]
         self.term_trackers = term_trackers((w.label, w.term.weight) for w in self._wired)
         self.built = True
 

@@ -165,6 +165,18 @@ def test_a_dict_y_for_a_single_output_model_gets_a_fix_not_a_dtype_error():
         model.fit(np.zeros((8, 3), f32), {"out": np.eye(4, dtype=f32)[np.zeros(8, int)]}, verbose=0)
 
 
+def test_attach_reports_bad_values_in_an_eager_fit_at_the_term_path():
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="mask")(inputs))
+    train = lossreg.attach(model, {"mask": {"loss": [{"loss": "sigmoid_bce"}, {"loss": "mse", "weight": 0.5}]}})
+    train.compile(optimizer="sgd", run_eagerly=True)
+    masks = np.full((4, 2), 255.0, f32)
+    with pytest.raises(lossreg.LossInputError, match=r"^spec\['mask'\]\['loss'\]\[0\]: sigmoid_bce expects targets"):
+        train.fit(np.zeros((4, 3), f32), {"mask": masks}, verbose=0)
+    history = train.fit(np.zeros((4, 3), f32), {"mask": masks / 255}, verbose=0)
+    np.testing.assert_allclose(history.history["mask_sigmoid_bce_loss"][0], np.log(2.0), rtol=1e-5)
+
+
 def test_attach_reports_a_wrong_rank_at_wiring_time_with_the_entry():
     inputs = keras.Input((3,))
     z_mean = keras.layers.Dense(2, name="z_mean")(inputs)
