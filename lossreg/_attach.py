@@ -59,6 +59,10 @@ def _symbolic(name: str, model: Any, path: str, what: str) -> Any:
         return tensor_by_name(model, name)
     except KeyError:
         raise _unknown_name(name, model, path, what) from None
+    except LossSpecError as exc:
+        if exc.path is not None:
+            raise
+        raise LossSpecError(str(exc), path=path) from None
 
 
 def _dry_run(wired: _Wired, model: Any, entry: Entry, key: str) -> None:

@@ -199,18 +199,17 @@ def _unknown_tensor(name: str, outputs: list[str], layers: list[str], path: str,
 
 def describe_model(model: Any) -> list[tuple[str, str, str]]:
     """``(kind, name, shape)`` for each output and each layer of ``model``."""
-    from lossreg._model_graph import output_tensors
+    from lossreg._model_graph import layer_outputs, output_tensors
 
     rows = [("output", name, str(tuple(t.shape))) for name, t in output_tensors(model).items()]
     outputs = {name for _, name, _ in rows}
     for layer in model.layers:
-        if layer.name in outputs:
-            continue
         try:
-            shape = str(tuple(layer.output.shape))
+            tensors = layer_outputs(layer)
         except (AttributeError, ValueError):
-            shape = "(used several times)"
-        rows.append(("layer", layer.name, shape))
+            rows.append(("layer", layer.name, "(used several times)"))
+            continue
+        rows.extend(("layer", name, str(tuple(t.shape))) for name, t in tensors.items() if name not in outputs)
     return rows
 
 

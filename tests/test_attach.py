@@ -310,3 +310,94 @@ def test_a_multi_output_layer_is_refused_by_name_and_attached_models_give_their_
     probs = lossreg.inference_model(train, activation="sigmoid")
     x = np.zeros((2, 4), "float32")
     np.testing.assert_allclose(probs.predict(x, verbose=0), tf.sigmoid(model.predict(x, verbose=0)), rtol=1e-6)
+
+
+def nested_vae(seed=0):
+    """keras.io's VAE layout: an encoder sub-model with two outputs, called inside the training model."""
+    keras.utils.set_random_seed(seed)
+    x = keras.Input((6,), name="x")
+    hidden = keras.layers.Dense(8, activation="relu", name="hidden")(x)
+    encoder = keras.Model(
+        x,
+        [keras.layers.Dense(2, name="z_mean")(hidden), keras.layers.Dense(2, name="z_log_var")(hidden)],
+        name="encoder",
+    )
+    inputs = keras.Input((6,), name="inputs")
+    z_mean, z_log_var = encoder(inputs)
+    recon = keras.layers.Dense(6, name="recon")(keras.layers.Concatenate(name="code")([z_mean, z_log_var]))
+    return keras.Model(inputs, recon, name="vae"), encoder
+
+
+def test_a_nested_models_outputs_are_tapped_by_layer_slash_output_name(tmp_path):
+    model, encoder = nested_vae()
+    spec = {
+        "recon": "mse",
+        "kl": {
+            "loss": "vae_kl",
+            "weight": 0.5,
+            "inputs": {"z_mean": "encoder/z_mean", "z_log_var": "encoder/z_log_var"},
+        },
+    }
+    train = lossreg.attach(model, spec)
+    train.compile(optimizer="sgd")
+    x = np.random.default_rng(0).normal(size=(16, 6)).astype("float32")
+    logs = train.evaluate(x, {"recon": x}, batch_size=16, verbose=0, return_dict=True)
+    z_mean, z_log_var = (tf.constant(t, tf.float64) for t in encoder.predict(x, verbose=0))
+    kl = tf.reduce_mean(-0.5 * tf.reduce_sum(1 + z_log_var - z_mean**2 - tf.exp(z_log_var), axis=1))
+    recon = tf.reduce_mean((tf.constant(model.predict(x, verbose=0), tf.float64) - x) ** 2)
+    np.testing.assert_allclose(logs["kl_loss"], float(kl), rtol=1e-5)
+    np.testing.assert_allclose(logs["loss"], float(recon + 0.5 * kl), rtol=1e-5)
+
+    path = tmp_path / "vae.keras"
+    train.save(path)
+    reloaded = keras.models.load_model(path)  # safe_mode: the spec and the nested taps come back
+    again = reloaded.evaluate(x, {"recon": x}, batch_size=16, verbose=0, return_dict=True)
+    np.testing.assert_allclose(again["loss"], logs["loss"], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "tap, match",
+    [
+        ("encoder", r"^spec\['kl'\]\['inputs'\]\['z_mean'\]: Layer 'encoder' has 2 outputs.*'encoder/z_mean'"),
+        ("encoder/z_men", r"not an output of layer 'encoder'\. Did you mean 'encoder/z_mean'"),
+        ("encodr/z_mean", r"Unknown layer or output 'encodr/z_mean'\. Did you mean 'encoder/z_mean'"),
+    ],
+)
+def test_a_wrong_nested_tap_names_the_outputs_it_could_mean(tap, match):
+    model, _ = nested_vae()
+    spec = {"kl": {"loss": "vae_kl", "inputs": {"z_mean": tap, "z_log_var": "encoder/z_log_var"}}}
+    with pytest.raises(lossreg.LossSpecError, match=match):
+        lossreg.attach(model, spec)
+
+
+def test_a_single_output_sub_model_and_a_multi_output_layer_are_tapped_in_the_outer_graph():
+    """A nested model's own ``output`` lives in its inner graph; the tap is what calling it gave outside."""
+
+    class Halves(keras.layers.Layer):
+        def call(self, x):
+            return x[:, :2], x[:, 2:]
+
+    keras.utils.set_random_seed(1)
+    inner_in = keras.Input((4,))
+    block = keras.Model(inner_in, keras.layers.Dense(4, name="inner_dense")(inner_in), name="block")
+    inputs = keras.Input((4,), name="inputs")
+    low, high = Halves(name="halves")(block(inputs))
+    output = keras.layers.Dense(2, activation="sigmoid", name="output")(keras.layers.Add(name="add")([low, high]))
+    model = keras.Model(inputs, output)
+    assert lossreg._model_graph.tap_names(model) == (["output"], ["inputs", "block", "halves/0", "halves/1", "add"])
+
+    x = np.random.default_rng(1).uniform(size=(8, 4)).astype("float32")
+    y = (x[:, :2] > 0.5).astype("float32")
+    features = tf.constant(block.predict(x, verbose=0), tf.float64)
+    p = tf.clip_by_value(tf.constant(model.predict(x, verbose=0), tf.float64), 1e-7, 1 - 1e-7)
+    bce = -tf.reduce_mean(y * tf.math.log(p) + (1 - y) * tf.math.log(1 - p))
+
+    train = lossreg.attach(model, {"output": {"loss": "mse_bce", "inputs": {"aux": "halves/1"}}})
+    train.compile(optimizer="sgd")
+    logs = train.evaluate(x, {"output": y}, batch_size=8, verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["loss"], float(tf.reduce_mean((y - features[:, 2:]) ** 2) + bce), rtol=1e-5)
+
+    train = lossreg.attach(model, {"features": {"loss": "mse", "on": "block"}})  # a single-output sub-model
+    train.compile(optimizer="sgd")
+    logs = train.evaluate(x, {"block": x}, batch_size=8, verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["loss"], float(tf.reduce_mean((features - x) ** 2)), rtol=1e-5)
