@@ -4,6 +4,9 @@
 passes, and raises ``LossCheckError`` (an ``AssertionError``, so pytest shows it as a failure) naming the
 check that failed and what it saw:
 
+0. **inputs** — when the loss declares what it accepts (``shapes``, ``targets``, ``from_logits``; see
+   ``lossreg.register``), the test inputs fit the declaration: a declaration that refuses valid inputs fails
+   here, naming the mismatch. Losses that declare nothing skip it.
 1. **value** — the loss function gives one value per sample (or per element: leading batch axis), equal
    to ``reference`` (a float64 NumPy function you write independently) within ``rtol``/``atol``; the
    ``keras.losses.Loss`` from ``lossreg.get`` gives their mean.
@@ -26,7 +29,7 @@ Example:
     ...     return pos_weight * y_true * np.logaddexp(0, -y_pred) + (1 - y_true) * np.logaddexp(0, y_pred)
     >>> report = check_loss("sigmoid_bce", reference=bce, params={"pos_weight": 2.0}, train=False)
     >>> report.checks
-    ('value', 'gradient', 'extreme', 'serialization', 'docs')
+    ('inputs', 'value', 'gradient', 'extreme', 'serialization', 'docs')
 """
 
 from __future__ import annotations
@@ -295,8 +298,27 @@ def check_loss(
     checks: list[str] = []
     batch = data["y_pred"].shape[0]
 
-    # 1. value
+    # 0. declared inputs
     import keras  # Keras first: lossreg's adapters register their classes when Keras is imported
+
+    expects = REGISTRY.expects(name)
+    if expects is not None:
+        from lossreg._errors import LossInputError
+        from lossreg._preflight import check_inputs
+
+        defaults = {k: p.default for k, p in REGISTRY.params(name).items()}
+        try:
+            check_inputs(name, expects, expects.logits(params, defaults), _cast(data, "float32"))
+        except LossInputError as exc:
+            raise _fail(
+                name,
+                "inputs",
+                f"its declared inputs refuse the test inputs: {exc} Fix the declaration (shapes, targets, "
+                "from_logits), or pass inputs= that a user would give it.",
+            ) from exc
+        checks.append("inputs")
+
+    # 1. value
 
     out, grads = _fn_with_grads(fn, _cast(data, "float32"), extras)
     if out.ndim == 0 or out.shape[0] != batch:

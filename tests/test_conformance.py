@@ -141,6 +141,35 @@ def test_builtin_conforms(name, reference, kwargs):
         assert report.loss_after < report.loss_before
 
 
+def test_check_loss_checks_the_declaration_against_real_inputs():
+    assert check_loss("sigmoid_bce", reference=sigmoid_bce, train=False).checks[0] == "inputs"
+
+    @lossreg.register("test_conformance_misdeclared", shapes={"y_true": "batch n n", "y_pred": "batch n n"})
+    def misdeclared():
+        """Element-wise BCE on logits, declared as if it only took n x n maps (a wrong declaration)."""
+        return lambda y_true, y_pred: sigmoid_bce_tensor(y_true, y_pred)
+
+    try:
+        with pytest.raises(LossCheckError, match=r"'inputs' check.*shaped \(batch, n, n\).*received shape \(4, 6\)"):
+            check_loss("test_conformance_misdeclared", reference=sigmoid_bce, train=False)
+        report = check_loss(
+            "test_conformance_misdeclared",
+            reference=sigmoid_bce,
+            inputs={"y_true": np.eye(3)[None].repeat(2, 0), "y_pred": np.linspace(-3, 3, 18).reshape(2, 3, 3)},
+            train=False,
+        )
+        assert report.checks[0] == "inputs"
+    finally:
+        REGISTRY.remove("test_conformance_misdeclared")
+
+
+def sigmoid_bce_tensor(y_true, y_pred):
+    from keras import ops
+
+    y_pred = ops.convert_to_tensor(y_pred, "float32")
+    return ops.relu(y_pred) - y_pred * ops.cast(y_true, "float32") + ops.log1p(ops.exp(-ops.abs(y_pred)))
+
+
 def test_check_loss_catches_a_wrong_reference():
     with pytest.raises(LossCheckError, match=r"'value' check.*loss .* != reference"):
         check_loss("sigmoid_bce", reference=lambda y, x: sigmoid_bce(y, x) * 1.01, train=False)
