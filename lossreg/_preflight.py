@@ -7,8 +7,10 @@ or a plugin factory's ``shapes``/``targets``/``from_logits`` attributes):
   ``"batch ... classes"``. A word is one axis and binds its size: the same word must have the same size in
   every tensor of the call. ``...`` is any number of axes (the same ones in every tensor); a number is an
   axis of exactly that size. The rank is fixed by the pattern (at least its words with ``...``).
-- ``targets``: ``"one_hot"`` (one-hot or soft labels over the last axis, in [0, 1]) or ``"unit"`` (binary
-  masks or soft labels in [0, 1]); ``None`` checks no values.
+- ``targets``: ``"one_hot"`` (one-hot or soft labels over the last axis, in [0, 1]), ``"unit"`` (binary
+  masks or soft labels in [0, 1]) or ``"class_ids"`` (integer class ids, one axis fewer than the
+  predictions, in ``[0, classes)``; a loss's ``ignore_class`` parameter is allowed too); ``None`` checks no
+  values.
 - ``from_logits``: whether ``y_pred`` holds logits (``True``), probabilities in [0, 1] (``False``), or the
   name of the loss's boolean parameter that says so (``"from_logits"``); ``None`` makes no claim.
 
@@ -29,11 +31,15 @@ from lossreg._errors import LossInputError, LossSpecError
 
 __all__ = ["Expects", "Targets", "check_inputs", "same_rank"]
 
-Targets = Literal["one_hot", "unit"]
+Targets = Literal["one_hot", "unit", "class_ids"]
 _TOKEN: Final = re.compile(r"^(\.\.\.|[A-Za-z_][A-Za-z0-9_]*|[1-9][0-9]*)$")
 _ELLIPSIS: Final = "..."
 _ROLE: Final = {"y_true": "targets (y_true)", "y_pred": "predictions (y_pred)"}
-_TARGET_TEXT: Final = {"one_hot": "one-hot (or soft) labels in [0, 1]", "unit": "values in [0, 1]"}
+_TARGET_TEXT: Final = {
+    "one_hot": "one-hot (or soft) labels in [0, 1]",
+    "unit": "values in [0, 1]",
+    "class_ids": "integer class ids in [0, classes)",
+}
 _TARGET_WHY: Final = {"one_hot": "to be one-hot (or soft) labels in [0, 1]", "unit": "in [0, 1] (masks or soft labels)"}
 
 
@@ -87,8 +93,10 @@ class Expects:
                     f"Invalid shapes for loss {loss!r}: {tensor!r} is not one of its tensors ({', '.join(known)})."
                 )
             parsed[tensor] = _parse_pattern(loss, tensor, pattern)
-        if targets not in (None, "one_hot", "unit"):
-            raise LossSpecError(f"Invalid targets {targets!r} for loss {loss!r}: expected 'one_hot', 'unit' or None.")
+        if targets not in (None, "one_hot", "unit", "class_ids"):
+            raise LossSpecError(
+                f"Invalid targets {targets!r} for loss {loss!r}: expected 'one_hot', 'unit', 'class_ids' or None."
+            )
         if not (from_logits is None or isinstance(from_logits, bool | str)):
             raise LossSpecError(
                 f"Invalid from_logits {from_logits!r} for loss {loss!r}: expected True, False, None or the name "
@@ -241,7 +249,9 @@ def _disagree(
         f"{_pattern_text(expects.shapes[first])}, {second}: {_pattern_text(expects.shapes[second])}); received "
         f"{first} shaped {_text(first_shape)} and {second} shaped {_text(second_shape)}."
     )
-    if expects.targets == "one_hot" and {first, second} == {"y_true", "y_pred"}:
+    if expects.targets == "class_ids" and {first, second} == {"y_true", "y_pred"}:
+        message += " Class ids are shaped like the predictions without their class axis."
+    elif expects.targets == "one_hot" and {first, second} == {"y_true", "y_pred"}:
         classes = _text(second_shape if second == "y_pred" else first_shape)
         message += f" Labels of the wrong depth? One-hot encode them to the predictions' shape {classes}."
     else:
@@ -262,18 +272,73 @@ def _check_range(loss: str, tensor: str, values: Any, why: str, fix: str) -> Non
         raise LossInputError(f"{loss} expects {_ROLE[tensor]} {why}; received values in [{low:.6g}, {high:.6g}]. {fix}")
 
 
-def check_inputs(loss: str, expects: Expects, logits: bool | None, tensors: Mapping[str, Any]) -> None:
+class _Shaped:
+    """A shape and dtype standing in for a tensor (a ``(batch, 1)`` class-id target seen as ``(batch,)``)."""
+
+    def __init__(self, shape: tuple[int | None, ...], dtype: Any) -> None:
+        self.shape, self.dtype = shape, dtype
+
+
+def _check_class_ids(loss: str, y_true: Any, y_pred: Any, ignore_class: int | None) -> Any:
+    """For a class-id loss: refuse one-hot targets with the fix; ``(batch, 1)`` ids stand as ``(batch,)``."""
+    true, pred = _shape(y_true), _shape(y_pred)
+    if not pred:
+        return y_true
+    if len(true) == len(pred) and true and true[-1] == 1:
+        return _Shaped(true[:-1], y_true.dtype)  # as Keras squeezes them
+    if len(true) == len(pred) and true[-1:] == pred[-1:] and pred[-1] not in (None, 1):
+        raise LossInputError(
+            f"{loss} expects integer class ids shaped like the predictions without their class axis, "
+            f"{_text(pred[:-1])}; received targets shaped {_text(true)}, like one-hot labels. Use "
+            "'categorical_crossentropy' (or 'softmax_ce' on logits) for one-hot labels, or pass the ids "
+            "(np.argmax(labels, axis=-1))."
+        )
+    values = _concrete(y_true)
+    if values is None or values.size == 0:
+        return y_true
+    import numpy as np
+
+    ids = values[values != ignore_class] if ignore_class is not None else values
+    if ids.size == 0:
+        return y_true
+    if ids.dtype.kind == "f" and not np.all(np.isfinite(ids) & (ids == np.round(ids))):
+        bad = ids[~(np.isfinite(ids) & (ids == np.round(ids)))][0]
+        raise LossInputError(f"{loss} expects integer class ids; received the value {float(bad):g}.")
+    classes = pred[-1]
+    low, high = int(ids.min()), int(ids.max())
+    if low < 0 or (classes is not None and high >= classes):
+        upper = "classes" if classes is None else str(classes)
+        hint = " They look 1-based: subtract 1." if classes is not None and low >= 1 and high == classes else ""
+        ignore = f" (or {ignore_class}, the ignore_class)" if ignore_class is not None else ""
+        raise LossInputError(
+            f"{loss} expects class ids in [0, {upper}){ignore} for predictions shaped {_text(pred)}; received "
+            f"ids in [{low}, {high}].{hint}"
+        )
+    return y_true
+
+
+def check_inputs(
+    loss: str,
+    expects: Expects,
+    logits: bool | None,
+    tensors: Mapping[str, Any],
+    *,
+    ignore_class: int | None = None,
+) -> None:
     """Check ``tensors`` (``y_true``, ``y_pred`` and extras; missing ones skipped) against a declaration.
 
-    Raises ``LossInputError`` naming the loss, what it expects and what it received.
+    ``ignore_class`` is a class-id target value the loss skips (Keras' ``ignore_class``). Raises
+    ``LossInputError`` naming the loss, what it expects and what it received.
     """
     y_true, y_pred = tensors.get("y_true"), tensors.get("y_pred")
     if expects.targets == "one_hot" and y_true is not None and y_pred is not None:
         hint = _class_ids_hint(loss, y_true, y_pred)
         if hint:
             raise LossInputError(hint)
+    if expects.targets == "class_ids" and y_true is not None and y_pred is not None:
+        tensors = {**tensors, "y_true": _check_class_ids(loss, y_true, y_pred, ignore_class)}
     _match(loss, expects, tensors)
-    if expects.targets is not None and y_true is not None:
+    if expects.targets in ("one_hot", "unit") and y_true is not None:
         values = _concrete(y_true)
         if values is not None:
             fix = (

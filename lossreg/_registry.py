@@ -434,7 +434,7 @@ def register(
     extras: Iterable[str] = (),
     override: bool = False,
     shapes: Mapping[str, str] | None = None,
-    targets: Literal["one_hot", "unit"] | None = None,
+    targets: Literal["one_hot", "unit", "class_ids"] | None = None,
     from_logits: bool | str | None = None,
 ) -> Callable[[F], F]:
     """Register a loss factory under ``name``.
@@ -455,7 +455,8 @@ def register(
             size must agree across tensors, ``...`` any number of axes (the same in every tensor), a number an
             axis of that size.
         targets: ``"one_hot"`` (labels over the last axis in [0, 1]; integer class ids are refused with a
-            fix) or ``"unit"`` (targets in [0, 1]); values are checked on eager calls.
+            fix), ``"unit"`` (targets in [0, 1]) or ``"class_ids"`` (integer ids in ``[0, classes)``, one
+            axis fewer than ``y_pred``); values are checked on eager calls.
         from_logits: ``True`` if ``y_pred`` holds logits, ``False`` for probabilities (checked to lie in
             [0, 1] on eager calls), or the name of the factory's boolean parameter that says so.
 

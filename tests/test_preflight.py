@@ -88,6 +88,42 @@ def test_integer_class_ids_for_a_one_hot_loss_get_the_fix(name):
         np.testing.assert_allclose(float(lossreg.get(name)(one_hot, y_pred)), float(expected), rtol=1e-6)
 
 
+SPARSE = "sparse_categorical_crossentropy"
+
+
+@pytest.mark.parametrize(
+    "labels, match",
+    [
+        (np.eye(3, dtype=f32)[[0, 1, 2, 1]], r"received targets shaped \(4, 3\), like one-hot labels.*np\.argmax"),
+        (
+            np.array([1, 2, 3, 1]),
+            r"class ids in \[0, 3\) for predictions shaped \(4, 3\); received ids in \[1, 3\]\. "
+            r"They look 1-based: subtract 1\.",
+        ),
+        (np.array([0, -1, 2, 1]), r"class ids in \[0, 3\).*received ids in \[-1, 2\]\.$"),
+        (np.array([0.0, 0.5, 2.0, 1.0], f32), r"expects integer class ids; received the value 0\.5\."),
+    ],
+    ids=["one-hot", "1-based", "negative", "fractional"],
+)
+def test_sparse_class_ids_are_checked_for_shape_range_and_integrality(labels, match):
+    with pytest.raises(lossreg.LossInputError, match=match):
+        lossreg.get(SPARSE, from_logits=True)(labels, np.zeros((4, 3), f32))
+
+
+def test_sparse_class_ids_accept_what_keras_accepts_with_keras_values():
+    logits = np.random.default_rng(0).normal(size=(4, 3)).astype(f32)
+    ids = np.array([0, 1, 2, 1])
+    expected = float(tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(ids, logits)))
+    loss = lossreg.get(SPARSE, from_logits=True)
+    for labels in (ids, ids[:, None], ids.astype(f32)):  # (batch,), (batch, 1) and float ids, as Keras takes
+        np.testing.assert_allclose(float(loss(labels, logits)), expected, rtol=1e-6)
+    ignored = lossreg.get(SPARSE, from_logits=True, ignore_class=-1)(np.array([0, -1, 2, 1]), logits)
+    kept = tf.nn.sparse_softmax_cross_entropy_with_logits(ids[[0, 2, 3]], logits[[0, 2, 3]])
+    np.testing.assert_allclose(float(ignored), float(tf.reduce_sum(kept)) / 3, rtol=1e-6)  # Keras: mean of kept
+    with pytest.raises(lossreg.LossInputError, match=r"y_true shaped \(2, 5, 4\).*without their class axis"):
+        loss(np.zeros((2, 5, 4)), np.zeros((2, 5, 5, 3), f32))
+
+
 def test_labels_of_the_wrong_depth_name_both_shapes():
     with pytest.raises(lossreg.LossInputError) as info:
         lossreg.get("softmax_ce")(np.eye(5, dtype=f32)[[0, 1]], np.zeros((2, 10), f32))

@@ -50,14 +50,16 @@ KERAS_LOSS_NAMES: Final = (
 _ELEMENTS: Final = {"y_true": "batch ...", "y_pred": "batch ..."}
 _CLASSES: Final = {"y_true": "batch ... classes", "y_pred": "batch ... classes"}
 #: What the cross-entropies accept (see ``lossreg._preflight``): the classic mistakes, integer class ids for a
-#: one-hot loss and logits for a loss expecting probabilities, fail with a fix instead of a shape error or
-#: silent clipping. (``from_logits`` defaults to False in Keras.)
+#: one-hot loss (or one-hot labels, or 1-based ids, for the sparse one) and logits for a loss expecting
+#: probabilities, fail with a fix instead of a shape error or silent clipping. (``from_logits`` defaults to
+#: False in Keras.)
 _DECLARED: Final = {
     "bce": (_ELEMENTS, "unit"),
     "binary_crossentropy": (_ELEMENTS, "unit"),
     "binary_focal_crossentropy": (_ELEMENTS, "unit"),
     "categorical_crossentropy": (_CLASSES, "one_hot"),
     "categorical_focal_crossentropy": (_CLASSES, "one_hot"),
+    "sparse_categorical_crossentropy": ({"y_true": "batch ...", "y_pred": "batch ... classes"}, "class_ids"),
 }
 
 
