@@ -17,7 +17,6 @@ import keras
 from lossreg._errors import LossInputError, LossSpecError, did_you_mean, format_path
 from lossreg._keras_loss import RegisteredLoss
 from lossreg._model_graph import output_tensors, tap_names, tensor_by_name
-from lossreg._preflight import check_inputs
 from lossreg._registry import REGISTRY
 from lossreg._spec import Entry, Term, parse
 from lossreg._term_logging import log_term, safe_label, term_trackers
@@ -78,10 +77,9 @@ def _dry_run(wired: _Wired, model: Any, entry: Entry, key: str) -> None:
         return  # sparse labels and the like: the target's shape cannot be guessed from the prediction
     y_true = keras.KerasTensor(y_pred.shape, dtype="float32") if y_pred is not None else None
     shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in {"y_pred": y_pred, **extras}.items() if v is not None)
-    expects = REGISTRY.expects(wired.term.loss)
+    check = REGISTRY.input_check(wired.term.loss, wired.term.params)
     try:
-        if expects is not None:  # the declared shapes first: their message says what the loss expects
-            check_inputs(wired.term.loss, expects, None, {"y_true": y_true, "y_pred": y_pred, **extras})
+        check({"y_true": y_true, "y_pred": y_pred, **extras})  # the declaration first: it says what the loss expects
         fn(y_true, y_pred, **extras)
     except LossInputError as exc:
         raise LossInputError(str(exc), path=entry.path) from exc

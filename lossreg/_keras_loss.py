@@ -14,7 +14,7 @@ import keras
 
 from lossreg._errors import LossInputError, LossSpecError, did_you_mean, format_path
 from lossreg._ops import reduce_non_batch
-from lossreg._preflight import check_inputs, same_rank
+from lossreg._preflight import same_rank
 from lossreg._registry import REGISTRY
 from lossreg._spec import Entry, ParsedSpec, Term, parse
 from lossreg._term_logging import safe_label
@@ -96,16 +96,7 @@ class RegisteredLoss(keras.losses.Loss):
         self._fns = [REGISTRY.build(t["loss"], t["params"], path=p) for t, p in zip(self.terms, paths, strict=True)]
         self._extras = [REGISTRY.extras(t["loss"], path=p) for t, p in zip(self.terms, paths, strict=True)]
         self._paths = paths
-        self._expects = [REGISTRY.expects(t["loss"]) for t in self.terms]
-        defaults = [{k: p.default for k, p in REGISTRY.params(t["loss"]).items()} for t in self.terms]
-        self._logits = [
-            None if e is None else e.logits(t["params"], d)
-            for t, e, d in zip(self.terms, self._expects, defaults, strict=True)
-        ]
-        # a class-id target value the loss skips (Keras' ignore_class), allowed by the pre-flight range check
-        self._ignore = [
-            t["params"].get("ignore_class", d.get("ignore_class")) for t, d in zip(self.terms, defaults, strict=True)
-        ]
+        self._input_checks = [REGISTRY.input_check(t["loss"], t["params"]) for t in self.terms]
         compute = keras.dtype_policies.get(dtype or keras.backend.floatx()).compute_dtype
         self._result_dtype = compute if compute in ("float16", "bfloat16") else None
         super().__init__(
@@ -146,13 +137,9 @@ class RegisteredLoss(keras.losses.Loss):
             tensors["y_true"] = keras.ops.convert_to_tensor(y_true)
             if "y_pred" in tensors:
                 tensors["y_true"], tensors["y_pred"] = same_rank(tensors["y_true"], tensors["y_pred"])
-        for term, expects, logits, ignore, path in zip(
-            self.terms, self._expects, self._logits, self._ignore, self._paths, strict=True
-        ):
-            if expects is None:
-                continue
+        for check, path in zip(self._input_checks, self._paths, strict=True):
             try:
-                check_inputs(term["loss"], expects, logits, tensors, ignore_class=ignore)
+                check(tensors)
             except LossInputError as exc:
                 raise LossInputError(str(exc), path=path) from None
         y_true = tensors["y_true"] if has_target else y_true

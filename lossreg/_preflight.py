@@ -200,10 +200,6 @@ def _match(loss: str, expects: Expects, tensors: Mapping[str, Any]) -> None:
         fixed = [t for t in tokens if t != _ELLIPSIS]
         has_ellipsis = len(fixed) != len(tokens)
         if len(shape) < len(fixed) or (not has_ellipsis and len(shape) != len(fixed)):
-            if tensor == "y_true" and expects.targets == "one_hot" and "y_pred" in tensors:
-                hint = _class_ids_hint(loss, value, tensors["y_pred"])
-                if hint:
-                    raise LossInputError(hint)
             rank = f"rank {len(fixed)}" + (" or more" if has_ellipsis else "")
             raise LossInputError(
                 f"{loss} expects {_ROLE.get(tensor, repr(tensor))} shaped {_pattern_text(tokens)} ({rank}); "

@@ -7,6 +7,7 @@ Nothing here imports TensorFlow or Keras: listing and describing losses stays ch
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import numbers
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypeVar
 
 from lossreg._errors import LossSpecError, PluginLoadError, did_you_mean, short_repr
-from lossreg._preflight import Expects
+from lossreg._preflight import Expects, check_inputs
 
 __all__ = ["REGISTRY", "LossInfo", "Param", "Registry", "describe", "names", "register"]
 
@@ -241,14 +242,11 @@ class Registry:
                 raise LossSpecError(f"lossreg.register({name!r}) expects a factory function, got {factory!r}.")
             module = getattr(factory, "__module__", None) or "__main__"
             source = "lossreg" if module.startswith("lossreg.") else module
-            # a factory that carries its extras and declarations (lossreg.loss_factory) needs them not repeated
+            # a factory that carries its extras (lossreg.loss_factory) needs them not repeated; its declarations
+            # are read from it by `expects`, as a plugin factory's are
             own_extras = extras or tuple(getattr(factory, "extras", ()))
-            own_expects = expects
-            if expects is None:
-                declared = {key: getattr(factory, key, None) for key in ("shapes", "targets", "from_logits")}
-                own_expects = Expects.declare(str(name), own_extras, **declared)
             self.add(
-                _Entry(name=name, source=source, extras=own_extras, factory=factory, expects=own_expects),
+                _Entry(name=name, source=source, extras=own_extras, factory=factory, expects=expects),
                 override=override,
             )
             return factory
@@ -416,13 +414,25 @@ class Registry:
         return entry.extras
 
     def expects(self, name: str) -> Expects | None:
-        """The loss's declared input shapes, targets and logits; a plugin declares them as factory attributes."""
+        """The loss's declared input shapes, targets and logits: given to ``register``, or set as the factory's
+        ``shapes``/``targets``/``from_logits`` attributes (plugins, ``lossreg.loss_factory``)."""
         entry = self.entry(name)
-        factory = entry.get_factory()
-        if entry.expects is None and entry.source not in ("lossreg", "keras"):
+        if entry.expects is None:
+            factory = entry.get_factory()
             declared = {key: getattr(factory, key, None) for key in ("shapes", "targets", "from_logits")}
             entry.expects = Expects.declare(name, entry.extras, **declared)
         return entry.expects
+
+    def input_check(self, name: str, params: Mapping[str, Any] | None = None) -> Callable[[Mapping[str, Any]], None]:
+        """The pre-flight check of loss ``name`` with ``params``: a function of ``{"y_true": ..., "y_pred": ...,
+        <extra>: ...}`` raising ``LossInputError`` (a no-op for a loss that declares nothing)."""
+        expects = self.expects(name)
+        if expects is None:
+            return lambda tensors: None
+        given = dict(params or {})
+        defaults = {k: p.default for k, p in self.params(name).items()}
+        ignore = given.get("ignore_class", defaults.get("ignore_class"))  # Keras' skipped class-id value
+        return functools.partial(check_inputs, name, expects, expects.logits(given, defaults), ignore_class=ignore)
 
 
 REGISTRY: Final = Registry()

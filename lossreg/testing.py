@@ -301,14 +301,11 @@ def check_loss(
     # 0. declared inputs
     import keras  # Keras first: lossreg's adapters register their classes when Keras is imported
 
-    expects = REGISTRY.expects(name)
-    if expects is not None:
+    if REGISTRY.expects(name) is not None:
         from lossreg._errors import LossInputError
-        from lossreg._preflight import check_inputs
 
-        defaults = {k: p.default for k, p in REGISTRY.params(name).items()}
         try:
-            check_inputs(name, expects, expects.logits(params, defaults), _cast(data, "float32"))
+            REGISTRY.input_check(name, params)(_cast(data, "float32"))
         except LossInputError as exc:
             raise _fail(
                 name,
