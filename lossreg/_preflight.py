@@ -225,10 +225,10 @@ def _match(loss: str, expects: Expects, tensors: Mapping[str, Any]) -> None:
                         f"{word} in that axis; received shape {_text(shape)}."
                     )
                 continue
-            if word not in sizes or sizes[word][0] is None:
-                sizes[word] = (size, tensor, shape) if size is not None or word not in sizes else sizes[word]
-            elif size is not None and size != sizes[word][0]:
-                first = sizes[word]
+            first = sizes.get(word)
+            if first is None or (first[0] is None and size is not None):  # the first known size binds the word
+                sizes[word] = (size, tensor, shape)
+            elif size is not None and first[0] is not None and size != first[0]:
                 raise LossInputError(_disagree(loss, f"'{word}'", first[1], first[2], tensor, shape, expects))
 
 
