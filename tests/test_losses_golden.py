@@ -441,6 +441,18 @@ def test_d_finite_at_probabilities_0_and_1(name, params, dtype):
     assert_finite(value, grads, f"Loss(dtype={dtype}) {name}")
 
 
+def test_band_mask_with_dynamic_n_equals_the_static_constant_mask():
+    """Static n builds the mask once with NumPy; n unknown until run time builds it with keras.ops: same values."""
+    rng = np.random.default_rng(3)
+    y_true = tf.constant(np.eye(3, dtype="float32")[rng.integers(0, 3, (2, 5, 5))])
+    y_pred = tf.constant(rng.normal(size=(2, 5, 5, 3)).astype("float32"))
+    for params in ({}, {"lower": 1, "upper": 2, "include_diagonal": True, "normalize": "band"}):
+        loss = lossreg.get("band_masked_softmax_ce", **params)
+        spec = tf.TensorSpec((None, None, None, 3))
+        dynamic = tf.function(lambda t, p, loss=loss: loss(t, p)).get_concrete_function(spec, spec)
+        assert float(dynamic(y_true, y_pred)) == pytest.approx(float(loss(y_true, y_pred)), rel=1e-6)
+
+
 BAD_PAIRS = {  # (batch, i, j) outside the default band (strict upper triangle): the diagonal and below it
     "diagonal": (0, 1, 1),
     "below": (1, 2, 0),
