@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from lossreg._errors import LossInputError
 from lossreg._ops import ops, promote
 from lossreg._registry import register
 
@@ -84,12 +83,7 @@ def band_masked_softmax_ce(
         raise ValueError(f"`normalize` must be 'all' or 'band', received normalize={normalize!r}.")
 
     def loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
-        y_true, y_pred = promote(y_true, y_pred)
-        if len(y_pred.shape) != 4:
-            raise LossInputError(
-                "band_masked_softmax_ce expects predictions shaped (batch, n, n, classes); received shape "
-                f"{tuple(y_pred.shape)}. Give it the pairwise output (e.g. an adjacency logits tensor)."
-            )
+        y_true, y_pred = promote(y_true, y_pred)  # shapes: checked against the declaration before this runs
         rows, cols = y_pred.shape[1], y_pred.shape[2]
         if rows is None or cols is None:
             rows, cols = ops.shape(y_pred)[1], ops.shape(y_pred)[2]
