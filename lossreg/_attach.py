@@ -14,6 +14,7 @@ from typing import Any
 
 import keras
 
+from lossreg._backend import replicas as replicas_in_sync
 from lossreg._errors import LossInputError, LossSpecError, did_you_mean, format_path
 from lossreg._keras_loss import RegisteredLoss
 from lossreg._model_graph import output_tensors, tap_names, tensor_by_name
@@ -33,15 +34,6 @@ class _Wired:
     target: str | None  # key of the target in fit's y; None for losses that need no target
     on: str | None  # tap holding y_pred
     inputs: Mapping[str, str]  # extra name -> tap name
-
-
-def _replicas() -> int:
-    """Number of replicas the current distribution strategy splits a batch over (1 outside one)."""
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        return int(tf.distribute.get_strategy().num_replicas_in_sync)
-    return 1
 
 
 def _unknown_name(name: str, model: Any, path: str, what: str) -> LossSpecError:
@@ -246,7 +238,7 @@ class AttachedModel(keras.Model):
         self, x: Any = None, y: Any = None, y_pred: Any = None, sample_weight: Any = None, training: bool = True
     ) -> Any:
         batch = keras.ops.shape(keras.tree.flatten(x)[0])[0]
-        replicas = _replicas()
+        replicas = replicas_in_sync()
         total = None
         trackers = iter(self.term_trackers)
         for item, loss in zip(self._wired, self._term_losses, strict=True):

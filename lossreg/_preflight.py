@@ -159,17 +159,9 @@ def _is_integer(tensor: Any) -> bool:
 
 def _concrete(tensor: Any) -> Any:
     """The tensor's values as a NumPy array when it has them (eager), else ``None`` (symbolic, traced)."""
-    import numpy as np
+    from lossreg._backend import to_numpy
 
-    if isinstance(tensor, np.ndarray):
-        return tensor
-    to_numpy = getattr(tensor, "numpy", None)
-    if to_numpy is None or not callable(to_numpy):
-        return None
-    try:
-        return np.asarray(to_numpy())
-    except Exception:  # a symbolic tensor that has the method but no values
-        return None
+    return to_numpy(tensor)
 
 
 def _class_ids_hint(loss: str, y_true: Any, y_pred: Any) -> str | None:

@@ -113,17 +113,14 @@ def _loss_args(data: Mapping[str, Any], extras: Sequence[str]) -> tuple[Any, Any
 def _fn_with_grads(
     fn: Callable[..., Any], data: Mapping[str, np.ndarray], extras: Sequence[str]
 ) -> tuple[np.ndarray, dict[str, np.ndarray | None]]:
-    import tensorflow as tf
+    from lossreg._backend import value_and_grad
 
-    watched = {k: tf.constant(data[k]) for k in ("y_pred", *extras) if np.issubdtype(data[k].dtype, np.floating)}
-    with tf.GradientTape() as tape:
-        for t in watched.values():
-            tape.watch(t)
-        tensors = {**{k: tf.constant(v) for k, v in data.items()}, **watched}
-        out = fn(tensors["y_true"], tensors["y_pred"], **{e: tensors[e] for e in extras})
-        total = tf.reduce_sum(tf.cast(out, "float32"))
-    grads = tape.gradient(total, watched)
-    return np.asarray(out), {k: (None if g is None else np.asarray(g)) for k, g in grads.items()}
+    watched = [k for k in ("y_pred", *extras) if np.issubdtype(data[k].dtype, np.floating)]
+
+    def call(y_true: Any, y_pred: Any, **tensors: Any) -> Any:
+        return fn(y_true, y_pred, **{e: tensors[e] for e in extras})
+
+    return value_and_grad(call, data, watched)
 
 
 def _finite_differences(
