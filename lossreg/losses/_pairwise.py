@@ -2,6 +2,7 @@ r"""Losses over pairwise (``n x n``) predictions, such as adjacency matrices of 
 
 from __future__ import annotations
 
+import typing
 from typing import Any, Literal
 
 from lossreg._authoring import loss_factory
@@ -37,8 +38,11 @@ def band_mask(rows: Any, cols: Any, lower: int, upper: int, include_diagonal: bo
 
 
 def _check_band_masked_softmax_ce(normalize: str) -> None:
-    if normalize not in ("all", "band"):
-        raise ValueError(f"`normalize` must be 'all' or 'band', received normalize={normalize!r}.")
+    # a spec's value is already checked against the Literal hint; this guards direct calls with the same choices
+    choices = typing.get_args(Normalize)
+    if normalize not in choices:
+        allowed = " or ".join(map(repr, choices))
+        raise ValueError(f"`normalize` must be {allowed}, received normalize={normalize!r}.")
 
 
 def band_masked_softmax_ce(
