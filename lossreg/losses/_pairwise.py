@@ -13,6 +13,7 @@ __all__ = ["band_mask", "band_masked_softmax_ce"]
 
 Tensor = Any
 Normalize = Literal["all", "band"]
+_NORMALIZE_CHOICES = typing.get_args(Normalize)
 
 
 def band_mask(rows: Any, cols: Any, lower: int, upper: int, include_diagonal: bool) -> Tensor:
@@ -39,9 +40,8 @@ def band_mask(rows: Any, cols: Any, lower: int, upper: int, include_diagonal: bo
 
 def _check_band_masked_softmax_ce(normalize: str) -> None:
     # a spec's value is already checked against the Literal hint; this guards direct calls with the same choices
-    choices = typing.get_args(Normalize)
-    if normalize not in choices:
-        allowed = " or ".join(map(repr, choices))
+    if normalize not in _NORMALIZE_CHOICES:
+        allowed = " or ".join(map(repr, _NORMALIZE_CHOICES))
         raise ValueError(f"`normalize` must be {allowed}, received normalize={normalize!r}.")
 
 
