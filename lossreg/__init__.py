@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lossreg import _keras_hook, losses
+from lossreg import _keras_hook, losses  # noqa: F401  (registers the built-ins; keeps lossreg.losses reachable)
 from lossreg._authoring import loss_factory, ops, promote
 from lossreg._errors import LossInputError, LossSpecError, PluginLoadError
 from lossreg._registry import LossInfo, Param, describe, names, register
@@ -71,4 +71,3 @@ def __dir__() -> list[str]:
 
 
 _keras_hook.install()
-del losses

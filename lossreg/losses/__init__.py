@@ -1,7 +1,26 @@
-"""The built-in losses, one module per family; importing this package registers them all."""
+"""The built-in losses as typed pure functions of tensors, one module per family.
 
-from lossreg.losses import _classification, _composite, _keras_builtin, _latent, _pairwise, _segmentation
+Each returns per-sample (or per-element) values and can be called directly, as Keras' and optax's losses
+can: ``lossreg.losses.softmax_ce(y, logits, label_smoothing=0.1)``. Importing this package also registers
+them (and Keras' own loss names) with lossreg, so ``lossreg.get("softmax_ce", label_smoothing=0.1)`` and
+specs reach the same functions, reduced by Keras.
+"""
 
-__all__: list[str] = []
+from lossreg.losses import _keras_builtin
+from lossreg.losses._classification import sigmoid_bce, sigmoid_focal, softmax_ce
+from lossreg.losses._composite import mse_bce
+from lossreg.losses._latent import vae_kl
+from lossreg.losses._pairwise import band_masked_softmax_ce
+from lossreg.losses._segmentation import sigmoid_dice
 
-del _classification, _composite, _keras_builtin, _latent, _pairwise, _segmentation
+__all__ = [
+    "band_masked_softmax_ce",
+    "mse_bce",
+    "sigmoid_bce",
+    "sigmoid_dice",
+    "sigmoid_focal",
+    "softmax_ce",
+    "vae_kl",
+]
+
+del _keras_builtin

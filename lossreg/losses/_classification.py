@@ -8,22 +8,18 @@ Keras ``Loss`` that lossreg builds from them reduces (mean over everything by de
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
+from lossreg._authoring import loss_factory
 from lossreg._ops import ops, promote
 from lossreg._registry import register
+from lossreg.losses import _checks
 
 __all__ = ["sigmoid_bce", "sigmoid_cross_entropy", "sigmoid_focal", "softmax_ce"]
 
 Tensor = Any
 _CLASSES = {"y_true": "batch ... classes", "y_pred": "batch ... classes"}
 _ELEMENTS = {"y_true": "batch ...", "y_pred": "batch ..."}
-
-
-def _check_fraction(name: str, value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"`{name}` must be in [0, 1], received {name}={value!r}.")
 
 
 def sigmoid_cross_entropy(labels: Tensor, logits: Tensor, pos_weight: float = 1.0) -> Tensor:
@@ -45,8 +41,14 @@ def sigmoid_cross_entropy(labels: Tensor, logits: Tensor, pos_weight: float = 1.
     return positive + (1.0 - labels) * (ops.relu(logits) + log1p_exp)
 
 
-@register("softmax_ce", shapes=_CLASSES, targets="one_hot", from_logits=True)
-def softmax_ce(label_smoothing: float = 0.0) -> Callable[[Tensor, Tensor], Tensor]:
+# -- softmax_ce ---------------------------------------------------------------------------------------------
+
+
+def _check_softmax_ce(label_smoothing: float) -> None:
+    _checks.fraction("label_smoothing", label_smoothing)
+
+
+def softmax_ce(y_true: Tensor, y_pred: Tensor, *, label_smoothing: float = 0.0) -> Tensor:
     r"""Softmax cross-entropy on logits over the last axis, one value per sample.
 
     Formula:
@@ -56,28 +58,55 @@ def softmax_ce(label_smoothing: float = 0.0) -> Callable[[Tensor, Tensor], Tenso
     Equals ``tf.nn.softmax_cross_entropy_with_logits(labels=ỹ, logits=x)``.
 
     Args:
+        y_true: one-hot (or soft) targets ``y``, shaped ``(batch, ..., C)``.
+        y_pred: logits ``x``, shaped like ``y_true``.
         label_smoothing: ``s`` in [0, 1]; mixes the one-hot targets with the uniform distribution.
 
+    Returns:
+        The loss per sample (and position), shaped ``(batch, ...)``: ``y_pred``'s shape without the class axis.
+
+    Raises:
+        ValueError: ``label_smoothing`` is outside [0, 1].
+
     Example:
+        >>> import numpy as np
+        >>> from keras import ops
+        >>> y = np.array([[0.0, 1.0], [1.0, 0.0]])
+        >>> logits = np.array([[0.0, 0.0], [3.0, 0.0]])
+        >>> ops.convert_to_numpy(softmax_ce(y, logits)).round(4)   # log 2, log(1 + e^-3)
+        array([0.6931, 0.0486])
+        >>> ops.convert_to_numpy(softmax_ce(y, logits, label_smoothing=0.2)).round(4)   # targets 0.9, 0.1
+        array([0.6931, 0.3486])
+
+        As a registered loss, reduced over the batch by Keras:
+
         >>> import lossreg
         >>> loss = lossreg.get("softmax_ce")
         >>> round(float(loss([[0.0, 1.0]], [[0.0, 0.0]])), 4)
         0.6931
     """
-    _check_fraction("label_smoothing", label_smoothing)
-
-    def loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
-        y_true, y_pred = promote(y_true, y_pred)
-        if label_smoothing:
-            classes = ops.cast(ops.shape(y_pred)[-1], y_pred.dtype)
-            y_true = y_true * (1.0 - label_smoothing) + label_smoothing / classes
-        return ops.categorical_crossentropy(y_true, y_pred, from_logits=True, axis=-1)
-
-    return loss
+    _check_softmax_ce(label_smoothing)
+    y_true, y_pred = promote(y_true, y_pred)
+    if label_smoothing:
+        classes = ops.cast(ops.shape(y_pred)[-1], y_pred.dtype)
+        y_true = y_true * (1.0 - label_smoothing) + label_smoothing / classes
+    return ops.categorical_crossentropy(y_true, y_pred, from_logits=True, axis=-1)
 
 
-@register("sigmoid_bce", shapes=_ELEMENTS, targets="unit", from_logits=True)
-def sigmoid_bce(label_smoothing: float = 0.0, pos_weight: float = 1.0) -> Callable[[Tensor, Tensor], Tensor]:
+register("softmax_ce")(
+    loss_factory(softmax_ce, validate=_check_softmax_ce, shapes=_CLASSES, targets="one_hot", from_logits=True)
+)
+
+
+# -- sigmoid_bce --------------------------------------------------------------------------------------------
+
+
+def _check_sigmoid_bce(label_smoothing: float, pos_weight: float) -> None:
+    _checks.fraction("label_smoothing", label_smoothing)
+    _checks.positive("pos_weight", pos_weight)
+
+
+def sigmoid_bce(y_true: Tensor, y_pred: Tensor, *, label_smoothing: float = 0.0, pos_weight: float = 1.0) -> Tensor:
     r"""Sigmoid (binary) cross-entropy on logits, one value per element.
 
     Formula:
@@ -89,30 +118,56 @@ def sigmoid_bce(label_smoothing: float = 0.0, pos_weight: float = 1.0) -> Callab
     nor cancels (see ``sigmoid_cross_entropy``).
 
     Args:
+        y_true: targets ``z`` in [0, 1], shaped like ``y_pred``.
+        y_pred: logits ``x``, shaped ``(batch, ...)``.
         label_smoothing: ``s`` in [0, 1]; pulls targets towards 0.5 (as Keras does).
         pos_weight: ``q`` > 0; weights the positive targets (``q > 1`` raises recall).
 
+    Returns:
+        The loss per element, shaped like ``y_pred``.
+
+    Raises:
+        ValueError: ``label_smoothing`` is outside [0, 1] or ``pos_weight`` is not > 0.
+
     Example:
+        >>> import numpy as np
+        >>> from keras import ops
+        >>> z = np.array([[1.0, 0.0]])
+        >>> x = np.array([[0.0, 0.0]])
+        >>> ops.convert_to_numpy(sigmoid_bce(z, x)).round(4)   # log 2 each
+        array([[0.6931, 0.6931]])
+        >>> ops.convert_to_numpy(sigmoid_bce(z, x, pos_weight=2.0)).round(4)   # the positive counts twice
+        array([[1.3863, 0.6931]])
+
+        As a registered loss, reduced by Keras:
+
         >>> import lossreg
         >>> loss = lossreg.get("sigmoid_bce")
         >>> round(float(loss([[1.0, 0.0]], [[0.0, 0.0]])), 4)
         0.6931
     """
-    _check_fraction("label_smoothing", label_smoothing)
-    if pos_weight <= 0:
-        raise ValueError(f"`pos_weight` must be > 0, received pos_weight={pos_weight!r}.")
-
-    def loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
-        y_true, y_pred = promote(y_true, y_pred)
-        if label_smoothing:
-            y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
-        return sigmoid_cross_entropy(y_true, y_pred, pos_weight)
-
-    return loss
+    _check_sigmoid_bce(label_smoothing, pos_weight)
+    y_true, y_pred = promote(y_true, y_pred)
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    return sigmoid_cross_entropy(y_true, y_pred, pos_weight)
 
 
-@register("sigmoid_focal", shapes=_ELEMENTS, targets="unit", from_logits=True)
-def sigmoid_focal(alpha: float | None = 0.25, gamma: float = 2.0) -> Callable[[Tensor, Tensor], Tensor]:
+register("sigmoid_bce")(
+    loss_factory(sigmoid_bce, validate=_check_sigmoid_bce, shapes=_ELEMENTS, targets="unit", from_logits=True)
+)
+
+
+# -- sigmoid_focal ------------------------------------------------------------------------------------------
+
+
+def _check_sigmoid_focal(alpha: float | None, gamma: float) -> None:
+    if alpha is not None:
+        _checks.fraction("alpha", alpha)
+    _checks.non_negative("gamma", gamma)
+
+
+def sigmoid_focal(y_true: Tensor, y_pred: Tensor, *, alpha: float | None = 0.25, gamma: float = 2.0) -> Tensor:
     r"""Sigmoid focal loss on logits (Lin et al., 2017), one value per element.
 
     Formula:
@@ -123,37 +178,54 @@ def sigmoid_focal(alpha: float | None = 0.25, gamma: float = 2.0) -> Callable[[T
     for confident predictions, and the modulating factor has a finite gradient for any ``gamma >= 0``.
 
     Args:
+        y_true: targets ``z`` in [0, 1], shaped like ``y_pred``.
+        y_pred: logits ``x``, shaped ``(batch, ...)``.
         alpha: weight of the positive class in [0, 1]; ``None`` disables the balancing.
         gamma: focusing parameter >= 0; 0 gives (alpha-balanced) cross-entropy.
+
+    Returns:
+        The loss per element, shaped like ``y_pred``.
+
+    Raises:
+        ValueError: ``alpha`` is outside [0, 1] or ``gamma`` is negative.
 
     Reference:
         Lin, Goyal, Girshick, He, Dollár. "Focal Loss for Dense Object Detection", ICCV 2017;
         ``torchvision.ops.sigmoid_focal_loss``.
 
     Example:
+        >>> import numpy as np
+        >>> from keras import ops
+        >>> z = np.array([[1.0, 0.0]])
+        >>> x = np.array([[0.0, -2.0]])
+        >>> ops.convert_to_numpy(sigmoid_focal(z, x, alpha=None, gamma=0.0)).round(4)   # plain BCE
+        array([[0.6931, 0.1269]])
+        >>> ops.convert_to_numpy(sigmoid_focal(z, x)).round(4)   # 0.25 * 0.5² * log 2, 0.75 * σ(-2)² * BCE
+        array([[0.0433, 0.0014]])
+
+        As a registered loss, reduced by Keras:
+
         >>> import lossreg
         >>> loss = lossreg.get("sigmoid_focal", alpha=None, gamma=0.0)
         >>> round(float(loss([[1.0]], [[0.0]])), 4)
         0.6931
     """
+    _check_sigmoid_focal(alpha, gamma)
+    y_true, y_pred = promote(y_true, y_pred)
+    ce = sigmoid_cross_entropy(y_true, y_pred)
+    if gamma:
+        one_minus_pt = y_true * ops.sigmoid(-y_pred) + (1.0 - y_true) * ops.sigmoid(y_pred)
+        positive = one_minus_pt > 0
+        # double where: pow's gradient gamma * u^(gamma - 1) is never evaluated at u = 0 (inf for gamma < 1,
+        # and inf * 0 = NaN), so the gradient stays finite; `power` rather than exp(gamma * log(u)), which
+        # loses ~|gamma log u| ulps for confident predictions
+        safe = ops.where(positive, one_minus_pt, ops.ones_like(one_minus_pt))
+        ce = ce * ops.where(positive, ops.power(safe, gamma), ops.zeros_like(safe))
     if alpha is not None:
-        _check_fraction("alpha", alpha)
-    if gamma < 0:
-        raise ValueError(f"`gamma` must be >= 0, received gamma={gamma!r}.")
+        ce = (y_true * alpha + (1.0 - y_true) * (1.0 - alpha)) * ce
+    return ce
 
-    def loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
-        y_true, y_pred = promote(y_true, y_pred)
-        ce = sigmoid_cross_entropy(y_true, y_pred)
-        if gamma:
-            one_minus_pt = y_true * ops.sigmoid(-y_pred) + (1.0 - y_true) * ops.sigmoid(y_pred)
-            positive = one_minus_pt > 0
-            # double where: pow's gradient gamma * u^(gamma - 1) is never evaluated at u = 0 (inf for gamma < 1,
-            # and inf * 0 = NaN), so the gradient stays finite; `power` rather than exp(gamma * log(u)), which
-            # loses ~|gamma log u| ulps for confident predictions
-            safe = ops.where(positive, one_minus_pt, ops.ones_like(one_minus_pt))
-            ce = ce * ops.where(positive, ops.power(safe, gamma), ops.zeros_like(safe))
-        if alpha is not None:
-            ce = (y_true * alpha + (1.0 - y_true) * (1.0 - alpha)) * ce
-        return ce
 
-    return loss
+register("sigmoid_focal")(
+    loss_factory(sigmoid_focal, validate=_check_sigmoid_focal, shapes=_ELEMENTS, targets="unit", from_logits=True)
+)

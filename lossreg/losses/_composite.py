@@ -2,25 +2,32 @@ r"""Losses that combine several quantities of a model, taking extra tensors besi
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
+from lossreg._authoring import loss_factory
 from lossreg._ops import ops, promote, reduce_non_batch
 from lossreg._registry import register
+from lossreg.losses import _checks
 
 __all__ = ["mse_bce"]
 
 Tensor = Any
 
 
-@register(
-    "mse_bce",
-    extras=("aux",),
-    shapes={"y_true": "batch ...", "y_pred": "batch ...", "aux": "batch ..."},
-    targets="unit",
-    from_logits="from_logits",
-)
-def mse_bce(mse_weight: float = 1.0, bce_weight: float = 1.0, from_logits: bool = False) -> Callable[..., Tensor]:
+def _check_mse_bce(mse_weight: float, bce_weight: float) -> None:
+    _checks.non_negative("mse_weight", mse_weight)
+    _checks.non_negative("bce_weight", bce_weight)
+
+
+def mse_bce(
+    y_true: Tensor,
+    y_pred: Tensor,
+    *,
+    mse_weight: float = 1.0,
+    bce_weight: float = 1.0,
+    from_logits: bool = False,
+    aux: Tensor,
+) -> Tensor:
     r"""MSE of an intermediate tensor plus BCE of the prediction, against one target, one value per sample.
 
     Seed 004's combined loss: a decoder's intermediate layer (``aux``) and its final sigmoid output
@@ -34,27 +41,49 @@ def mse_bce(mse_weight: float = 1.0, bce_weight: float = 1.0, from_logits: bool 
     clipped to ``[1e-7, 1 - 1e-7]`` as Keras does, or logits with ``from_logits=True``).
 
     Args:
+        y_true: the target ``y`` in [0, 1], shaped ``(batch, ...)``.
+        y_pred: the prediction ``p`` (probabilities, or logits with ``from_logits=True``), shaped like ``y_true``.
         mse_weight: ``w_m`` >= 0, weight of the MSE of ``aux``.
         bce_weight: ``w_b`` >= 0, weight of the BCE of ``y_pred``.
         from_logits: whether ``y_pred`` holds logits rather than probabilities.
+        aux: (extra tensor) the intermediate tensor ``a``, shaped like ``y_true``.
 
-    Extras:
-        aux: the intermediate tensor, shaped like ``y_true``.
+    Returns:
+        The loss per sample, shaped ``(batch,)``.
+
+    Raises:
+        ValueError: ``mse_weight`` or ``bce_weight`` is negative.
 
     Example:
+        >>> import numpy as np
+        >>> from keras import ops
+        >>> y = np.array([[1.0, 0.0]])
+        >>> p = np.array([[0.5, 0.5]])
+        >>> ops.convert_to_numpy(mse_bce(y, p, aux=np.array([[0.0, 0.0]]))).round(4)   # 0.5 + log 2
+        array([1.1931])
+        >>> ops.convert_to_numpy(mse_bce(y, p, mse_weight=0.0, aux=np.array([[0.0, 0.0]]))).round(4)
+        array([0.6931])
+
+        As a registered loss, the extra tensor is passed with ``y_pred`` in a dict:
+
         >>> import lossreg
         >>> loss = lossreg.get("mse_bce")
         >>> round(float(loss([[1.0]], {"y_pred": [[0.5]], "aux": [[0.0]]})), 4)   # 1 + log 2
         1.6931
     """
-    for name, value in (("mse_weight", mse_weight), ("bce_weight", bce_weight)):
-        if value < 0:
-            raise ValueError(f"`{name}` must be >= 0, received {name}={value!r}.")
+    _check_mse_bce(mse_weight, bce_weight)
+    y_true, y_pred, aux = promote(y_true, y_pred, aux)
+    mse = reduce_non_batch(ops.square(y_true - aux))
+    bce = reduce_non_batch(ops.binary_crossentropy(y_true, y_pred, from_logits=from_logits))
+    return mse_weight * mse + bce_weight * bce
 
-    def loss(y_true: Tensor, y_pred: Tensor, *, aux: Tensor) -> Tensor:
-        y_true, y_pred, aux = promote(y_true, y_pred, aux)
-        mse = reduce_non_batch(ops.square(y_true - aux))
-        bce = reduce_non_batch(ops.binary_crossentropy(y_true, y_pred, from_logits=from_logits))
-        return mse_weight * mse + bce_weight * bce
 
-    return loss
+register("mse_bce")(
+    loss_factory(
+        mse_bce,
+        validate=_check_mse_bce,
+        shapes={"y_true": "batch ...", "y_pred": "batch ...", "aux": "batch ..."},
+        targets="unit",
+        from_logits="from_logits",
+    )
+)

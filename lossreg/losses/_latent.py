@@ -3,19 +3,23 @@ r"""Losses on latent variables, taken as extra tensors (variational auto-encoder
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
+from lossreg._authoring import loss_factory
 from lossreg._ops import ops, promote, reduce_non_batch
 from lossreg._registry import register
+from lossreg.losses import _checks
 
 __all__ = ["vae_kl"]
 
 Tensor = Any
 
 
-@register("vae_kl", extras=("z_mean", "z_log_var"), shapes={"z_mean": "batch latent", "z_log_var": "batch latent"})
-def vae_kl(beta: float = 1.0) -> Callable[..., Tensor]:
+def _check_vae_kl(beta: float) -> None:
+    _checks.non_negative("beta", beta)
+
+
+def vae_kl(y_true: Tensor, y_pred: Tensor, *, beta: float = 1.0, z_mean: Tensor, z_log_var: Tensor) -> Tensor:
     r"""KL divergence of a diagonal Gaussian posterior from the standard normal, one value per sample.
 
     Needs no target: it reads the encoder's ``z_mean`` and ``z_log_var`` tensors (extras), so it can
@@ -33,33 +37,43 @@ def vae_kl(beta: float = 1.0) -> Callable[..., Tensor]:
     (:math:`\sigma < 148`, far wider than any posterior near the prior's :math:`\sigma = 1`) nothing changes.
 
     Args:
-        beta: weight of the KL term (β-VAE; 1 gives the standard VAE).
+        y_true: unused (the loss needs no target); any value, e.g. ``None``.
+        y_pred: unused; any value, e.g. ``None``.
+        beta: weight of the KL term (β-VAE; 1 gives the standard VAE), >= 0.
+        z_mean: (extra tensor) the posterior means ``μ``, shaped ``(batch, latent)``.
+        z_log_var: (extra tensor) the posterior log-variances ``log σ²``, same shape.
 
-    Extras:
-        z_mean: the posterior means ``μ``, shaped ``(batch, latent)``.
-        z_log_var: the posterior log-variances ``log σ²``, same shape.
+    Returns:
+        The loss per sample, shaped ``(batch,)``.
+
+    Raises:
+        ValueError: ``beta`` is negative.
 
     Reference:
         Kingma, Welling. "Auto-Encoding Variational Bayes", ICLR 2014, appendix B;
         Higgins et al. "β-VAE", ICLR 2017.
 
     Example:
-        >>> from lossreg._registry import REGISTRY
-        >>> kl = REGISTRY.build("vae_kl", {})
-        >>> [round(float(v), 4) for v in kl(None, None, z_mean=[[1.0, 0.0]], z_log_var=[[0.0, 0.0]])]
-        [0.5]
+        >>> import numpy as np
+        >>> from keras import ops
+        >>> mu = np.array([[1.0, 0.0], [0.0, 0.0]])
+        >>> log_var = np.array([[0.0, 0.0], [0.0, 1.0]])
+        >>> ops.convert_to_numpy(vae_kl(None, None, z_mean=mu, z_log_var=log_var)).round(4)   # μ²/2, (e - 2)/2
+        array([0.5   , 0.3591])
+        >>> ops.convert_to_numpy(vae_kl(None, None, beta=2.0, z_mean=mu, z_log_var=log_var)).round(4)
+        array([1.    , 0.7183])
     """
-    if beta < 0:
-        raise ValueError(f"`beta` must be >= 0, received beta={beta!r}.")
+    _check_vae_kl(beta)
+    z_mean, z_log_var = promote(z_mean, z_log_var)
+    # σ² = exp(log σ²) up to L, then exp(L) (1 + log σ² - L). A double `where`: exp only ever sees
+    # min(log σ², L), so neither the value nor the gradient of the branch not taken overflows (0 * inf = NaN).
+    limit = 10.0
+    over = z_log_var > limit
+    variance = ops.where(over, math.exp(limit) * (1.0 + z_log_var - limit), ops.exp(ops.minimum(z_log_var, limit)))
+    terms = 1.0 + z_log_var - ops.square(z_mean) - variance
+    return -0.5 * beta * reduce_non_batch(terms, "sum")
 
-    def loss(y_true: Tensor, y_pred: Tensor, *, z_mean: Tensor, z_log_var: Tensor) -> Tensor:
-        z_mean, z_log_var = promote(z_mean, z_log_var)
-        # σ² = exp(log σ²) up to L, then exp(L) (1 + log σ² - L). A double `where`: exp only ever sees
-        # min(log σ², L), so neither the value nor the gradient of the branch not taken overflows (0 * inf = NaN).
-        limit = 10.0
-        over = z_log_var > limit
-        variance = ops.where(over, math.exp(limit) * (1.0 + z_log_var - limit), ops.exp(ops.minimum(z_log_var, limit)))
-        terms = 1.0 + z_log_var - ops.square(z_mean) - variance
-        return -0.5 * beta * reduce_non_batch(terms, "sum")
 
-    return loss
+register("vae_kl")(
+    loss_factory(vae_kl, validate=_check_vae_kl, shapes={"z_mean": "batch latent", "z_log_var": "batch latent"})
+)

@@ -2,15 +2,18 @@ r"""Losses over pairwise (``n x n``) predictions, such as adjacency matrices of 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import typing
 from typing import Any, Literal
 
+from lossreg._authoring import loss_factory
 from lossreg._ops import ops, promote
 from lossreg._registry import register
 
 __all__ = ["band_mask", "band_masked_softmax_ce"]
 
 Tensor = Any
+Normalize = Literal["all", "band"]
+_NORMALIZE_CHOICES = typing.get_args(Normalize)
 
 
 def band_mask(rows: Any, cols: Any, lower: int, upper: int, include_diagonal: bool) -> Tensor:
@@ -35,19 +38,23 @@ def band_mask(rows: Any, cols: Any, lower: int, upper: int, include_diagonal: bo
     return ops.convert_to_tensor(keep) if static else keep
 
 
-@register(
-    "band_masked_softmax_ce",
-    shapes={"y_true": "batch n n classes", "y_pred": "batch n n classes"},
-    targets="one_hot",
-    from_logits="from_logits",
-)
+def _check_band_masked_softmax_ce(normalize: str) -> None:
+    # a spec's value is already checked against the Literal hint; this guards direct calls with the same choices
+    if normalize not in _NORMALIZE_CHOICES:
+        allowed = " or ".join(map(repr, _NORMALIZE_CHOICES))
+        raise ValueError(f"`normalize` must be {allowed}, received normalize={normalize!r}.")
+
+
 def band_masked_softmax_ce(
+    y_true: Tensor,
+    y_pred: Tensor,
+    *,
     lower: int = 0,
     upper: int = -1,
     include_diagonal: bool = False,
     from_logits: bool = True,
-    normalize: Literal["all", "band"] = "all",
-) -> Callable[[Tensor, Tensor], Tensor]:
+    normalize: Normalize = "all",
+) -> Tensor:
     r"""Softmax cross-entropy per ``(i, j)`` pair of an ``n x n`` prediction, kept only inside a band.
 
     ``y_pred`` is shaped ``(batch, n, n, C)`` (logits, or probabilities with ``from_logits=False``) and
@@ -66,37 +73,64 @@ def band_masked_softmax_ce(
     there. (A NaN or ``+inf`` prediction outside the band makes that pair's own gradient NaN, as in any op.)
 
     Args:
+        y_true: one-hot targets ``y``, shaped ``(batch, n, n, C)``.
+        y_pred: logits ``x`` (or probabilities with ``from_logits=False``), shaped like ``y_true``.
         lower: sub-diagonals kept, as in ``tf.linalg.band_part`` (-1 keeps all).
         upper: super-diagonals kept, as in ``tf.linalg.band_part`` (-1 keeps all).
         include_diagonal: keep the diagonal ``i == j``.
         from_logits: whether ``y_pred`` holds logits (True) or probabilities.
         normalize: ``"all"`` averages over all ``n*n`` pairs, ``"band"`` over the kept ones.
 
+    Returns:
+        The loss per pair, shaped ``(batch, n, n)``, 0 outside the band.
+
+    Raises:
+        ValueError: ``normalize`` is neither ``"all"`` nor ``"band"``.
+
     Example:
-        >>> import numpy as np, lossreg
+        >>> import numpy as np
+        >>> from keras import ops
+        >>> y = np.eye(2)[np.zeros((1, 2, 2), int)]              # (1, 2, 2, 2), class 0 everywhere
+        >>> logits = np.zeros((1, 2, 2, 2))                      # log 2 on every pair
+        >>> ops.convert_to_numpy(band_masked_softmax_ce(y, logits)).round(4)   # strict upper triangle
+        array([[[0.    , 0.6931],
+                [0.    , 0.    ]]])
+        >>> ops.convert_to_numpy(band_masked_softmax_ce(y, logits, normalize="band")).round(4)   # x 4 / 1
+        array([[[0.    , 2.7726],
+                [0.    , 0.    ]]])
+
+        As a registered loss, reduced by Keras:
+
+        >>> import lossreg
         >>> y = np.eye(2, dtype="float32")[np.zeros((1, 3, 3), int)]    # (1, 3, 3, 2), class 0
         >>> loss = lossreg.get("band_masked_softmax_ce", normalize="band")
         >>> round(float(loss(y, np.zeros((1, 3, 3, 2), "float32"))), 4)  # log 2 on every kept pair
         0.6931
     """
-    if normalize not in ("all", "band"):
-        raise ValueError(f"`normalize` must be 'all' or 'band', received normalize={normalize!r}.")
+    _check_band_masked_softmax_ce(normalize)
+    y_true, y_pred = promote(y_true, y_pred)  # shapes: checked against the declaration before this runs
+    rows, cols = y_pred.shape[1], y_pred.shape[2]
+    if rows is None or cols is None:
+        rows, cols = ops.shape(y_pred)[1], ops.shape(y_pred)[2]
+    keep = band_mask(rows, cols, lower, upper, include_diagonal)
+    # One mask, on the (batch, n, n) result: no second pass over the (batch, n, n, C) inputs. A `where`
+    # (not band_part subtraction) keeps an inf there out of the value; the gradient of a masked-out pair is
+    # 0 * (softmax - y), finite for any finite or -inf logits (masking logits with -inf is fine).
+    ce = ops.categorical_crossentropy(y_true, y_pred, from_logits=from_logits, axis=-1)
+    masked = ops.where(keep, ce, ops.zeros_like(ce))
+    if normalize == "band":
+        kept = ops.sum(ops.cast(keep, ce.dtype))
+        total = ops.cast(rows * cols, ce.dtype)
+        masked = masked * ops.divide_no_nan(total, kept)
+    return masked
 
-    def loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
-        y_true, y_pred = promote(y_true, y_pred)  # shapes: checked against the declaration before this runs
-        rows, cols = y_pred.shape[1], y_pred.shape[2]
-        if rows is None or cols is None:
-            rows, cols = ops.shape(y_pred)[1], ops.shape(y_pred)[2]
-        keep = band_mask(rows, cols, lower, upper, include_diagonal)
-        # One mask, on the (batch, n, n) result: no second pass over the (batch, n, n, C) inputs. A `where`
-        # (not band_part subtraction) keeps an inf there out of the value; the gradient of a masked-out pair is
-        # 0 * (softmax - y), finite for any finite or -inf logits (masking logits with -inf is fine).
-        ce = ops.categorical_crossentropy(y_true, y_pred, from_logits=from_logits, axis=-1)
-        masked = ops.where(keep, ce, ops.zeros_like(ce))
-        if normalize == "band":
-            kept = ops.sum(ops.cast(keep, ce.dtype))
-            total = ops.cast(rows * cols, ce.dtype)
-            masked = masked * ops.divide_no_nan(total, kept)
-        return masked
 
-    return loss
+register("band_masked_softmax_ce")(
+    loss_factory(
+        band_masked_softmax_ce,
+        validate=_check_band_masked_softmax_ce,
+        shapes={"y_true": "batch n n classes", "y_pred": "batch n n classes"},
+        targets="one_hot",
+        from_logits="from_logits",
+    )
+)

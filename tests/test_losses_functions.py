@@ -1,0 +1,218 @@
+"""The built-in losses as public pure functions: ``lossreg.losses.<name>(y_true, y_pred, **params)``.
+
+Each function called directly gives exactly the per-sample (or per-element) values of the registered loss
+with the same parameters (``RegisteredLoss(..., reduction=None)``), and ``lossreg.get``'s mean of them; a
+bad parameter raises ``ValueError`` from a direct call and ``LossSpecError`` at the spec path from a spec,
+with the same message.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from keras import ops
+
+import lossreg
+import lossreg.losses
+from lossreg import LossSpecError, RegisteredLoss
+
+RNG = np.random.default_rng(9)
+F32 = "float32"
+
+
+def _classes(shape: tuple[int, ...], classes: int) -> tuple[np.ndarray, np.ndarray]:
+    y = np.eye(classes, dtype=F32)[RNG.integers(0, classes, shape)]
+    return y, (RNG.normal(size=(*shape, classes)) * 4).astype(F32)
+
+
+def _elements(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    return RNG.integers(0, 2, shape).astype(F32), (RNG.normal(size=shape) * 4).astype(F32)
+
+
+def _inputs(name: str, params: dict) -> tuple[np.ndarray | None, np.ndarray | None, dict[str, np.ndarray]]:
+    """``y_true``, ``y_pred`` and the extra tensors for one call of loss ``name``."""
+    if name == "softmax_ce":
+        return (*_classes((4, 3), 5), {})
+    if name == "band_masked_softmax_ce":
+        y, x = _classes((2, 4, 4), 3)
+        if not params.get("from_logits", True):
+            x = ops.convert_to_numpy(ops.softmax(x, axis=-1))
+        return y, x, {}
+    if name == "vae_kl":
+        z = RNG.normal(size=(4, 3)).astype(F32)
+        return None, None, {"z_mean": z, "z_log_var": (RNG.normal(size=(4, 3)) * 3).astype(F32)}
+    y, x = _elements((4, 6))
+    if name == "mse_bce":
+        x = x if params.get("from_logits") else 1 / (1 + np.exp(-x))
+        return y, x, {"aux": RNG.normal(size=(4, 6)).astype(F32)}
+    return y, x, {}
+
+
+CASES = [
+    ("softmax_ce", {}),
+    ("softmax_ce", {"label_smoothing": 0.1}),
+    ("sigmoid_bce", {}),
+    ("sigmoid_bce", {"label_smoothing": 0.2, "pos_weight": 3.0}),
+    ("sigmoid_focal", {}),
+    ("sigmoid_focal", {"alpha": None, "gamma": 0.5}),
+    ("sigmoid_dice", {}),
+    ("sigmoid_dice", {"smooth": 0.01}),
+    ("band_masked_softmax_ce", {}),
+    ("band_masked_softmax_ce", {"lower": 1, "upper": 1, "include_diagonal": True, "normalize": "band"}),
+    ("band_masked_softmax_ce", {"from_logits": False}),
+    ("mse_bce", {}),
+    ("mse_bce", {"mse_weight": 0.5, "bce_weight": 2.0, "from_logits": True}),
+    ("vae_kl", {}),
+    ("vae_kl", {"beta": 0.5}),
+]
+
+#: one bad value per parameter rule, and the message both ways of calling the loss give
+BAD = [
+    ("softmax_ce", {"label_smoothing": 1.5}, "`label_smoothing` must be in [0, 1], received label_smoothing=1.5."),
+    ("sigmoid_bce", {"label_smoothing": -0.1}, "`label_smoothing` must be in [0, 1], received label_smoothing=-0.1."),
+    ("sigmoid_bce", {"pos_weight": 0.0}, "`pos_weight` must be > 0, received pos_weight=0.0."),
+    ("sigmoid_focal", {"alpha": 2.0}, "`alpha` must be in [0, 1], received alpha=2.0."),
+    ("sigmoid_focal", {"gamma": -1.0}, "`gamma` must be >= 0, received gamma=-1.0."),
+    ("sigmoid_dice", {"smooth": 0.0}, "`smooth` must be > 0, received smooth=0.0."),
+    (
+        "band_masked_softmax_ce",
+        {"normalize": "pairs"},
+        "`normalize` must be 'all' or 'band', received normalize='pairs'.",
+    ),
+    ("mse_bce", {"mse_weight": -1.0}, "`mse_weight` must be >= 0, received mse_weight=-1.0."),
+    ("mse_bce", {"bce_weight": -2.0}, "`bce_weight` must be >= 0, received bce_weight=-2.0."),
+    ("vae_kl", {"beta": -0.5}, "`beta` must be >= 0, received beta=-0.5."),
+]
+
+
+def _builtins() -> set[str]:
+    return {name for name in lossreg.names() if lossreg.describe(name).source == "lossreg"}
+
+
+def test_lossreg_losses_exports_every_builtin_and_only_them():
+    assert set(lossreg.losses.__all__) == _builtins()
+    for name in lossreg.losses.__all__:
+        assert callable(getattr(lossreg.losses, name))
+
+
+def test_every_builtin_has_a_case_and_every_rule_a_bad_value():
+    assert {name for name, _ in CASES} == _builtins()
+    assert {name for name, _, _ in BAD} == _builtins()  # every built-in checks at least one parameter
+
+
+@pytest.mark.parametrize("name", sorted(_builtins()))
+def test_function_signature_matches_the_registered_loss(name):
+    """Keyword-only parameters with defaults are the spec's parameters, those without are the extras."""
+    fn = getattr(lossreg.losses, name)
+    info = lossreg.describe(name)
+    kw = [p for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    assert {p.name: p.default for p in kw if p.default is not p.empty} == {k: p.default for k, p in info.params.items()}
+    assert tuple(p.name for p in kw if p.default is p.empty) == info.extras
+    assert inspect.getdoc(fn).splitlines()[0] == info.summary
+
+
+@pytest.mark.parametrize(("name", "params"), CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
+def test_direct_call_equals_the_registered_loss(name, params):
+    y_true, y_pred, extras = _inputs(name, params)
+    direct = ops.convert_to_numpy(getattr(lossreg.losses, name)(y_true, y_pred, **params, **extras))
+
+    given = {**({} if y_pred is None else {"y_pred": y_pred}), **extras} if extras else y_pred
+    target = {} if y_true is None else y_true  # a loss that needs no target (vae_kl) is called with {}
+    unreduced = RegisteredLoss([{"loss": name, "params": params}], reduction=None)
+    registered = ops.convert_to_numpy(unreduced(target, given))
+    assert direct.dtype == registered.dtype == np.float32
+    assert direct.shape == registered.shape
+    np.testing.assert_array_equal(direct, registered)
+
+    mean = float(lossreg.get(name, **params)(target, given))
+    assert mean == pytest.approx(float(np.mean(direct.astype("float64"))), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "expected"), [("float16", "float32"), ("float32", "float32"), ("float64", "float64")]
+)
+@pytest.mark.parametrize("name", sorted(_builtins()))
+def test_direct_call_computes_in_at_least_float32(name, dtype, expected):
+    y_true, y_pred, extras = _inputs(name, {})
+    cast = {k: v.astype(dtype) for k, v in extras.items()}
+    y_true = None if y_true is None else y_true.astype(dtype)
+    y_pred = None if y_pred is None else y_pred.astype(dtype)
+    value = ops.convert_to_numpy(getattr(lossreg.losses, name)(y_true, y_pred, **cast))
+    assert value.dtype == expected
+    assert np.all(np.isfinite(value))
+
+
+@pytest.mark.parametrize(("name", "bad", "message"), BAD, ids=[f"{n}-{next(iter(b))}" for n, b, _ in BAD])
+def test_a_bad_parameter_raises_value_error_when_called_directly(name, bad, message):
+    y_true, y_pred, extras = _inputs(name, {})
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$") as info:
+        getattr(lossreg.losses, name)(y_true, y_pred, **bad, **extras)
+    assert type(info.value) is ValueError
+
+
+@pytest.fixture(scope="module")
+def tagged_model():
+    """Outputs for every built-in's tensors: ``out`` (y_pred), ``aux``, ``z_mean``, ``z_log_var``."""
+    keras = pytest.importorskip("keras")
+    x = keras.Input((4,), name="x")
+    outputs = {name: keras.layers.Dense(6 if name in ("out", "aux") else 3, name=name)(x) for name in TENSORS}
+    return keras.Model(x, outputs)
+
+
+TENSORS = ("out", "aux", "z_mean", "z_log_var")
+
+
+def _spec(name: str, params: dict) -> tuple[str, dict]:
+    """A one-entry spec for loss ``name`` with ``params``, its extras wired to ``tagged_model``'s outputs."""
+    extras = lossreg.describe(name).extras
+    key = "kl" if name == "vae_kl" else "out"  # vae_kl needs no target, so no output of its own
+    entry = {"loss": name, "params": params, **({"inputs": {e: e for e in extras}} if extras else {})}
+    return key, {key: entry}
+
+
+@pytest.mark.parametrize(("name", "bad", "message"), BAD, ids=[f"{n}-{next(iter(b))}" for n, b, _ in BAD])
+def test_the_same_bad_parameter_in_a_spec_is_a_loss_spec_error_at_its_path(name, bad, message, tagged_model):
+    """Through ``resolve`` (losses that ``compile`` can take) and ``attach`` (every loss)."""
+    key, spec = _spec(name, bad)
+    path = f"spec[{key!r}]"
+    expected = f"{path}: Invalid parameters for loss {name!r}: {message}"
+    if name == "band_masked_softmax_ce":  # the Literal type hint refuses it first, at the parameter's own path
+        path = f"{path}['params']['normalize']"
+        expected = (
+            f"{path}: Invalid value for parameter 'normalize' of loss {name!r}. Expected Literal['all', 'band'], "
+            "received str 'pairs'."
+        )
+    ways = [lambda: lossreg.attach(tagged_model, spec)]
+    if not lossreg.describe(name).extras:
+        ways.append(lambda: lossreg.resolve(spec))
+    for way in ways:
+        with pytest.raises(LossSpecError, match="^" + re.escape(expected) + "$") as info:
+            way()
+        assert info.value.path == path
+        assert name == "band_masked_softmax_ce" or isinstance(info.value.__cause__, ValueError)
+
+
+@pytest.mark.parametrize("value", [math.nan, -math.nan])
+@pytest.mark.parametrize(("name", "param"), [(n, next(iter(b))) for n, b, _ in BAD if n != "band_masked_softmax_ce"])
+def test_nan_breaks_every_numeric_rule_when_called_directly(name, param, value):
+    """A spec never gets here (its float check refuses NaN), but a direct call can pass one."""
+    y_true, y_pred, extras = _inputs(name, {})
+    with pytest.raises(ValueError, match=f"`{param}` must be"):
+        getattr(lossreg.losses, name)(y_true, y_pred, **{param: value}, **extras)
+
+
+def test_lossreg_losses_is_reachable_after_import_lossreg_without_keras():
+    """``import lossreg`` alone gives ``lossreg.losses.softmax_ce`` (it used to drop the attribute), and neither
+    that import nor reading the functions imports Keras or TensorFlow."""
+    code = (
+        "import sys, lossreg; fns = [getattr(lossreg.losses, n) for n in lossreg.losses.__all__]; "
+        "print(len(fns), sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.split("\n")[0] == f"{len(lossreg.losses.__all__)} []"
