@@ -94,3 +94,46 @@ def test_check_loss_catches_overflow_at_extreme_logits(forget_loss):
     forget_loss("test_conformance_naive")
     with pytest.raises(LossCheckError, match=r"'extreme' check.*not finite"):
         check_loss("test_conformance_naive", reference=sigmoid_bce, train=False)
+
+
+def test_check_loss_catches_a_reduced_value(forget_loss):
+    @lossreg.register("test_conformance_reduced", override=True)
+    def reduced():
+        """BCE on logits summed to one number (a loss function must leave the reduction to Keras)."""
+        from keras import ops
+
+        bce = _bce_logits()
+        return lambda y_true, y_pred: ops.sum(bce(y_true, y_pred))
+
+    forget_loss("test_conformance_reduced")
+    with pytest.raises(LossCheckError, match=r"'value' check.*returned shape \(\) for a batch of 4"):
+        check_loss("test_conformance_reduced", reference=sigmoid_bce, train=False)
+
+
+def test_check_loss_catches_a_gradient_unlike_the_references(forget_loss):
+    @lossreg.register("test_conformance_straight_through", override=True)
+    def straight_through():
+        """BCE on logits whose value is right but whose gradient is the identity's (a straight-through trick)."""
+        from keras import ops
+
+        bce = _bce_logits()
+        return lambda y_true, y_pred: y_pred + ops.stop_gradient(bce(y_true, y_pred) - y_pred)
+
+    forget_loss("test_conformance_straight_through")
+    with pytest.raises(LossCheckError, match=r"'gradient' check.*differs from the reference's finite differences"):
+        check_loss("test_conformance_straight_through", reference=sigmoid_bce, train=False)
+
+
+def test_check_loss_catches_training_that_does_not_lower_the_loss():
+    with pytest.raises(LossCheckError, match=r"'training' check: 2 Adam steps \(learning rate 0.0.*should go down"):
+        check_loss("sigmoid_bce", train_steps=2, learning_rate=0.0, extreme=False, serialization=False)
+
+
+def test_check_loss_catches_a_loss_without_docs(forget_loss):
+    def undocumented():
+        return _bce_logits()
+
+    lossreg.register("test_conformance_undocumented", override=True)(undocumented)
+    forget_loss("test_conformance_undocumented")
+    with pytest.raises(LossCheckError, match=r"'docs' check: the factory has no docstring"):
+        check_loss("test_conformance_undocumented", reference=sigmoid_bce, train=False)
