@@ -331,28 +331,36 @@ LOGIT_CONFIGS = [
 ]
 
 
+def family(name: str) -> str:
+    """The loss's input family, from its reference's numerics kinds: binary, categorical or pairs."""
+    families = {"binary_probs": "binary", "categorical_probs": "categorical", "pair_probs": "pairs"}
+    kinds = {families.get(extreme.kind, extreme.kind) for extreme in REFERENCES[name].extremes}
+    assert len(kinds) == 1 and kinds <= {"binary", "categorical", "pairs"}, f"{name}: {kinds}"
+    return kinds.pop()
+
+
 def extreme_case(name: str, params: dict[str, Any], dtype: str) -> dict[str, tf.Tensor]:
-    """Logits of exactly ±1e4, confidently right and confidently wrong, batch 2.
+    """Logits of exactly ±1e4, confidently right and confidently wrong, batch 2 (extras at ±1e2).
 
     Sized so that the sum Keras forms in the Loss dtype stays below float16's 65504 (see
     test_float16_loss_reduction_overflows).
     """
-    if name in ("softmax_ce", "band_masked_softmax_ce"):
-        shape = (2, 3) if name == "softmax_ce" else (2, 3, 3, 2)
+    if family(name) in ("categorical", "pairs"):
+        shape = (2, 3) if family(name) == "categorical" else (2, 3, 3, 2)
         rows = int(np.prod(shape[:-1]))
         labels = np.arange(rows) % shape[-1]
         y_true = np.eye(shape[-1])[labels].reshape(shape)
         sign = np.where(np.arange(rows) % 3 == 0, -1.0, 1.0)[:, None]  # a third of the rows confidently wrong
         y_pred = (sign * BIG * (2 * np.eye(shape[-1])[labels] - 1)).reshape(shape)
-        if name == "band_masked_softmax_ce":  # at most one confidently wrong kept pair per sample
+        if family(name) == "pairs":  # at most one confidently wrong kept pair per sample
             y_pred = np.abs(y_pred) * (2 * y_true - 1)
             y_pred[:, 1, 2] *= -1  # inside both bands tested
     else:
         y_true = np.array([[1.0, 1.0, 0.0, 0.0], [0.0, 1.0, 1.0, 0.0]])
         y_pred = BIG * np.array([[1.0, -1.0, -1.0, 1.0], [1.0, 1.0, -1.0, -1.0]])
     inputs = {"y_true": tf.constant(y_true, dtype), "y_pred": tf.constant(y_pred, dtype)}
-    if name == "mse_bce":
-        inputs["aux"] = tf.constant(np.linspace(-BIG, BIG, 8).reshape(2, 4) / 100, dtype)
+    for extra in REFERENCES[name].extras:  # mse_bce's aux
+        inputs[extra] = tf.constant(np.linspace(-BIG, BIG, 8).reshape(2, 4) / 100, dtype)
     return inputs
 
 
@@ -424,14 +432,15 @@ PROBABILITY_CONFIGS = [
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 def test_d_finite_at_probabilities_0_and_1(name, params, dtype):
     case = {"loss": name, "params": params}
-    if name == "band_masked_softmax_ce":  # one-hot predictions, right on even pairs and wrong on odd ones
+    if family(name) == "pairs":  # one-hot predictions, right on even pairs and wrong on odd ones
         labels = np.arange(2 * 3 * 3).reshape(2, 3, 3) % 3
         y_true = np.eye(3)[labels]
         y_pred = np.eye(3)[np.where(labels % 2 == 0, labels, (labels + 1) % 3)]
         inputs = {"y_true": y_true, "y_pred": y_pred}
     else:
         y_true = np.array([[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.5, 1.0]])
-        inputs = {"y_true": y_true, "y_pred": np.array([[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 1.0, 0.0]]), "aux": y_true}
+        y_pred = np.array([[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 1.0, 0.0]])
+        inputs = {"y_true": y_true, "y_pred": y_pred, **{extra: y_true for extra in REFERENCES[name].extras}}
     inputs = {k: tf.constant(v, dtype) for k, v in inputs.items()}
     fn = loss_function(name, params)
     values, grads = value_and_grads(lambda t: fn(t["y_true"], t["y_pred"], **extras_of(t)), inputs)
@@ -439,7 +448,7 @@ def test_d_finite_at_probabilities_0_and_1(name, params, dtype):
     upcast = {k: tf.cast(v, tf.float32) for k, v in inputs.items()}
     assert_close(values, tf_values(case, upcast), 1e-6, "vs raw TF at probabilities 0 and 1")
     # a confidently wrong entry costs -log(1e-7) = 16.1 (probabilities are clipped), not inf
-    assert np.max(values) > (16 if name == "band_masked_softmax_ce" else 16 / 4)
+    assert np.max(values) > (16 if family(name) == "pairs" else 16 / 4)
 
     loss = lossreg.RegisteredLoss([{"loss": name, "params": params}], dtype=dtype)
     value, grads = value_and_grads(lambda t: loss_value(loss, t), inputs)
