@@ -1,9 +1,10 @@
 """Golden values of every built-in lossreg loss: against raw TensorFlow, against a float64 NumPy reference, gradients.
 
 Issue 2, golden-value suite (a)-(d). The cases (loss, parameters, shapes with batch 1 and batch > 1, inputs) come
-from ``tests/golden/golden_values.json``, written once by ``tests/golden/make_golden.py`` from a float64 NumPy
-reference of each documented formula; the raw TensorFlow references below are written independently with
-``tf.nn`` / ``tf.linalg`` / ``tf.math``, the expressions each loss stands for.
+from ``tests/golden/golden_values.json``, written by ``tests/golden/make_golden.py`` from the float64 NumPy
+reference of each documented formula (tests/references/, each reference's ``golden`` cases); the raw TensorFlow
+references below are written independently with ``tf.nn`` / ``tf.linalg`` / ``tf.math``, the expressions each loss
+stands for.
 
 (a) ``lossreg.get(name, **params)(y_true, y_pred)`` equals the raw TF expression within 1e-6 relative (float32),
     and the raw loss function equals it element by element;
@@ -23,13 +24,14 @@ from typing import Any
 import numpy as np
 import pytest
 import tensorflow as tf
+from references import REFERENCES, covered
 
 import lossreg
-from lossreg._registry import REGISTRY
 
 GOLDEN = json.loads((Path(__file__).parent / "golden" / "golden_values.json").read_text(encoding="utf-8"))
 CASES = GOLDEN["cases"]
-BUILTINS = ("softmax_ce", "sigmoid_bce", "sigmoid_focal", "sigmoid_dice", "band_masked_softmax_ce", "mse_bce")
+#: the losses with golden values: lossreg.names() ∩ the references that list golden cases
+GOLDEN_LOSSES = [ref.name for ref in covered(lossreg.names()) if ref.golden]
 EPS = 1e-7  # keras.config.epsilon(): probabilities are clipped to [EPS, 1 - EPS]
 
 
@@ -125,8 +127,18 @@ def loss_value(loss: Any, inputs: dict[str, Any]) -> tf.Tensor:
     return loss(inputs["y_true"], y_pred)
 
 
+def loss_function(name: str, params: dict[str, Any]) -> Any:
+    """The raw loss function ``fn(y_true, y_pred, **extras)``: ``Loss.call`` gives the unreduced values."""
+    call = lossreg.get(name, **params).call
+
+    def fn(y_true: Any, y_pred: Any, **extras: Any) -> Any:
+        return call(y_true, {"y_pred": y_pred, **extras} if extras else y_pred)
+
+    return fn
+
+
 def raw_values(case: dict[str, Any], inputs: dict[str, Any]) -> tf.Tensor:
-    fn = REGISTRY.build(case["loss"], case["params"])
+    fn = loss_function(case["loss"], case["params"])
     return fn(inputs["y_true"], inputs["y_pred"], **extras_of(inputs))
 
 
@@ -168,30 +180,34 @@ def by_id(cases: list[dict[str, Any]]) -> Any:
 # the table itself
 
 
-def test_every_builtin_has_golden_cases_with_batch_1_and_more():
-    for name in BUILTINS:
+def test_every_golden_loss_has_cases_with_batch_1_and_more_and_a_raw_tf_reference():
+    for name in GOLDEN_LOSSES:
         batches = {np.asarray(c["inputs"]["y_pred"]).shape[0] for c in CASES if c["loss"] == name}
         assert 1 in batches and max(batches) > 1, f"{name}: golden batch sizes {sorted(batches)}"
         assert sum(c["loss"] == name for c in CASES) >= 4, name
-    assert set(BUILTINS) <= set(lossreg.names())
+    assert len(GOLDEN_LOSSES) >= 6 and {c["loss"] for c in CASES} == set(GOLDEN_LOSSES)
+    assert set(TF_REFERENCES) == set(GOLDEN_LOSSES), "every golden loss needs a raw TF expression here"
 
 
 def test_golden_values_are_the_scripts_reference_of_the_stored_inputs():
     """The committed numbers are make_golden.py's float64 reference of the committed inputs (no RNG involved), and
     the inputs are exactly representable in float32. Refresh both with `python tests/golden/make_golden.py`."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("make_golden", Path(__file__).parent / "golden" / "make_golden.py")
-    assert spec is not None and spec.loader is not None
-    make_golden = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_golden)
     for case in CASES:
         inputs = {k: np.asarray(v, np.float64) for k, v in case["inputs"].items()}
         for value in inputs.values():
             np.testing.assert_array_equal(value.astype(np.float32).astype(np.float64), value)
-        values = make_golden.REFERENCES[case["loss"]](*inputs.values(), **case["params"])
+        values = REFERENCES[case["loss"]](inputs, case["params"])
         np.testing.assert_allclose(values, case["values"], rtol=1e-13, atol=0, err_msg=case["id"])
         np.testing.assert_allclose(np.mean(values), case["loss_value"], rtol=1e-13, atol=0, err_msg=case["id"])
+
+
+def test_golden_values_are_what_make_golden_writes_today():
+    """The committed file is make_golden.py's output, byte for byte: the references, their golden cases and the
+    recipes still give exactly the committed inputs and values (else: `python tests/golden/make_golden.py`)."""
+    from golden import make_golden
+
+    committed = (Path(__file__).parent / "golden" / "golden_values.json").read_text(encoding="utf-8")
+    assert make_golden.dumps(make_golden.build()) == committed
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -296,7 +312,7 @@ def test_sigmoid_bce_pos_weight_keeps_precision(pos_weight):
     expected = np.where(z64 == 1, pos_weight * np.logaddexp(0, -x64), np.logaddexp(0, x64))
     expected_grad = np.where(z64 == 1, -pos_weight / (1 + np.exp(x64)), 1 / (1 + np.exp(-x64)))
     x = tf.constant(x64, tf.float32)
-    fn = REGISTRY.build("sigmoid_bce", {"pos_weight": pos_weight})
+    fn = loss_function("sigmoid_bce", {"pos_weight": pos_weight})
     with tf.GradientTape() as tape:
         tape.watch(x)
         values = fn(tf.constant(z64, tf.float32), x)
@@ -309,45 +325,42 @@ def test_sigmoid_bce_pos_weight_keeps_precision(pos_weight):
 
 BIG = 1e4  # exactly representable in float16 (max 65504)
 
-#: (loss, params): every configuration that takes logits.
+#: (loss, params): every configuration that takes logits, from the references' ``tf_extremes``.
 LOGIT_CONFIGS = [
-    ("softmax_ce", {}),
-    ("softmax_ce", {"label_smoothing": 0.1}),
-    ("sigmoid_bce", {}),
-    ("sigmoid_bce", {"label_smoothing": 0.1, "pos_weight": 1.5}),
-    ("sigmoid_focal", {}),
-    ("sigmoid_focal", {"alpha": 0.5, "gamma": 0.5}),
-    ("sigmoid_focal", {"alpha": None, "gamma": 0.0}),
-    ("sigmoid_dice", {}),
-    ("sigmoid_dice", {"smooth": 1e-3}),
-    ("band_masked_softmax_ce", {}),
-    ("band_masked_softmax_ce", {"lower": 1, "upper": 1, "include_diagonal": True, "normalize": "band"}),
-    ("mse_bce", {"from_logits": True}),
+    (ref.name, params) for ref in covered(GOLDEN_LOSSES) for regime, params in ref.tf_extremes if regime == "logits"
 ]
 
 
+def family(name: str) -> str:
+    """The loss's input family, from its reference's numerics kinds: binary, categorical or pairs."""
+    families = {"binary_probs": "binary", "categorical_probs": "categorical", "pair_probs": "pairs"}
+    kinds = {families.get(extreme.kind, extreme.kind) for extreme in REFERENCES[name].extremes}
+    assert len(kinds) == 1 and kinds <= {"binary", "categorical", "pairs"}, f"{name}: {kinds}"
+    return kinds.pop()
+
+
 def extreme_case(name: str, params: dict[str, Any], dtype: str) -> dict[str, tf.Tensor]:
-    """Logits of exactly ±1e4, confidently right and confidently wrong, batch 2.
+    """Logits of exactly ±1e4, confidently right and confidently wrong, batch 2 (extras at ±1e2).
 
     Sized so that the sum Keras forms in the Loss dtype stays below float16's 65504 (see
     test_float16_loss_reduction_overflows).
     """
-    if name in ("softmax_ce", "band_masked_softmax_ce"):
-        shape = (2, 3) if name == "softmax_ce" else (2, 3, 3, 2)
+    if family(name) in ("categorical", "pairs"):
+        shape = (2, 3) if family(name) == "categorical" else (2, 3, 3, 2)
         rows = int(np.prod(shape[:-1]))
         labels = np.arange(rows) % shape[-1]
         y_true = np.eye(shape[-1])[labels].reshape(shape)
         sign = np.where(np.arange(rows) % 3 == 0, -1.0, 1.0)[:, None]  # a third of the rows confidently wrong
         y_pred = (sign * BIG * (2 * np.eye(shape[-1])[labels] - 1)).reshape(shape)
-        if name == "band_masked_softmax_ce":  # at most one confidently wrong kept pair per sample
+        if family(name) == "pairs":  # at most one confidently wrong kept pair per sample
             y_pred = np.abs(y_pred) * (2 * y_true - 1)
             y_pred[:, 1, 2] *= -1  # inside both bands tested
     else:
         y_true = np.array([[1.0, 1.0, 0.0, 0.0], [0.0, 1.0, 1.0, 0.0]])
         y_pred = BIG * np.array([[1.0, -1.0, -1.0, 1.0], [1.0, 1.0, -1.0, -1.0]])
     inputs = {"y_true": tf.constant(y_true, dtype), "y_pred": tf.constant(y_pred, dtype)}
-    if name == "mse_bce":
-        inputs["aux"] = tf.constant(np.linspace(-BIG, BIG, 8).reshape(2, 4) / 100, dtype)
+    for extra in REFERENCES[name].extras:  # mse_bce's aux
+        inputs[extra] = tf.constant(np.linspace(-BIG, BIG, 8).reshape(2, 4) / 100, dtype)
     return inputs
 
 
@@ -371,7 +384,7 @@ def assert_finite(value: Any, grads: list[Any], what: str) -> None:
 def test_d_finite_at_logits_1e4(name, params, dtype):
     case = {"loss": name, "params": params}
     inputs = extreme_case(name, params, dtype)
-    fn = REGISTRY.build(name, params)
+    fn = loss_function(name, params)
     values, grads = value_and_grads(lambda t: fn(t["y_true"], t["y_pred"], **extras_of(t)), inputs)
     assert_finite(values, grads, f"raw {name} in {dtype}")
 
@@ -399,17 +412,17 @@ def test_d_focal_gradient_where_the_plain_formula_is_nan(dtype):
     upcast = {k: tf.cast(v, tf.float32) for k, v in inputs.items()}
     _, (reference_grad,) = value_and_grads(lambda t: tf_values(case, t), upcast)
     assert np.isnan(reference_grad.numpy()).any()
-    fn = REGISTRY.build("sigmoid_focal", case["params"])
+    fn = loss_function("sigmoid_focal", case["params"])
     values, grads = value_and_grads(lambda t: fn(t["y_true"], t["y_pred"]), inputs)
     assert_finite(values, grads, "sigmoid_focal gamma=0.5")
 
 
-#: (loss, params): every configuration that takes probabilities.
+#: (loss, params): every configuration that takes probabilities, from the references' ``tf_extremes``.
 PROBABILITY_CONFIGS = [
-    ("band_masked_softmax_ce", {"from_logits": False}),
-    ("band_masked_softmax_ce", {"from_logits": False, "lower": -1, "include_diagonal": True, "normalize": "band"}),
-    ("mse_bce", {}),
-    ("mse_bce", {"mse_weight": 0.5, "bce_weight": 2.0}),
+    (ref.name, params)
+    for ref in covered(GOLDEN_LOSSES)
+    for regime, params in ref.tf_extremes
+    if regime == "probabilities"
 ]
 
 
@@ -419,22 +432,23 @@ PROBABILITY_CONFIGS = [
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 def test_d_finite_at_probabilities_0_and_1(name, params, dtype):
     case = {"loss": name, "params": params}
-    if name == "band_masked_softmax_ce":  # one-hot predictions, right on even pairs and wrong on odd ones
+    if family(name) == "pairs":  # one-hot predictions, right on even pairs and wrong on odd ones
         labels = np.arange(2 * 3 * 3).reshape(2, 3, 3) % 3
         y_true = np.eye(3)[labels]
         y_pred = np.eye(3)[np.where(labels % 2 == 0, labels, (labels + 1) % 3)]
         inputs = {"y_true": y_true, "y_pred": y_pred}
     else:
         y_true = np.array([[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.5, 1.0]])
-        inputs = {"y_true": y_true, "y_pred": np.array([[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 1.0, 0.0]]), "aux": y_true}
+        y_pred = np.array([[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 1.0, 0.0]])
+        inputs = {"y_true": y_true, "y_pred": y_pred, **{extra: y_true for extra in REFERENCES[name].extras}}
     inputs = {k: tf.constant(v, dtype) for k, v in inputs.items()}
-    fn = REGISTRY.build(name, params)
+    fn = loss_function(name, params)
     values, grads = value_and_grads(lambda t: fn(t["y_true"], t["y_pred"], **extras_of(t)), inputs)
     assert_finite(values, grads, f"raw {name} in {dtype}")
     upcast = {k: tf.cast(v, tf.float32) for k, v in inputs.items()}
     assert_close(values, tf_values(case, upcast), 1e-6, "vs raw TF at probabilities 0 and 1")
     # a confidently wrong entry costs -log(1e-7) = 16.1 (probabilities are clipped), not inf
-    assert np.max(values) > (16 if name == "band_masked_softmax_ce" else 16 / 4)
+    assert np.max(values) > (16 if family(name) == "pairs" else 16 / 4)
 
     loss = lossreg.RegisteredLoss([{"loss": name, "params": params}], dtype=dtype)
     value, grads = value_and_grads(lambda t: loss_value(loss, t), inputs)

@@ -1,0 +1,38 @@
+"""Conformance checks for registered losses: what a loss or plugin author calls in their own tests.
+
+``check_loss(name, reference=...)`` puts one registered loss through the checklist every lossreg loss
+passes, and raises ``LossCheckError`` (an ``AssertionError``, so pytest shows it as a failure) naming the
+check that failed and what it saw:
+
+0. **inputs** — when the loss declares what it accepts (``shapes``, ``targets``, ``from_logits``; see
+   ``lossreg.register``), the test inputs fit the declaration: a declaration that refuses valid inputs fails
+   here, naming the mismatch. Losses that declare nothing skip it.
+1. **value** — the loss function gives one value per sample (or per element: leading batch axis), equal
+   to ``reference`` (a float64 NumPy function you write independently) within ``rtol``/``atol``; the
+   ``keras.losses.Loss`` from ``lossreg.get`` gives their mean.
+2. **gradient** — the gradient with respect to ``y_pred`` and every extra exists and is finite, and,
+   with a reference, matches the reference's central finite differences (float64) at a few coordinates.
+3. **extreme** — value and gradient stay finite at extreme inputs (logits of ±1e4 by default, or
+   probabilities of exactly 0 and 1) in every dtype of ``dtypes`` (float32 and float16 by default).
+4. **serialization** — ``keras.losses.serialize`` gives JSON-able config; ``deserialize`` of it gives a loss
+   with the same config and the same value.
+5. **training** — a tiny model whose outputs have the inputs' shapes, compiled with ``jit_compile=True``,
+   lowers the loss over ``train_steps`` steps. A loss without extras is trained with
+   ``compile(loss=lossreg.get(...))``; a loss with extras with ``lossreg.attach`` (one model output per
+   extra, wired through ``inputs``), the way users train such losses.
+6. **docs** — the factory has a docstring (``lossreg show`` prints it).
+
+Example:
+    >>> import numpy as np
+    >>> from lossreg.testing import check_loss
+    >>> def bce(y_true, y_pred, pos_weight=1.0):  # float64 reference: log-loss on logits
+    ...     return pos_weight * y_true * np.logaddexp(0, -y_pred) + (1 - y_true) * np.logaddexp(0, y_pred)
+    >>> report = check_loss("sigmoid_bce", reference=bce, params={"pos_weight": 2.0}, train=False)
+    >>> report.checks
+    ('inputs', 'value', 'gradient', 'extreme', 'serialization', 'docs')
+"""
+
+from ._check_loss import check_loss
+from ._report import CheckReport, LossCheckError
+
+__all__ = ["CheckReport", "LossCheckError", "check_loss"]
