@@ -344,14 +344,15 @@ def test_a_pure_loss_entry_point_with_a_positional_parameter_is_a_broken_plugin(
     assert registry.load_all()[0].status.startswith("failed: TypeError")
 
 
-def _deep_source() -> str:
+def _deep_source(tail: str = "x" + ".y" * 10000) -> str:
     """A module ``ast.parse`` gives up on: an attribute chain nested 10000 levels (RecursionError)."""
-    return 'def f():\n    """Deep."""\n\n\nf.summary = x' + ".y" * 10000 + "\n"
+    return f'def f():\n    """Deep."""\n\n\nf.summary = {tail}\n'
 
 
-def test_static_metadata_survives_a_source_too_deep_for_the_parser(fake):
-    module = fake.module(_deep_source())
-    with pytest.raises(RecursionError):  # what `lossreg list` met before: a traceback
+@pytest.mark.parametrize("tail", ["x" + ".y" * 10000, "-" * 10000 + "1"], ids=["attributes", "unary-minus"])
+def test_static_metadata_survives_a_source_too_deep_for_the_parser(fake, tail):
+    module = fake.module(_deep_source(tail))
+    with pytest.raises((RecursionError, MemoryError)):  # what `lossreg list` met before: a traceback
         ast.parse((fake.dir / f"{module}.py").read_text())
     assert static_metadata(f"{module}:f") == (None, None)
     fake.add("deep", f"{module}:f", dist="deep-dist")

@@ -40,7 +40,9 @@ def register(
         name: the loss name used in specs, e.g. ``"my_loss"``.
         extras: for a factory, the names of the additional model tensors its loss takes as keyword
             arguments (by default the factory's ``extras`` attribute, which ``lossreg.loss_factory`` sets,
-            like the three below). A loss function's extras are read from its signature.
+            like the three below). A loss function's extras are read from its signature; give them here
+            too (the same) only when ``shapes`` names one, as declarations are checked when ``register`` is
+            called.
         override: replace an existing registration of ``name`` instead of raising.
         shapes: a shape pattern per tensor (``"y_true"``, ``"y_pred"`` or an extra), e.g.
             ``{"y_true": "batch ... classes", "y_pred": "batch ... classes"}``: a word is one axis whose
