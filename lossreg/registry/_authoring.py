@@ -19,9 +19,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from lossreg._errors import LossSpecError
-from lossreg.registry import _ops
 from lossreg.registry._expects import Expects, Targets
 from lossreg.registry._ops import ops
+from lossreg.registry._ops import promote as _promote
 from lossreg.registry._params import read_pure, signature_of
 
 __all__ = ["loss_factory", "ops", "promote"]
@@ -161,4 +161,4 @@ def promote(*tensors: Any) -> tuple[Any, ...]:
         >>> standardize_dtype(y_true.dtype), standardize_dtype(y_pred.dtype)
         ('float32', 'float32')
     """
-    return _ops.promote(*tensors)
+    return _promote(*tensors)
