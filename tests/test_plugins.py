@@ -555,3 +555,12 @@ def test_a_model_compiled_with_a_plugin_loss_reloads_in_a_fresh_process(tmp_path
     assert (before, after) == ("False", "True")  # imported on demand by load_model
     assert "'loss': 'focal_tversky'" in terms_and_value and "'gamma': 1.5" in terms_and_value
     assert float(terms_and_value.rsplit(" ", 1)[1]) == pytest.approx(expected, rel=1e-6)
+
+
+def test_plugin_warnings_point_at_the_callers_line_not_at_lossreg(fake, registry):
+    module = fake.module("def f():\n    '''A.'''\n    return lambda y, p: 1.0\n")
+    fake.add("shared", f"{module}:f", dist="dist-a")
+    fake.add("shared", f"{module}:f", dist="dist-b")
+    with pytest.warns(LossregPluginWarning, match="several distributions") as caught:
+        registry.names()
+    assert [w.filename for w in caught] == [__file__]

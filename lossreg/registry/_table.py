@@ -17,6 +17,7 @@ Locks, and their order:
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import warnings
 from collections import defaultdict
@@ -133,7 +134,7 @@ class Registry:
                         record.plain_name = False
             self._entries[entry.name] = entry
         if message is not None:
-            warnings.warn(message, LossregPluginWarning, stacklevel=4)
+            _warn(message)
 
     def remove(self, name: str) -> None:
         """Forget a registered name (used by tests and by ``override`` clean-ups)."""
@@ -225,14 +226,14 @@ class Registry:
         with self._lock:
             messages = self._scan()
         for message in messages:  # after the table is consistent, so `-W error` cannot leave it half-built
-            warnings.warn(message, LossregPluginWarning, stacklevel=3)
+            _warn(message)
 
     def _ensure_scanned(self) -> None:
         if not self._scanned:
             with self._lock:
                 messages = [] if self._scanned else self._scan()
             for message in messages:
-                warnings.warn(message, LossregPluginWarning, stacklevel=4)
+                _warn(message)
 
     def records(self) -> list[PluginRecord]:
         """Every discovered plugin loss, in qualified-name order."""
@@ -337,6 +338,14 @@ class Registry:
 
     def input_check(self, name: str, params: Mapping[str, Any] | None = None) -> Callable[[Mapping[str, Any]], None]:
         return self.lookup(name).input_check(params)
+
+
+def _warn(message: str) -> None:
+    """Warn ``LossregPluginWarning`` pointing at the first caller outside lossreg (not at lossreg's own line)."""
+    frame, level = sys._getframe(1), 2
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "lossreg":
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, LossregPluginWarning, stacklevel=level)
 
 
 def _check_name(name: Any) -> None:
