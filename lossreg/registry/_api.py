@@ -28,8 +28,9 @@ def register(
     A *loss function* ``fn(y_true, y_pred, *, param=default, ..., extra)`` returns per-sample or
     per-element values (Keras reduces them); its keyword-only parameters with defaults are the parameters a
     spec may give (their type hints are checked against specs), those without defaults the extra tensors it
-    takes. It is told from a factory by its two positional parameters, and returned unchanged, so it stays
-    callable on tensors. A *factory* (the older way, still supported) takes keyword parameters and returns
+    takes. It is told from a factory by its first two parameters, positional and without defaults
+    (``y_true, y_pred``; a factory's parameters have defaults or are keyword-only), and it is returned
+    unchanged, so it stays callable on tensors. A *factory* (the older way, still supported) takes keyword parameters and returns
     ``fn(y_true, y_pred, **extras)``; ``lossreg.loss_factory(fn)`` makes one from a loss function.
 
     ``shapes``, ``targets`` and ``from_logits`` declare what the loss accepts: every call is checked
