@@ -30,8 +30,9 @@ def register(
     spec may give (their type hints are checked against specs), those without defaults the extra tensors it
     takes. It is told from a factory by its first two parameters, positional and without defaults
     (``y_true, y_pred``; a factory's parameters have defaults or are keyword-only), and it is returned
-    unchanged, so it stays callable on tensors. A *factory* (the older way, still supported) takes keyword parameters and returns
-    ``fn(y_true, y_pred, **extras)``; ``lossreg.loss_factory(fn)`` makes one from a loss function.
+    unchanged, so it stays callable on tensors. A *factory* (the older way, still supported) takes keyword
+    parameters and returns ``fn(y_true, y_pred, **extras)``; ``lossreg.loss_factory(fn)`` makes one from a
+    loss function.
 
     ``shapes``, ``targets`` and ``from_logits`` declare what the loss accepts: every call is checked
     against them before TensorFlow sees the tensors, with an error naming the loss, the expected and the
