@@ -8,9 +8,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lossreg import _keras_hook, losses  # noqa: F401  (registers the built-ins; keeps lossreg.losses reachable)
-from lossreg._authoring import loss_factory, ops, promote
 from lossreg._errors import LossInputError, LossSpecError, PluginLoadError
-from lossreg._registry import LossInfo, Param, describe, names, register
+from lossreg.registry import LossInfo, Param, describe, loss_factory, names, ops, promote, register
 
 if TYPE_CHECKING:
     from lossreg._attach import AttachedModel, attach

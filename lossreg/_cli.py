@@ -16,8 +16,6 @@ from lossreg._errors import LossSpecError
 
 __all__ = ["build_parser", "main"]
 
-_KERAS_SUMMARY = "Keras built-in loss (keras.losses), resolved by name."
-
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "") -> str:
     """Aligned columns; the last one is not padded (it holds free text)."""
@@ -29,26 +27,18 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = 
     return "\n".join(lines)
 
 
-def _summary_of(factory: Any) -> str:
-    summary = getattr(factory, "summary", None)
-    if isinstance(summary, str) and summary.strip():
-        return summary.strip()
-    doc = (getattr(factory, "__doc__", None) or "").strip()
-    return doc.splitlines()[0].strip() if doc else ""
-
-
 # -- list ---------------------------------------------------------------------------------------------------
 
 
 def _list_rows() -> list[dict[str, Any]]:
-    """One row per loss, without importing TensorFlow or plugin modules."""
-    from lossreg import _plugins
-    from lossreg._registry import REGISTRY
+    """One row per loss, without importing TensorFlow or plugin modules (a plugin's row is read from its
+    source by ``lossreg.registry.static_metadata``)."""
+    from lossreg.registry import REGISTRY
 
     rows = []
     for name in REGISTRY.names():
         entry = REGISTRY.entry(name)
-        record = _plugins.owner(name)
+        record = entry.record
         if record is not None:
             if name == record.qualified and record.plain_name:
                 continue  # listed under its plain name, with this one as an alias
@@ -64,21 +54,16 @@ def _list_rows() -> list[dict[str, Any]]:
                 }
             )
             continue
-        if entry.factory is not None:
-            summary = _summary_of(entry.factory)
-        elif entry.source == "keras":
-            summary = _KERAS_SUMMARY
-        else:
-            summary = ""
+        loss_def = entry.loss_def
         rows.append(
             {
                 "name": name,
                 "source": entry.source,
                 "version": None,
                 "extras": list(entry.extras),
-                "summary": summary,
+                "summary": loss_def.summary if loss_def is not None else "",
                 "aliases": [],
-                "status": "ok" if entry.factory is not None or entry.source == "keras" else "not loaded",
+                "status": "ok" if loss_def is not None else "not loaded",
             }
         )
     return rows
@@ -105,11 +90,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from lossreg import _plugins
-    from lossreg._registry import REGISTRY
+    from lossreg.registry import REGISTRY
 
     info = REGISTRY.describe(args.name)
-    record = _plugins.owner(args.name)
+    record = REGISTRY.entry(args.name).record
     print(f"{info.name}: {info.summary}" if info.summary else info.name)
     if record is not None:
         print(f"source:     {record.distribution} {record.version} (entry point '{record.name} = {record.value}')")

@@ -17,8 +17,7 @@ import pytest
 
 import lossreg
 from lossreg import LossInputError, LossSpecError
-from lossreg._plugins import static_metadata
-from lossreg._registry import REGISTRY, Registry
+from lossreg.registry import REGISTRY, Registry, static_metadata
 
 
 def weighted_abs(
@@ -283,3 +282,40 @@ def test_register_takes_the_factorys_extras_and_declarations(registered):
     assert info.extras == ("weights",)
     assert info.expects is not None and info.expects.shapes["weights"] == ("batch", "d")
     assert info.expects.from_logits is True
+
+
+SIGNATURES = '''
+def none(y_true, y_pred):
+    """None."""
+
+def params_only(y_true, y_pred, *, a: float = 1.0, b: str = "x"):
+    """Params only."""
+
+def mixed(y_true, y_pred, *, a: float = 1.0, first, b: int = 2, second):
+    """Mixed: extras between parameters."""
+
+none_factory = loss_factory(none)
+params_only_factory = loss_factory(params_only)
+mixed_factory = loss_factory(mixed)
+'''
+
+
+@pytest.mark.parametrize("name", ["none", "params_only", "mixed"])
+def test_the_static_reader_and_loss_factory_apply_one_extras_rule(name, tmp_path, monkeypatch):
+    """What `lossreg list` reads from the source is what the loaded loss has, for the factory and the function."""
+    module = f"lossreg_signatures_{os.getpid()}_{name}"
+    (tmp_path / f"{module}.py").write_text("from lossreg import loss_factory\n" + textwrap.dedent(SIGNATURES))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    static = {attr: static_metadata(f"{module}:{attr}") for attr in (name, f"{name}_factory")}
+    loaded = __import__(module)
+    try:
+        factory = getattr(loaded, f"{name}_factory")
+        assert static[f"{name}_factory"] == (factory.__doc__.strip(), factory.extras)
+        assert static[name] == static[f"{name}_factory"]  # an entry point may name the function itself
+    finally:
+        sys.modules.pop(module, None)
+
+
+@pytest.mark.parametrize("value", ["", ":", "no_colon", "a:b c", "a.:x", "os:path", None, 3])
+def test_the_static_reader_never_raises(value):
+    assert static_metadata(value) == (None, None)

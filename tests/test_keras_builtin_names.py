@@ -1,13 +1,19 @@
-"""Keras' own loss names in lossreg: the list cannot drift from Keras, and each one is Keras' loss, value for value.
+"""Keras' own loss names in lossreg: the data cannot drift from Keras, and each one is Keras' loss, value for value.
 
-``lossreg.losses._keras_builtin.KERAS_LOSS_NAMES`` is written out by hand so that ``lossreg.names()`` needs no
-TensorFlow; these tests hold it to what ``keras.losses.get`` accepts in the installed Keras, and check that each
-name resolves to a ``Loss`` computing what Keras' own ``Loss`` class for that function computes.
+``lossreg.registry.KERAS_LOSSES`` (names, functions, parameters, defaults, types) is written out by hand so that
+``lossreg list``, ``lossreg show mse`` and ``lossreg check`` need no Keras; these tests hold it to what
+``keras.losses.get`` accepts in the installed Keras and to each function's signature, check that those commands
+import neither Keras nor TensorFlow, and that each name resolves to a ``Loss`` computing what Keras' own ``Loss``
+class for that function computes.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 import keras
@@ -16,7 +22,7 @@ import pytest
 from keras.src.losses import ALL_OBJECTS_DICT  # what keras.losses.get(str) looks names up in
 
 import lossreg
-from lossreg.losses._keras_builtin import KERAS_LOSS_NAMES
+from lossreg.registry import KERAS_LOSS_NAMES, KERAS_LOSSES
 
 
 def keras_function_names() -> list[str]:
@@ -42,6 +48,56 @@ def test_names_match_keras_losses_get():
     # and every one of them is something keras.losses.get returns a function for
     for name in KERAS_LOSS_NAMES:
         assert inspect.isfunction(keras.losses.get(name)), name
+
+
+def keras_type(parameter: inspect.Parameter) -> type | None:
+    """The type rule of ``lossreg.registry._keras_names``: bool, float for numbers (int for ``axis``), None."""
+    default = parameter.default
+    if isinstance(default, bool):
+        return bool
+    if isinstance(default, int | float):
+        return int if parameter.name == "axis" else float
+    return None
+
+
+@pytest.mark.parametrize("name", sorted(KERAS_LOSSES))
+def test_the_signature_data_matches_the_installed_keras(name):
+    function, params = KERAS_LOSSES[name]
+    fn = keras.losses.get(name)
+    assert fn.__name__ == function and getattr(keras.losses, function) is fn
+    parameters = list(inspect.signature(fn).parameters.values())
+    assert [p.name for p in parameters[:2]] == ["y_true", "y_pred"]
+    expected = [(p.name, p.default, keras_type(p)) for p in parameters[2:]]
+    assert [(p, d, t) for p, d, t in params] == expected
+    assert all(type(d) is type(e[1]) for (_, d, _), e in zip(params, expected, strict=True))  # 80 stays an int
+    info = lossreg.describe(name)
+    assert {k: (p.default, p.annotation) for k, p in info.params.items()} == {
+        p: (d, "any" if t is None else t.__name__) for p, d, t in params
+    }
+
+
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+NO_KERAS = """
+import json, sys
+from lossreg._cli import main
+rc = main(sys.argv[1:])
+print(json.dumps({"rc": rc, "imported": [m for m in ("keras", "tensorflow") if m in sys.modules]}))
+"""
+
+
+@pytest.mark.parametrize("command", [["list"], ["show", "mse"], ["show", "categorical_crossentropy"], ["check"]])
+def test_list_show_and_check_of_keras_names_import_neither_keras_nor_tensorflow(command, tmp_path):
+    """Bug 10: `lossreg show mse` and `lossreg check` on a spec naming `mse` imported Keras (seconds) for its names."""
+    if command == ["check"]:
+        spec = {"a": "mse", "b": {"loss": "categorical_crossentropy", "params": {"label_smoothing": 0.1}}}
+        (tmp_path / "spec.json").write_text(json.dumps(spec))
+        command = ["check", str(tmp_path / "spec.json")]
+    result = subprocess.run(
+        [sys.executable, "-c", NO_KERAS, *command], capture_output=True, text=True, env=ENV, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome == {"rc": 0, "imported": []}
 
 
 def test_names_are_registered_with_source_keras():

@@ -4,6 +4,7 @@ the plugin written from the README's guide, a deliberately broken one, and lossr
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
 import importlib.util
 import itertools
@@ -20,10 +21,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from lossreg import PluginLoadError, _plugins
-from lossreg._errors import LossSpecError
-from lossreg._plugins import GROUP, LossregPluginWarning, load_all, records, static_metadata
-from lossreg._registry import Registry, _Entry
+from lossreg import LossSpecError, PluginLoadError
+from lossreg.registry import GROUP, LossDef, LossregPluginWarning, PluginEntryPoint, Registry, static_metadata
 
 ROOT = Path(__file__).resolve().parent.parent
 _counter = itertools.count()
@@ -74,7 +73,7 @@ def fake(tmp_path, monkeypatch):
 @pytest.fixture
 def registry():
     reg = Registry()
-    reg.add(_Entry(name="builtin_loss", source="lossreg", factory=_builtin_factory))
+    reg.add(LossDef.of("builtin_loss", _builtin_factory, "lossreg"))
     return reg
 
 
@@ -93,7 +92,7 @@ def test_plugins_are_listed_without_importing_them_and_imported_on_first_use(fak
     names = registry.names()
     assert {"good", "fake-dist:good", "builtin_loss"} <= set(names)
     assert module not in sys.modules  # listed, not imported
-    [record] = records(registry)
+    [record] = registry.records()
     assert (record.status, record.summary, record.extras) == (
         "not loaded",
         "Good plugin loss: scale * (y_pred - y_true) + aux.",
@@ -126,14 +125,14 @@ def test_names_reads_each_distribution_once_and_no_plugin_source(fake, registry,
     for loss in ("good", "also_good"):  # one distribution, two entry points: one metadata read per scan
         fake.eps.append(SimpleNamespace(name=loss, value=f"{module}:good", dist=dist))
     parsed: list[str] = []
-    real = _plugins.static_metadata
-    monkeypatch.setattr(_plugins, "static_metadata", lambda value: parsed.append(value) or real(value))
+    where = "lossreg.registry._entry_points.static_metadata"  # the reader a record calls: counted here
+    monkeypatch.setattr(where, lambda value: parsed.append(value) or static_metadata(value))
 
     assert {"good", "also_good", "multi-dist:good", "multi-dist:also_good"} <= set(registry.names())
     assert (dist.reads, parsed) == (1, [])  # names() never reads a plugin's source
     assert registry.entry("also_good").extras == ("aux",)  # asked for: read from the source, still not imported
     assert parsed == [f"{module}:good"] and module not in sys.modules
-    assert [(r.qualified, r.version, r.summary) for r in records(registry)] == [
+    assert [(r.qualified, r.version, r.summary) for r in registry.records()] == [
         ("multi-dist:also_good", "2.0", "Good plugin loss: scale * (y_pred - y_true) + aux."),
         ("multi-dist:good", "2.0", "Good plugin loss: scale * (y_pred - y_true) + aux."),
     ]
@@ -170,7 +169,7 @@ def test_a_broken_plugin_is_reported_and_harmless(fake, registry, source, attr, 
         assert (error.distribution, error.entry_point) == ("broken-dist", "broken")
         assert "'broken-dist'" in str(error) and f"broken = {broken}:{attr}" in str(error)
         assert isinstance(error, LossSpecError)
-    status = {r.qualified: r.status for r in load_all(registry)}
+    status = {r.qualified: r.status for r in registry.load_all()}
     assert status["fake-dist:good"] == "ok"
     assert re.match(r"failed: .*" + why, status["broken-dist:broken"])
 
@@ -178,7 +177,7 @@ def test_a_broken_plugin_is_reported_and_harmless(fake, registry, source, attr, 
 def test_an_invalid_entry_point_name_is_reported_not_registered(fake, registry):
     fake.add("not a name", f"{fake.module(GOOD)}:good")
     assert "not a name" not in registry.names()
-    [record] = records(registry)
+    [record] = registry.records()
     assert record.status == "failed: invalid loss name"
 
 
@@ -295,6 +294,88 @@ def test_static_metadata_reads_the_source_without_importing_any_package(tmp_path
     assert static_metadata(f"{package}.sub:missing") == (None, None)
     assert static_metadata("a_module_that_is_not_installed_anywhere:f") == (None, None)
     assert package not in sys.modules
+
+
+def test_a_private_registry_takes_faked_entry_points_without_patching(tmp_path, monkeypatch):
+    """The public test seam: ``Registry(entry_points=[PluginEntryPoint(...)])``, as stevedore's make_test_instance."""
+    (tmp_path / "lossreg_seam_plugin.py").write_text(GOOD)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "lossreg_seam_plugin", raising=False)
+    offered: list[PluginEntryPoint] = []
+    registry = Registry(entry_points=lambda: offered)  # called at every scan: "installs" show up later
+    assert registry.names() == []  # isolated: no built-ins, no installed plugins
+    offered.append(PluginEntryPoint("good", "lossreg_seam_plugin:good", distribution="seam-dist", version="1.2"))
+    assert registry.entry("good").source == "seam-dist"  # found on the lookup miss
+    assert [(r.qualified, r.version, r.status) for r in registry.records()] == [("seam-dist:good", "1.2", "not loaded")]
+    assert registry.build("good", {"scale": 1.0})(1.0, 2.0, aux=0.0) == 1.0
+    fixed = Registry(entry_points=[PluginEntryPoint("good", "lossreg_seam_plugin:good")])
+    assert fixed.names() == ["good", "test-dist:good"]
+
+
+PURE = '''
+def pair(y_true, y_pred, *, margin: float = 1.0, real_logits, fake_logits):
+    """Pair loss written as a pure function: margin * (real_logits - fake_logits) + y_pred - y_true."""
+    return margin * (real_logits - fake_logits) + y_pred - y_true
+'''
+
+
+def test_an_entry_point_may_name_a_pure_loss_function(fake, registry):
+    module = fake.module(PURE)
+    fake.add("pair", f"{module}:pair")
+    assert registry.entry("pair").extras == ("real_logits", "fake_logits")  # read from the source, not imported
+    assert module not in sys.modules
+    assert static_metadata(f"{module}:pair") == (
+        "Pair loss written as a pure function: margin * (real_logits - fake_logits) + y_pred - y_true.",
+        ("real_logits", "fake_logits"),
+    )
+    info = registry.describe("pair")
+    assert (list(info.params), info.extras) == (["margin"], ("real_logits", "fake_logits"))
+    fn = registry.build("pair", {"margin": 2.0})
+    assert fn(1.0, 3.0, real_logits=1.0, fake_logits=0.5) == 2.0 * 0.5 + 2.0
+    with pytest.raises(LossSpecError, match=r"Expected float, received str 'x'"):
+        registry.build("pair", {"margin": "x"}, path="spec['o']")
+
+
+def test_a_pure_loss_entry_point_with_a_positional_parameter_is_a_broken_plugin(fake, registry):
+    module = fake.module("def bad(y_true, y_pred, scale=1.0):\n    return 0.0\n")
+    fake.add("bad", f"{module}:bad")
+    with pytest.raises(PluginLoadError, match=r"parameter 'scale' is positional"):
+        registry.build("bad", {})
+    assert registry.load_all()[0].status.startswith("failed: TypeError")
+
+
+def _deep_source(tail: str = "x" + ".y" * 10000) -> str:
+    """A module ``ast.parse`` gives up on: an attribute chain nested 10000 levels (RecursionError)."""
+    return f'def f():\n    """Deep."""\n\n\nf.summary = {tail}\n'
+
+
+@pytest.mark.parametrize("tail", ["x" + ".y" * 10000, "-" * 10000 + "1"], ids=["attributes", "unary-minus"])
+def test_static_metadata_survives_a_source_too_deep_for_the_parser(fake, tail):
+    module = fake.module(_deep_source(tail))
+    with pytest.raises((RecursionError, MemoryError)):  # what `lossreg list` met before: a traceback
+        ast.parse((fake.dir / f"{module}.py").read_text())
+    assert static_metadata(f"{module}:f") == (None, None)
+    fake.add("deep", f"{module}:f", dist="deep-dist")
+    registry = Registry()
+    assert "deep" in registry.names()
+    [record] = registry.records()
+    assert (record.summary, record.extras, record.status) == (None, None, "not loaded")
+
+
+def test_lossreg_list_copes_with_an_installed_plugin_too_deep_for_the_parser(tmp_path):
+    """Bug 8: a plugin whose source nests ~10000 levels crashed `lossreg list` (RecursionError in ast.parse)."""
+    site = tmp_path / "site"
+    info = site / "lossreg_deep_plugin-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lossreg-deep-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[lossreg.losses]\ndeep = lossreg_deep_plugin:f\n")
+    (site / "lossreg_deep_plugin.py").write_text(_deep_source())
+    result = _run([sys.executable, "-m", "lossreg", "list", "--json"], _env(PYTHONPATH=str(site)))
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["deep"]["source"] == "lossreg-deep-plugin"
+    assert (rows["deep"]["summary"], rows["deep"]["extras"], rows["deep"]["status"]) == ("", None, "not loaded")
+    assert "Traceback" not in result.stderr
 
 
 def test_the_real_registry_lists_the_installed_plugin_distributions():
@@ -474,3 +555,12 @@ def test_a_model_compiled_with_a_plugin_loss_reloads_in_a_fresh_process(tmp_path
     assert (before, after) == ("False", "True")  # imported on demand by load_model
     assert "'loss': 'focal_tversky'" in terms_and_value and "'gamma': 1.5" in terms_and_value
     assert float(terms_and_value.rsplit(" ", 1)[1]) == pytest.approx(expected, rel=1e-6)
+
+
+def test_plugin_warnings_point_at_the_callers_line_not_at_lossreg(fake, registry):
+    module = fake.module("def f():\n    '''A.'''\n    return lambda y, p: 1.0\n")
+    fake.add("shared", f"{module}:f", dist="dist-a")
+    fake.add("shared", f"{module}:f", dist="dist-b")
+    with pytest.warns(LossregPluginWarning, match="several distributions") as caught:
+        registry.names()
+    assert [w.filename for w in caught] == [__file__]

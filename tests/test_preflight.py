@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 import lossreg
-from lossreg._registry import REGISTRY
+from lossreg.registry import REGISTRY
 
 BUILTINS = sorted(n for n in lossreg.names() if lossreg.describe(n).source == "lossreg")
 PLUGINS = sorted(n for n in lossreg.names() if lossreg.describe(n).source.startswith("lossreg-") and ":" not in n)

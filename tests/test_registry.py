@@ -6,6 +6,7 @@ import inspect
 import math
 import re
 from collections.abc import Callable, Iterator
+from typing import Literal
 
 import keras
 import numpy as np
@@ -13,8 +14,7 @@ import pytest
 
 import lossreg
 from lossreg import LossSpecError
-from lossreg._registry import REGISTRY, Param
-from lossreg.losses._keras_builtin import KERAS_LOSS_NAMES
+from lossreg.registry import KERAS_LOSS_NAMES, REGISTRY, Param, Registry, Ruling, conflict_rule
 
 BUILT_INS = ("band_masked_softmax_ce", "mse_bce", "sigmoid_bce", "sigmoid_dice", "sigmoid_focal", "softmax_ce")
 
@@ -31,7 +31,7 @@ def registered() -> Iterator[list[str]]:
 @pytest.fixture
 def restore_mse() -> Iterator[None]:
     """Put Keras' 'mse' back after a test overrides it."""
-    original = REGISTRY.entry("mse")
+    original = REGISTRY.lookup("mse")
     yield
     REGISTRY.add(original, override=True)
 
@@ -126,7 +126,9 @@ def test_extras_given_as_one_string_is_refused_not_split_into_letters(registered
 
 
 def test_a_non_callable_factory_is_refused():
-    with pytest.raises(LossSpecError, match=r"lossreg.register\('test_nc'\) expects a factory function, got 3\."):
+    with pytest.raises(
+        LossSpecError, match=r"lossreg.register\('test_nc'\) expects a loss function or a factory function, got 3\."
+    ):
         lossreg.register("test_nc")(3)
     assert "test_nc" not in lossreg.names()
 
@@ -379,3 +381,99 @@ def test_unknown_loss_names_suggest_the_closest(how):
     assert info.value.path == {"build": "spec['out']", "get": "lossreg.get('sigmoid_focl')"}.get(
         how, "spec['out']['loss']"
     )
+
+
+# -- one way to write a loss: a pure function registered directly --------------------------------------------------
+def scaled_gap(y_true, y_pred, *, scale: float = 1.0, mode: Literal["abs", "square"] = "abs", weights):
+    """Scaled, weighted gap: scale * weights * |y_pred - y_true| (or its square)."""
+    d = np.asarray(y_pred, "float64") - np.asarray(y_true, "float64")
+    return scale * np.asarray(weights) * (np.abs(d) if mode == "abs" else d**2)
+
+
+def positive_scale(scale):
+    if not scale > 0:
+        raise ValueError(f"`scale` must be > 0, received scale={scale!r}.")
+
+
+def test_register_takes_a_pure_function_and_returns_it_callable_on_tensors(registered):
+    registered.append("test_scaled_gap")
+    declared = {"extras": ("weights",), "shapes": {"weights": "batch ..."}}  # a shape for an extra names it
+    returned = lossreg.register("test_scaled_gap", validate=positive_scale, **declared)(scaled_gap)
+    assert returned is scaled_gap  # still the plain function: callable on tensors
+    info = lossreg.describe("test_scaled_gap")
+    assert (list(info.params), info.extras, info.source) == (["scale", "mode"], ("weights",), __name__)
+    assert info.params["mode"].annotation == "Literal['abs', 'square']"
+    assert info.summary == "Scaled, weighted gap: scale * weights * |y_pred - y_true| (or its square)."
+    assert info.expects is not None and info.expects.shapes["weights"] == ("batch", "...")
+    loss_def = REGISTRY.lookup("test_scaled_gap", path="spec['o']")
+    assert loss_def.fn is scaled_gap and loss_def.extras == ("weights",)
+    fn = loss_def.bind({"scale": 2.0, "mode": "square"}, "spec['o']")
+    np.testing.assert_allclose(fn([0.0, 1.0], [1.0, 3.0], weights=[1.0, 0.5]), [2.0, 4.0])
+    with pytest.raises(
+        LossSpecError, match=r"^spec\['o'\]: Invalid parameters .*`scale` must be > 0, received scale=0"
+    ):
+        loss_def.bind({"scale": 0.0}, "spec['o']")
+    [problem] = loss_def.param_problems({"mode": "cube"}, "spec['o']")
+    assert problem.path == "spec['o']['params']['mode']" and "Expected Literal['abs', 'square']" in str(problem)
+
+
+def test_a_pure_function_and_its_loss_factory_register_alike(registered):
+    registered.extend(["test_gap_pure", "test_gap_factory"])
+    lossreg.register("test_gap_pure", validate=positive_scale)(scaled_gap)
+    lossreg.register("test_gap_factory")(lossreg.loss_factory(scaled_gap, validate=positive_scale))
+    pure, factory = lossreg.describe("test_gap_pure"), lossreg.describe("test_gap_factory")
+    assert (pure.params, pure.extras, pure.summary, pure.doc) == (
+        factory.params,
+        factory.extras,
+        factory.summary,
+        factory.doc,
+    )
+    for name in ("test_gap_pure", "test_gap_factory"):
+        assert REGISTRY.lookup(name).fn is scaled_gap
+        with pytest.raises(LossSpecError, match="`scale` must be > 0"):
+            REGISTRY.build(name, {"scale": -1.0})
+
+
+def test_a_pure_function_of_the_wrong_shape_or_validate_with_a_factory_is_refused(registered):
+    def positional(y_true, y_pred, scale=1.0):
+        """Scale given positionally."""
+
+    with pytest.raises(TypeError, match=r"parameter 'scale' is positional.*after the '\*'"):
+        lossreg.register("test_positional")(positional)
+    with pytest.raises(TypeError, match=r"validate is for a loss function"):
+        lossreg.register("test_validate_factory", validate=positive_scale)(_factory_from(__name__))
+    with pytest.raises(LossSpecError, match=r"a loss function's extras are its keyword-only parameters"):
+        lossreg.register("test_extras_twice", extras=("other",))(scaled_gap)
+    assert not {"test_positional", "test_validate_factory", "test_extras_twice"} & set(lossreg.names())
+
+
+# -- the conflict rule: one pure function ---------------------------------------------------------------------------
+def test_the_conflict_rule():
+    assert conflict_rule("dice", ["seg"]) == Ruling("seg")
+    assert conflict_rule("dice", []) == Ruling(None)
+    several = conflict_rule("dice", ["seg-b", "seg-a"])
+    assert several.winner is None and several.key == "dice||seg-a,seg-b"
+    assert several.message == (
+        "Plugin loss 'dice' is offered by several distributions (seg-a, seg-b), so none gets the plain name; "
+        "use 'seg-a:dice' or 'seg-b:dice'."
+    )
+    kept = conflict_rule("dice", ["seg"], registered="lossreg")
+    assert (kept.winner, kept.key) == ("lossreg", "dice|lossreg|seg")
+    assert kept.message is not None and "clashes with the 'lossreg' loss of that name, which keeps it" in kept.message
+    late = conflict_rule("dice", ["seg"], registered="my_project", late=True)
+    assert late.winner == "my_project" and "'my_project' registers loss 'dice'" in (late.message or "")
+    assert late.key == conflict_rule("dice", ["seg"], registered="my_project").key  # warned once, either way
+    assert conflict_rule("dice", [], registered="lossreg") == Ruling("lossreg")
+
+
+# -- one lookup per term ---------------------------------------------------------------------------------------------
+def test_a_term_needs_one_lookup_then_the_loss_def(monkeypatch):
+    lookups: list[str] = []
+    real = Registry.lookup
+    monkeypatch.setattr(Registry, "lookup", lambda self, name, **kw: lookups.append(name) or real(self, name, **kw))
+    loss_def = REGISTRY.lookup("sigmoid_focal", path="spec['o']")
+    assert loss_def.param_problems({"gamma": 1.0}, "spec['o']") == []
+    fn = loss_def.bind({"gamma": 1.0}, "spec['o']")
+    check = loss_def.input_check({"gamma": 1.0})
+    assert callable(fn) and callable(check) and loss_def.extras == () and loss_def.expects is not None
+    assert lookups == ["sigmoid_focal"]

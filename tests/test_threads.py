@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import importlib.metadata
 import itertools
 import sys
 import threading
@@ -17,8 +17,7 @@ import pytest
 
 import lossreg
 from lossreg import LossSpecError
-from lossreg._registry import REGISTRY, Registry, _Entry
-from lossreg.losses._keras_builtin import _keras_factory
+from lossreg.registry import REGISTRY, PluginEntryPoint, Registry
 
 THREADS = 8
 PER_THREAD = 50
@@ -146,27 +145,31 @@ def test_a_raced_duplicate_registration_has_exactly_one_winner(prefix):
         assert lossreg.names().count(name) == 1
 
 
-class CountingLoader:
-    """A loader that counts its calls and is slow enough for racing threads to meet inside it."""
+SLOW_PLUGIN = '''
+import time
 
-    def __init__(self, load: Callable[[], Any]) -> None:
-        self.load = load
-        self.calls = 0
-        self.lock = threading.Lock()
+time.sleep(0.05)  # slow enough for racing threads to meet inside the import
 
-    def __call__(self) -> Any:
-        with self.lock:
-            self.calls += 1
-        time.sleep(0.05)
-        return self.load()
+
+def huber(y_true, y_pred, *, delta: float = 1.0):
+    """Huber loss per sample (NumPy)."""
+    import numpy as np
+
+    d = np.abs(np.asarray(y_pred, "float64") - np.asarray(y_true, "float64"))
+    return np.mean(np.where(d <= delta, 0.5 * d**2, delta * (d - 0.5 * delta)), axis=-1)
+'''
 
 
 @pytest.mark.parametrize("how", ["factory", "build", "describe", "extras"])
-def test_first_time_loading_of_a_keras_name_raced_by_eight_threads_loads_once(how):
-    registry = Registry()  # a fresh registry: nothing loaded yet
-    loader = CountingLoader(functools.partial(_keras_factory, "huber"))
-    registry.add(_Entry(name="huber", source="keras", loader=loader))
-    assert registry.entry("huber").factory is None
+def test_first_time_loading_of_a_plugin_raced_by_eight_threads_loads_once(how, tmp_path, monkeypatch):
+    module = f"lossreg_slow_plugin_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{module}.py").write_text(SLOW_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = Registry(entry_points=[PluginEntryPoint("huber", f"{module}:huber", distribution="slow-dist")])
+    assert registry.entry("huber").loss_def is None  # a fresh registry: nothing loaded yet
+    calls: list[str] = []
+    real_load = importlib.metadata.EntryPoint.load
+    monkeypatch.setattr(importlib.metadata.EntryPoint, "load", lambda self: calls.append(self.value) or real_load(self))
 
     def work(i: int) -> Any:
         if how == "factory":
@@ -179,13 +182,13 @@ def test_first_time_loading_of_a_keras_name_raced_by_eight_threads_loads_once(ho
 
     results, errors = run_together(THREADS, work)
     assert errors == []
-    assert loader.calls == 1
+    assert calls == [f"{module}:huber"]
     factory = registry.entry("huber").factory
-    assert factory is not None and factory.__name__ == "huber"
+    assert factory is not None and factory.__name__ == "huber_factory"
     if how == "factory":
         assert all(result is factory for result in results)
     elif how == "build":
-        y, p = np.array([[0.0, 0.0]], "float32"), np.array([[0.2, 2.0]], "float32")
+        y, p = np.array([[0.0, 0.0]]), np.array([[0.2, 2.0]])
         expected = np.mean([0.5 * 0.2**2, 0.5 * (2.0 - 0.5) + 0.5 * 0.5**2])  # Huber, delta 0.5
         for fn in results:
             np.testing.assert_allclose(float(fn(y, p)[0]), expected, rtol=1e-6)
@@ -198,7 +201,7 @@ def test_first_time_loading_of_a_keras_name_raced_by_eight_threads_loads_once(ho
 def test_a_plugin_loss_raced_under_its_plain_and_qualified_names_is_imported_once(monkeypatch):
     registry = Registry()  # reads the installed plugins afresh: its records are not loaded yet
     names = ["soft_dice", "lossreg-segmentation:soft_dice"]
-    assert all(registry.entry(name).factory is None for name in names)
+    assert all(registry.entry(name).loss_def is None for name in names)
     calls: list[str] = []
     real_load = __import__("importlib.metadata").metadata.EntryPoint.load
 

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 import lossreg
 from lossreg import LossInputError, LossSpecError
-from lossreg._plugins import static_metadata
+from lossreg.registry import static_metadata
 from lossreg.testing import check_loss
 
 RNG = np.random.default_rng(7)

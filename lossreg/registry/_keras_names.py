@@ -1,0 +1,146 @@
+"""Keras' own built-in loss names (``mse``, ``categorical_crossentropy``, …) and their signatures, as data.
+
+``lossreg list``, ``lossreg show mse`` and ``lossreg check`` on a spec naming ``mse`` need Keras' names,
+parameters, defaults and types, but not Keras: importing it costs seconds. So they are written out here, and
+``tests/test_keras_builtin_names.py`` holds them to the installed Keras (names, functions, parameters,
+defaults, types). Keras is imported the first time one of these losses is *called*.
+
+A parameter's type follows one rule: a ``bool`` default is ``bool``; a number is ``float`` (Keras takes an
+int where it takes a float), except ``axis``, an ``int``; ``None`` (no type) for a ``None`` default.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Mapping
+from typing import Any, Final
+
+from lossreg.registry._expects import Expects
+from lossreg.registry._lossdef import LossDef
+
+__all__ = ["KERAS_LOSSES", "KERAS_LOSS_NAMES", "keras_loss_defs"]
+
+_F = float
+#: name -> (the ``keras.losses`` function it names, its parameters after y_true and y_pred: (name, default, type)).
+KERAS_LOSSES: Final[Mapping[str, tuple[str, tuple[tuple[str, Any, type | None], ...]]]] = {
+    "bce": ("binary_crossentropy", (("from_logits", False, bool), ("label_smoothing", 0.0, _F), ("axis", -1, int))),
+    "binary_crossentropy": (
+        "binary_crossentropy",
+        (("from_logits", False, bool), ("label_smoothing", 0.0, _F), ("axis", -1, int)),
+    ),
+    "binary_focal_crossentropy": (
+        "binary_focal_crossentropy",
+        (
+            ("apply_class_balancing", False, bool),
+            ("alpha", 0.25, _F),
+            ("gamma", 2.0, _F),
+            ("from_logits", False, bool),
+            ("label_smoothing", 0.0, _F),
+            ("axis", -1, int),
+        ),
+    ),
+    "categorical_crossentropy": (
+        "categorical_crossentropy",
+        (("from_logits", False, bool), ("label_smoothing", 0.0, _F), ("axis", -1, int)),
+    ),
+    "categorical_focal_crossentropy": (
+        "categorical_focal_crossentropy",
+        (
+            ("alpha", 0.25, _F),
+            ("gamma", 2.0, _F),
+            ("from_logits", False, bool),
+            ("label_smoothing", 0.0, _F),
+            ("axis", -1, int),
+        ),
+    ),
+    "categorical_hinge": ("categorical_hinge", ()),
+    "circle": (
+        "circle",
+        (
+            ("ref_labels", None, None),
+            ("ref_embeddings", None, None),
+            ("remove_diagonal", True, bool),
+            ("gamma", 80, _F),
+            ("margin", 0.4, _F),
+        ),
+    ),
+    "cosine_similarity": ("cosine_similarity", (("axis", -1, int),)),
+    "ctc": ("ctc", ()),
+    "dice": ("dice", (("axis", None, None),)),
+    "hinge": ("hinge", ()),
+    "huber": ("huber", (("delta", 1.0, _F),)),
+    "kl_divergence": ("kl_divergence", ()),
+    "kld": ("kl_divergence", ()),
+    "log_cosh": ("log_cosh", ()),
+    "mae": ("mean_absolute_error", ()),
+    "mape": ("mean_absolute_percentage_error", ()),
+    "mean_absolute_error": ("mean_absolute_error", ()),
+    "mean_absolute_percentage_error": ("mean_absolute_percentage_error", ()),
+    "mean_squared_error": ("mean_squared_error", ()),
+    "mean_squared_logarithmic_error": ("mean_squared_logarithmic_error", ()),
+    "mse": ("mean_squared_error", ()),
+    "msle": ("mean_squared_logarithmic_error", ()),
+    "poisson": ("poisson", ()),
+    "sparse_categorical_crossentropy": (
+        "sparse_categorical_crossentropy",
+        (("from_logits", False, bool), ("ignore_class", None, None), ("axis", -1, int)),
+    ),
+    "squared_hinge": ("squared_hinge", ()),
+    "tversky": ("tversky", (("alpha", 0.5, _F), ("beta", 0.5, _F), ("axis", None, None))),
+}
+
+#: Every lower-case loss name ``keras.losses.get`` accepts (functions and their aliases).
+KERAS_LOSS_NAMES: Final = tuple(KERAS_LOSSES)
+
+_ELEMENTS: Final = {"y_true": "batch ...", "y_pred": "batch ..."}
+_CLASSES: Final = {"y_true": "batch ... classes", "y_pred": "batch ... classes"}
+#: What the cross-entropies accept (see ``lossreg.registry._expects``): the classic mistakes, integer class ids for
+#: a one-hot loss (or one-hot labels, or 1-based ids, for the sparse one) and logits for a loss expecting
+#: probabilities, fail with a fix instead of a shape error or silent clipping. (``from_logits`` defaults to
+#: False in Keras.)
+_DECLARED: Final = {
+    "bce": (_ELEMENTS, "unit"),
+    "binary_crossentropy": (_ELEMENTS, "unit"),
+    "binary_focal_crossentropy": (_ELEMENTS, "unit"),
+    "categorical_crossentropy": (_CLASSES, "one_hot"),
+    "categorical_focal_crossentropy": (_CLASSES, "one_hot"),
+    "sparse_categorical_crossentropy": ({"y_true": "batch ...", "y_pred": "batch ... classes"}, "class_ids"),
+}
+
+
+def call_keras_loss(function: str, y_true: Any, y_pred: Any, **params: Any) -> Any:
+    """``keras.losses.<function>(y_true, y_pred, **params)``, importing Keras on the first call."""
+    import keras
+
+    return getattr(keras.losses, function)(y_true, y_pred, **params)
+
+
+def _factory(name: str, function: str, params: tuple[tuple[str, Any, type | None], ...]) -> Any:
+    """A factory for Keras' loss ``name`` made from the data above: no Keras import until its loss is called."""
+
+    def factory(**given: Any) -> Any:
+        return functools.partial(call_keras_loss, function, **given)
+
+    signature = ", ".join(f"{p}={default!r}" for p, default, _ in params)
+    factory.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(p, inspect.Parameter.KEYWORD_ONLY, default=default) for p, default, _ in params]
+    )
+    factory.__annotations__ = {p: hint for p, _, hint in params if hint is not None}
+    factory.__name__ = factory.__qualname__ = function
+    factory.__doc__ = (
+        f"Keras built-in loss keras.losses.{function}.\n\n"
+        f"keras.losses.{function}(y_true, y_pred{', ' + signature if signature else ''}), resolved by name "
+        f"({name!r}). Its documentation: https://keras.io/api/losses/ or help(keras.losses.{function})."
+    )
+    return factory
+
+
+def keras_loss_defs() -> list[LossDef]:
+    """A ``LossDef`` per Keras name, made without importing Keras."""
+    defs = []
+    for name, (function, params) in KERAS_LOSSES.items():
+        shapes, targets = _DECLARED.get(name, (None, None))
+        expects = Expects.declare(name, (), shapes, targets, "from_logits") if name in _DECLARED else None
+        defs.append(LossDef(name, "keras", _factory(name, function, params), expects=expects))
+    return defs

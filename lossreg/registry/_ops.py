@@ -1,0 +1,43 @@
+"""Backend-neutral tensor helpers for loss functions, importing Keras only when first used.
+
+``ops`` stands for ``keras.ops``: loss modules write ``ops.softmax(...)`` at module level without
+importing Keras (and so TensorFlow) when lossreg is imported, so listing losses stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["ops", "promote", "reduce_non_batch"]
+
+
+class _LazyKerasOps:
+    """Attribute access forwards to ``keras.ops``, importing it on first use."""
+
+    def __getattr__(self, name: str) -> Any:
+        from keras import ops as keras_ops
+
+        value = getattr(keras_ops, name)
+        setattr(self, name, value)
+        return value
+
+
+ops: Any = _LazyKerasOps()
+
+
+def promote(*tensors: Any) -> tuple[Any, ...]:
+    """Convert to tensors of one float dtype, at least float32 (losses are computed in float32 under
+    half precision, as Keras recommends for mixed precision)."""
+    from keras.backend import standardize_dtype
+
+    converted = [ops.convert_to_tensor(t) for t in tensors]
+    target = "float64" if any(standardize_dtype(t.dtype) == "float64" for t in converted) else "float32"
+    return tuple(ops.cast(t, target) for t in converted)
+
+
+def reduce_non_batch(x: Any, reducer: str = "mean") -> Any:
+    """Reduce every axis but the first, giving one value per sample."""
+    axes = tuple(range(1, len(x.shape)))
+    if not axes:
+        return x
+    return getattr(ops, reducer)(x, axis=axes)
