@@ -147,9 +147,9 @@ def _term_text(term: Any) -> str:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from lossreg._check import check_spec
+    from lossreg.spec._check import check_spec
 
-    result = check_spec(args.spec, args.model)
+    result = check_spec(args.spec, args.model, imports=args.imports or ())
     if result.model_info:
         outputs = [row for row in result.model_info if row[0] == "output"]
         print(f"model {args.model}: {len(outputs)} output(s), {len(result.model_info) - len(outputs)} other layer(s)")
@@ -246,6 +246,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("spec", help="the spec file")
     p.add_argument("--model", metavar="MODEL.keras", help="a saved Keras model to check the wiring against")
+    p.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        metavar="MODULE",
+        help="import MODULE before loading the model, e.g. the one defining its custom layers (repeatable)",
+    )
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser(
