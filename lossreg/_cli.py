@@ -242,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate a spec file, optionally against a saved model",
         description="Validate a spec file (.json, .toml, .yaml): every problem is listed with its spec path, "
         "what is wrong and what to do (exit 1), or the entries are summarised (exit 0). With --model, output "
-        "and layer names (and shapes) are checked against a saved .keras model and printed.",
+        "and layer names (and shapes) are checked against a saved .keras model and printed (a saved lossreg.attach() "
+        "model is checked as the model it wraps); --import imports modules defining custom layers or losses first.",
     )
     p.add_argument("spec", help="the spec file")
     p.add_argument("--model", metavar="MODEL.keras", help="a saved Keras model to check the wiring against")
@@ -251,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="imports",
         action="append",
         metavar="MODULE",
-        help="import MODULE before loading the model, e.g. the one defining its custom layers (repeatable)",
+        help="import MODULE first: one defining the model's custom layers or registering losses (repeatable)",
     )
     p.set_defaults(func=_cmd_check)
 

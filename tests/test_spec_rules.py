@@ -247,3 +247,21 @@ def test_attach_and_check_accept_sparse_categorical_crossentropy(saved, tmp_path
     np.testing.assert_allclose(logs["loss"], float(expected), rtol=1e-5)
     (tmp_path / "sparse.json").write_text(json.dumps(spec))
     assert _check(tmp_path / "sparse.json", model_file, capsys) == (0, [])
+
+
+def test_check_imports_a_module_registering_the_losses_a_spec_names(tmp_path):
+    """`--import` also serves a spec naming losses that a user module registers (no model needed)."""
+    (tmp_path / "spec_check_losses.py").write_text(
+        "import lossreg\n\n\n@lossreg.register('spec_check_abs')\ndef spec_check_abs():\n"
+        "    return lambda y_true, y_pred: abs(y_true - y_pred)\n"
+    )
+    (tmp_path / "spec.json").write_text(json.dumps({"loss": "spec_check_abs"}))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))}
+
+    def check(*more: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "lossreg", "check", "spec.json", *more]
+        return subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+
+    assert "Unknown loss 'spec_check_abs'" in check().stderr
+    result = check("--import", "spec_check_losses")
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -74,9 +74,8 @@ def _in_spec_order(data: Any, root: str) -> Callable[[LossSpecError], int]:
     return position
 
 
-def _import(modules: Sequence[str], problems: Problems) -> bool:
-    """Import the modules that define a model's custom layers (``--import``); ``False`` if one fails."""
-    ok = True
+def _import(modules: Sequence[str], problems: Problems) -> None:
+    """Import the modules that define a model's custom layers or register losses (``--import``)."""
     for name in modules:
         try:
             importlib.import_module(name)
@@ -84,12 +83,10 @@ def _import(modules: Sequence[str], problems: Problems) -> bool:
             problems.report(
                 LossSpecError(
                     f"Cannot import module {name!r}: {type(exc).__name__}: {exc}. Give an importable module "
-                    "(on PYTHONPATH) that defines the model's custom layers.",
+                    "(on PYTHONPATH) that defines the model's custom layers or registers losses.",
                     path=f"--import {name}",
                 )
             )
-            ok = False
-    return ok
 
 
 def _load_model(path: str | os.PathLike[str], problems: Problems) -> Any:
@@ -143,7 +140,7 @@ def check_spec(
     Args:
         spec_path: a .json, .toml, .yaml or .yml spec file.
         model_path: a saved ``.keras`` model (a saved ``lossreg.attach`` model is checked as the model it wraps).
-        imports: modules to import before loading the model (those defining its custom layers).
+        imports: modules to import first (those defining the model's custom layers, or registering losses).
 
     Returns:
         The entries read and every problem found (each a ``LossSpecError`` naming its spec path).
@@ -151,6 +148,7 @@ def check_spec(
     problems = Problems(collect=True)
     spec_file = Path(os.fspath(spec_path))
     result = CheckResult(root=f"{os.path.basename(os.fspath(spec_path))}: spec", problems=problems.errors)
+    _import(imports, problems)  # first: a module may register losses the spec names, or the model's layers
     parsed = None
     try:
         data, result.root = load(spec_file)
@@ -162,10 +160,14 @@ def check_spec(
         result.kind, result.entries = parsed.kind, dict(parsed.entries)
         _spec_rules(parsed, problems)
         problems.errors.sort(key=_in_spec_order(data, result.root))
-    if model_path is not None and _import(imports, problems):
+    if model_path is not None:
         model = _load_model(model_path, problems)
         if model is not None:
-            result.model_info = describe_model(model)
-            if parsed is not None:
-                _wiring(model, parsed, spec_file, problems)
+            try:
+                result.model_info = describe_model(model)
+            except LossSpecError as exc:  # e.g. a subclassed model without symbolic outputs: one more problem
+                problems.report(exc)
+            else:
+                if parsed is not None:
+                    _wiring(model, parsed, spec_file, problems)
     return result

@@ -101,18 +101,8 @@ def _reason(exc: Exception) -> str:
     return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
 
 
-def load(path: os.PathLike[str] | os.PathLike[bytes]) -> tuple[Any, str]:
-    """Read a spec file; return its data and the root used in error paths (the file's path, as given)."""
-    try:
-        file = Path(os.fsdecode(path))
-    except TypeError as exc:  # an os.PathLike whose __fspath__ gives neither str nor bytes
-        raise LossSpecError(f"Invalid spec file path {short_repr(path)}: {exc}.", path="spec") from exc
-    root = f"{file}: spec"
-    fmt = _FORMATS.get(file.suffix.lower())
-    if fmt is None:
-        raise LossSpecError(
-            f"Unknown spec file type {file.suffix!r}. Expected one of {', '.join(_FORMATS)}.", path=str(file)
-        )
+def _read_bytes(file: Path) -> bytes:
+    """The file's bytes, refusing what is not a regular file or is over ``MAX_BYTES`` (checked before reading)."""
     try:
         info = file.stat()
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
@@ -140,6 +130,22 @@ def load(path: os.PathLike[str] | os.PathLike[bytes]) -> tuple[Any, str]:
             "the right file.",
             path=str(file),
         )
+    return raw
+
+
+def load(path: os.PathLike[str] | os.PathLike[bytes]) -> tuple[Any, str]:
+    """Read a spec file; return its data and the root used in error paths (the file's path, as given)."""
+    try:
+        file = Path(os.fsdecode(path))
+    except TypeError as exc:  # an os.PathLike whose __fspath__ gives neither str nor bytes
+        raise LossSpecError(f"Invalid spec file path {short_repr(path)}: {exc}.", path="spec") from exc
+    root = f"{file}: spec"
+    fmt = _FORMATS.get(file.suffix.lower())
+    if fmt is None:
+        raise LossSpecError(
+            f"Unknown spec file type {file.suffix!r}. Expected one of {', '.join(_FORMATS)}.", path=str(file)
+        )
+    raw = _read_bytes(file)
     try:
         text = raw.decode("utf-8-sig")  # a byte-order mark, as some Windows editors write, is dropped
     except UnicodeDecodeError as exc:
