@@ -17,10 +17,12 @@ import keras
 from lossreg._backend import replicas as replicas_in_sync
 from lossreg._errors import LossInputError, LossSpecError, did_you_mean, format_path
 from lossreg._keras_loss import RegisteredLoss
-from lossreg._model_graph import output_tensors, tap_names, tensor_by_name
+from lossreg._model_graph import output_tensors, tensor_by_name
 from lossreg._registry import REGISTRY
-from lossreg._spec import Entry, Term, parse
 from lossreg._term_logging import log_term, safe_label, term_trackers
+from lossreg.spec import Entry, ModelView, ParsedSpec, Problems, Term, check_extras, check_outputs, known_terms, parse
+from lossreg.spec._rules import check_tap
+from lossreg.spec._targets import target_like
 
 __all__ = ["AttachedModel", "attach"]
 
@@ -36,38 +38,29 @@ class _Wired:
     inputs: Mapping[str, str]  # extra name -> tap name
 
 
-def _unknown_name(name: str, model: Any, path: str, what: str) -> LossSpecError:
-    outputs, layers = tap_names(model)
-    return LossSpecError(
-        f"Unknown {what} {name!r}.{did_you_mean(name, outputs + layers)} The model's outputs are: "
-        f"{', '.join(outputs)}; its layers: {', '.join(layers)}.",
-        path=path,
-    )
-
-
 def _symbolic(name: str, model: Any, path: str, what: str) -> Any:
     try:
         return tensor_by_name(model, name)
-    except KeyError:
-        raise _unknown_name(name, model, path, what) from None
-    except LossSpecError as exc:
-        if exc.path is not None:
-            raise
-        raise LossSpecError(str(exc), path=path) from None
+    except (KeyError, LossSpecError):
+        check_tap(name, ModelView.of(model), path, what, Problems())  # the spec rule's error for this name
+        raise
 
 
 def _dry_run(wired: _Wired, model: Any, entry: Entry, key: str) -> None:
-    """Run the term on symbolic tensors: shapes and missing pieces fail here, not inside TensorFlow."""
+    """Run the term on symbolic tensors: shapes and missing pieces fail here, not inside TensorFlow.
+
+    The stand-in target follows the loss's declaration (class ids: integers without the class axis).
+    """
     fn = REGISTRY.build(wired.term.loss, wired.term.params, path=wired.term.path)
-    factory = REGISTRY.factory(wired.term.loss)
     y_pred = _symbolic(wired.on, model, entry.path, "output") if wired.on else None
     extras = {
         e: _symbolic(t, model, format_path(entry.path, ["inputs", e]), "layer or output")
         for e, t in wired.inputs.items()
     }
-    if y_pred is not None and not getattr(factory, "labels_like_predictions", True):
-        return  # sparse labels and the like: the target's shape cannot be guessed from the prediction
-    y_true = keras.KerasTensor(y_pred.shape, dtype="float32") if y_pred is not None else None
+    y_true = None
+    if y_pred is not None:
+        shape, dtype = target_like(REGISTRY.expects(wired.term.loss), tuple(y_pred.shape))
+        y_true = keras.KerasTensor(shape, dtype=dtype)
     shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in {"y_pred": y_pred, **extras}.items() if v is not None)
     check = REGISTRY.input_check(wired.term.loss, wired.term.params)
     try:
@@ -84,73 +77,44 @@ def _dry_run(wired: _Wired, model: Any, entry: Entry, key: str) -> None:
                 path=entry.path,
             ) from exc
         raise LossInputError(
-            f"Loss {wired.term.loss!r} cannot be computed on these tensors ({shapes}; y_true shaped like "
-            f"y_pred): {type(exc).__name__}: {exc}. Check the entry's 'on' and 'inputs'.",
+            f"Loss {wired.term.loss!r} cannot be computed on these tensors ({shapes}; y_true "
+            f"{tuple(y_true.shape) if y_true is not None else None}): {type(exc).__name__}: {exc}. Check the "
+            "entry's 'on' and 'inputs'.",
             path=entry.path,
         ) from exc
 
 
+def _default_on(parsed: ParsedSpec, key: Any, outputs: list[str]) -> str | None:
+    """Where an entry's prediction is when it has no 'on': its list position's or key's output, or the only one."""
+    if parsed.kind == "list":
+        return outputs[key]
+    if parsed.kind == "single":
+        return outputs[0] if len(outputs) == 1 else None
+    return key if key in outputs else None
+
+
 def _wire(model: Any, spec: Any) -> tuple[list[_Wired], dict[str, Any]]:
-    """Validate a spec against a model; return the wired terms and the canonical spec data."""
+    """Validate a spec against a model (the spec rules, then a dry run); return the wired terms and the spec data."""
     parsed = parse(spec)
+    problems = Problems()
+    check_outputs(parsed, ModelView.of(model), problems)
     outputs = list(output_tensors(model))
     wired: list[_Wired] = []
     canonical: dict[str, Any] = {}
     for key, entry in parsed.entries.items():
-        if parsed.kind == "list":
-            if key >= len(outputs):
-                raise LossSpecError(
-                    f"The spec list has {len(parsed.entries)} entries but the model has {len(outputs)} outputs "
-                    f"({', '.join(outputs)}).",
-                    path=entry.path,
-                )
-            default_on: str | None = outputs[key]
-        elif parsed.kind == "single":
-            default_on = outputs[0] if len(outputs) == 1 else None
-            if default_on is None and entry.on is None and any(t.on is None for t in entry.terms):
-                raise LossSpecError(
-                    f"The model has {len(outputs)} outputs ({', '.join(outputs)}); say which one this loss is on "
-                    "with 'on', or give one entry per output.",
-                    path=entry.path,
-                )
-        else:
-            default_on = key if key in outputs else None
-        on = entry.on if entry.on is not None else default_on
+        extras = known_terms(entry, problems)
+        check_extras(entry, extras, problems)
+        on = entry.on if entry.on is not None else _default_on(parsed, key, outputs)
         name = str(key) if parsed.kind == "outputs" else (on or "loss")
-        if on is not None:
-            _symbolic(on, model, format_path(entry.path, ["on"]) if entry.on else entry.path, "output")
-        taken = {e for t in entry.terms for e in REGISTRY.extras(t.loss, path=t.path)}
-        for extra in entry.inputs:
-            if extra not in taken:
-                takes = ", ".join(sorted(taken)) or "no extra tensors"
-                raise LossSpecError(
-                    f"Extra {extra!r} is not taken by any loss of this entry "
-                    f"({', '.join(repr(t.loss) for t in entry.terms)} take(s) {takes}).{did_you_mean(extra, taken)}",
-                    path=format_path(entry.path, ["inputs", extra]),
-                )
         seen: dict[str, int] = {}
         for term in entry.terms:
-            missing = [e for e in REGISTRY.extras(term.loss, path=term.path) if e not in entry.inputs]
-            if missing:
-                raise LossSpecError(
-                    f"Loss {term.loss!r} needs the extra tensor(s) {', '.join(map(repr, missing))}. Add "
-                    "'inputs': {" + ", ".join(f"{e!r}: '<layer or output name>'" for e in missing) + "}.",
-                    path=entry.path,
-                )
             label = name if len(entry.terms) == 1 else f"{name}_{term.loss}"
             seen[label] = seen.get(label, 0) + 1
             if seen[label] > 1:
                 label = f"{label}_{seen[label]}"
             term_on = term.on if term.on is not None else on
-            if term.on is not None:
-                _symbolic(term.on, model, format_path(term.path, ["on"]), "output")
-            item = _Wired(
-                safe_label(label),
-                term,
-                term_on,
-                term_on,
-                {e: entry.inputs[e] for e in REGISTRY.extras(term.loss, path=term.path)},
-            )
+            taps = {e: entry.inputs[e] for e in extras[term.path]}
+            item = _Wired(safe_label(label), term, term_on, term_on, taps)
             _dry_run(item, model, entry, name)
             wired.append(item)
         data: dict[str, Any] = {

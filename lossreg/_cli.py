@@ -131,9 +131,9 @@ def _term_text(term: Any) -> str:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from lossreg._check import check_spec
+    from lossreg.spec._check import check_spec
 
-    result = check_spec(args.spec, args.model)
+    result = check_spec(args.spec, args.model, imports=args.imports or ())
     if result.model_info:
         outputs = [row for row in result.model_info if row[0] == "output"]
         print(f"model {args.model}: {len(outputs)} output(s), {len(result.model_info) - len(outputs)} other layer(s)")
@@ -226,10 +226,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate a spec file, optionally against a saved model",
         description="Validate a spec file (.json, .toml, .yaml): every problem is listed with its spec path, "
         "what is wrong and what to do (exit 1), or the entries are summarised (exit 0). With --model, output "
-        "and layer names (and shapes) are checked against a saved .keras model and printed.",
+        "and layer names (and shapes) are checked against a saved .keras model and printed (a saved lossreg.attach() "
+        "model is checked as the model it wraps); --import imports modules defining custom layers or losses first.",
     )
     p.add_argument("spec", help="the spec file")
     p.add_argument("--model", metavar="MODEL.keras", help="a saved Keras model to check the wiring against")
+    p.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        metavar="MODULE",
+        help="import MODULE first: one defining the model's custom layers or registering losses (repeatable)",
+    )
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser(

@@ -12,12 +12,12 @@ from typing import Any
 
 import keras
 
-from lossreg._errors import LossInputError, LossSpecError, did_you_mean, format_path
+from lossreg._errors import LossInputError, LossSpecError, short_repr
 from lossreg._ops import reduce_non_batch
 from lossreg._preflight import same_rank
 from lossreg._registry import REGISTRY
-from lossreg._spec import Entry, ParsedSpec, Term, parse
 from lossreg._term_logging import safe_label
+from lossreg.spec import Entry, ModelView, ParsedSpec, Problems, check_compilable, check_outputs, parse, read_terms
 
 __all__ = ["RegisteredLoss", "get", "loss_for_entry", "resolve"]
 
@@ -84,17 +84,22 @@ class RegisteredLoss(keras.losses.Loss):
         *,
         _paths: Sequence[str | None] | None = None,
     ) -> None:
-        if isinstance(terms, str | Mapping) or not terms:
-            raise LossSpecError(
-                f"RegisteredLoss expects a non-empty list of terms like [{{'loss': 'mse'}}], received {terms!r}."
-            )
-        paths = list(_paths) if _paths is not None else [None] * len(terms)
-        self.terms = [
-            {"loss": t["loss"], "params": dict(t.get("params") or {}), "weight": float(t.get("weight", 1.0))}
-            for t in terms
+        read = read_terms(terms) if _paths is None else None  # a saved config is untrusted: the spec grammar
+        # construction errors name the config path (terms[0]); calls keep the spec paths they were given
+        build_paths = list(_paths) if _paths is not None else [t.path for t in read or ()]
+        paths = list(_paths) if _paths is not None else [None] * len(build_paths)
+        self.terms: list[dict[str, Any]] = (
+            [{"loss": t.loss, "params": dict(t.params), "weight": t.weight} for t in read]
+            if read is not None
+            else [
+                {"loss": t["loss"], "params": dict(t.get("params") or {}), "weight": float(t.get("weight", 1.0))}
+                for t in terms
+            ]
+        )
+        self._fns = [
+            REGISTRY.build(t["loss"], t["params"], path=p) for t, p in zip(self.terms, build_paths, strict=True)
         ]
-        self._fns = [REGISTRY.build(t["loss"], t["params"], path=p) for t, p in zip(self.terms, paths, strict=True)]
-        self._extras = [REGISTRY.extras(t["loss"], path=p) for t, p in zip(self.terms, paths, strict=True)]
+        self._extras = [REGISTRY.extras(t["loss"], path=p) for t, p in zip(self.terms, build_paths, strict=True)]
         self._paths = paths
         self._input_checks = [REGISTRY.input_check(t["loss"], t["params"]) for t in self.terms]
         compute = keras.dtype_policies.get(dtype or keras.backend.floatx()).compute_dtype
@@ -192,6 +197,17 @@ class RegisteredLoss(keras.losses.Loss):
         config["terms"] = [dict(t) for t in self.terms]
         return config
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> RegisteredLoss:
+        """The loss a saved config describes; its terms are read by the spec grammar (a saved file is untrusted)."""
+        if not isinstance(config, Mapping) or "terms" not in config:
+            raise LossSpecError(
+                "A saved RegisteredLoss config needs 'terms', a list like [{'loss': 'mse'}]; received "
+                f"{short_repr(config)}.",
+                path="config",
+            )
+        return super().from_config(dict(config))
+
 
 def get(name: str, **params: Any) -> RegisteredLoss:
     """A registered loss, with ``params``, as a ``keras.losses.Loss``.
@@ -216,57 +232,11 @@ def loss_for_entry(entry: Entry) -> RegisteredLoss:
     return RegisteredLoss(terms, _paths=paths)
 
 
-def _check_compilable(entry: Entry) -> None:
-    if entry.on is not None or entry.inputs:
-        key = "on" if entry.on is not None else "inputs"
-        raise LossSpecError(
-            f"'{key}' wires extra tensors, which compile(loss=...) cannot pass. Use "
-            "lossreg.attach(model, spec) for this spec.",
-            path=entry.path,
-        )
-    for term in entry.terms:
-        if term.on is not None:
-            raise LossSpecError(
-                "A term with its own 'on' (a joint loss over several outputs) needs lossreg.attach(model, spec); "
-                "compile(loss=...) gives each loss only its own output.",
-                path=format_path(term.path, ["on"]),
-            )
-        extras = REGISTRY.extras(term.loss, path=term.path) if _known(term) else ()
-        if extras:
-            raise LossSpecError(
-                f"Loss {term.loss!r} needs the extra tensor(s) {', '.join(map(repr, extras))}, which "
-                "compile(loss=...) cannot pass. Use lossreg.attach(model, spec) with "
-                "'inputs': {" + ", ".join(f"{e!r}: '<layer name>'" for e in extras) + "}.",
-                path=term.path,
-            )
-
-
-def _known(term: Term) -> bool:
-    REGISTRY.entry(term.loss, path=term.path)  # raises the did-you-mean error for unknown names
-    return True
-
-
 def _check_outputs(parsed: ParsedSpec, model: Any) -> None:
-    """Output names (dict spec) or the number of outputs (list spec) checked against ``model``."""
-    from lossreg._model_graph import output_tensors
-
-    outputs = list(output_tensors(model))
-    if not outputs:
-        return
-    if parsed.kind == "outputs":
-        for key, entry in parsed.entries.items():
-            if key not in outputs:
-                raise LossSpecError(
-                    f"Unknown output {key!r}.{did_you_mean(key, outputs)} The model's outputs are: "
-                    f"{', '.join(outputs)}.",
-                    path=entry.path,
-                )
-    elif parsed.kind == "list" and len(parsed.entries) != len(outputs):
-        raise LossSpecError(
-            f"This list gives {len(parsed.entries)} entries, but the model has {len(outputs)} outputs "
-            f"({', '.join(outputs)}). Give one entry per output, in order, or a dict keyed by output name.",
-            path=parsed.root,
-        )
+    """Output names (dict spec) or the number of outputs (list spec) checked against ``model`` (the spec rules)."""
+    view = ModelView.of(model)
+    if view.outputs:
+        check_outputs(parsed, view, Problems(), single_needs_on=False)
 
 
 def resolve(spec: Any, *, model: Any = None) -> Any:
@@ -298,7 +268,7 @@ def resolve(spec: Any, *, model: Any = None) -> Any:
         _check_outputs(parsed, model)
     losses = {}
     for key, entry in parsed.entries.items():
-        _check_compilable(entry)
+        check_compilable(entry, Problems())
         losses[key] = loss_for_entry(entry)
     if parsed.kind == "single":
         return losses[None]

@@ -148,7 +148,10 @@ def test_vae_kl_needs_no_target_and_matches_the_formula():
 @pytest.mark.parametrize(
     ("spec", "match"),
     [
-        ({"adjacancy": "band_masked_softmax_ce"}, r"spec\['adjacancy'\].*no 'on'.*Did you mean 'adjacency'"),
+        (  # the same message as resolve(spec, model=m) and `lossreg check` (tests/test_spec_rules.py)
+            {"adjacancy": "band_masked_softmax_ce"},
+            r"^spec\['adjacancy'\]: Unknown output 'adjacancy'\. Did you mean 'adjacency'\? The model's outputs are: ",
+        ),
         ({"features": "band_masked_softmax_ce"}, r"spec\['features'\].*\(batch, n, n, classes\).*\(None, 4, 3\)"),
         ({"recon": {"loss": "mse_bce", "on": "output"}}, r"spec\['recon'\].*needs the extra tensor\(s\) 'aux'"),
         (

@@ -216,7 +216,9 @@ def test_check_against_a_model_lists_every_wiring_problem(saved_model, tmp_path)
     result = lossreg_cli("check", "wiring.json", "--model", str(saved_model), cwd=tmp_path)
     assert result.returncode == 1
     assert "lossreg check: 3 problems in wiring.json:" in result.stderr
-    assert "spec['mask']['inputs']['aux']: Unknown layer 'hiden'. Did you mean 'hidden'?" in result.stderr
+    assert (
+        "spec['mask']['inputs']['aux']: Unknown layer or output 'hiden'. Did you mean 'hidden'?" in result.stderr
+    )  # as attach says
     assert "spec['clss']: Unknown output 'clss'. Did you mean 'cls'?" in result.stderr
     assert "spec['o']['on']: Unknown output 'x2'." in result.stderr
     assert "(None, 8)" in result.stdout  # the model's tensors are shown to help fix the names

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
+import zipfile
+from typing import Any
 
 import keras
 import numpy as np
@@ -146,3 +150,55 @@ def test_fit_and_evaluate_take_per_sample_weights_on_a_per_pair_loss():
     masked = tf.linalg.band_part(ce, 0, -1) - tf.linalg.band_part(ce, 0, 0)
     expected = tf.reduce_sum(masked * w[:, None, None]) / tf.cast(tf.size(masked), tf.float32)
     np.testing.assert_allclose(value, float(expected), rtol=1e-5)
+
+
+# -- a saved config is untrusted input (issue 9, bug 2) ---------------------------------------------------------------
+def _config(**term: Any) -> dict[str, Any]:
+    return {"name": "x", "reduction": "sum_over_batch_size", "terms": [{"loss": "mse", "params": {}, **term}]}
+
+
+BAD_SAVED_CONFIGS = [
+    (_config(weight=-1), "terms[0]['weight']", "Invalid weight. Expected a finite, non-negative number, received -1."),
+    (_config(weight=-1000), "terms[0]['weight']", "received -1000."),
+    (_config(weight=float("nan")), "terms[0]['weight']", "received nan."),
+    (_config(weight=float("inf")), "terms[0]['weight']", "received inf."),
+    (_config(weight=True), "terms[0]['weight']", "Expected a non-negative number, received bool True."),
+    ({**_config(), "terms": {"loss": "mse"}}, "terms", "expects a non-empty list of terms"),
+    ({**_config(), "terms": 3}, "terms", "expects a non-empty list of terms"),
+    ({**_config(), "terms": [{"weight": 1.0}]}, "terms[0]", "A loss term needs a 'loss' key"),
+    (_config(params=[["delta", 1.0]]), "terms[0]['params']", "Expected a mapping of parameter names to values"),
+    ({**_config(), "terms": [3]}, "terms[0]", "Expected a loss name or a mapping with a 'loss' key, received int 3."),
+    (_config(on="out"), "terms[0]", "Unknown key 'on' in a loss term."),
+    ({**_config(), "terms": [{"loss": "msee"}]}, "terms[0]", "Unknown loss 'msee'. Did you mean 'mse'"),
+    ({"name": "x"}, "config", "A saved RegisteredLoss config needs 'terms'"),
+]
+
+
+@pytest.mark.parametrize(("config", "path", "message"), BAD_SAVED_CONFIGS)
+def test_a_bad_saved_config_is_refused_naming_its_config_path(config, path, message):
+    with pytest.raises(LossSpecError, match="^" + re.escape(f"{path}: ") + ".*" + re.escape(message)) as info:
+        lossreg.RegisteredLoss.from_config(config)
+    assert info.value.path == path
+    with pytest.raises(LossSpecError, match="^" + re.escape(f"{path}: ")):
+        keras.saving.deserialize_keras_object(
+            {"module": None, "class_name": "lossreg>RegisteredLoss", "config": config}
+        )
+
+
+@pytest.mark.parametrize("weight", [-1, -1000, float("nan"), float("inf"), True])
+def test_a_tampered_keras_file_does_not_load_with_safe_mode(tmp_path, weight):
+    inp = keras.Input((3,))
+    model = keras.Model(inp, keras.layers.Dense(2)(inp))
+    model.compile(optimizer="sgd", loss=lossreg.resolve({"loss": "mse", "weight": 2.0}))
+    model.save(tmp_path / "good.keras")
+    with zipfile.ZipFile(tmp_path / "good.keras") as good, zipfile.ZipFile(tmp_path / "bad.keras", "w") as bad:
+        for item in good.infolist():
+            data = good.read(item)
+            if item.filename == "config.json":
+                text = data.decode()
+                assert text.count('"weight": 2.0') == 1
+                data = text.replace('"weight": 2.0', f'"weight": {json.dumps(weight)}').encode()
+            bad.writestr(item, data)
+    keras.saving.load_model(tmp_path / "good.keras", safe_mode=True)
+    with pytest.raises(LossSpecError, match=r"terms\[0\]\['weight'\]: Invalid weight"):
+        keras.saving.load_model(tmp_path / "bad.keras", safe_mode=True)

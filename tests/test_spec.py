@@ -12,7 +12,7 @@ import pytest
 
 import lossreg
 from lossreg import LossSpecError
-from lossreg._spec import parse
+from lossreg.spec import parse
 
 RNG = np.random.default_rng(0)
 Y_ONEHOT = np.eye(3, dtype="float32")[[0, 2, 1, 2]]  # (4, 3)

@@ -13,8 +13,8 @@ import pytest
 
 import lossreg
 from lossreg import LossSpecError
-from lossreg._spec import parse
-from lossreg._spec_files import MAX_BYTES
+from lossreg.spec import parse
+from lossreg.spec._files import MAX_BYTES
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -1,0 +1,229 @@
+"""Every semantic rule of a spec, written once: loss names, parameters, extras wired, outputs and ``on``,
+compile versus attach.
+
+``lossreg.resolve``, ``lossreg.attach`` and ``lossreg check`` call these same functions on a parsed spec,
+so one mistake gets one message on every path. Each rule reports to a ``Problems`` collector (raise on the
+first, or collect all). The registry is consulted here, never in the grammar; a model is seen only through
+a ``ModelView`` (plain names), so nothing here imports Keras.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from lossreg._errors import LossSpecError, PluginLoadError, did_you_mean, format_path, short_repr
+from lossreg._registry import REGISTRY
+from lossreg.spec._grammar import Entry, ParsedSpec, Term, read
+from lossreg.spec._problems import Problems
+from lossreg.spec._view import ModelView
+
+__all__ = [
+    "check_compilable",
+    "check_extras",
+    "check_outputs",
+    "check_params",
+    "check_tap",
+    "known_terms",
+    "parse",
+    "unknown_output",
+]
+
+_FILE_SUFFIXES = (".json", ".toml", ".yaml", ".yml")
+
+
+def _names(items: Iterable[str]) -> str:
+    return ", ".join(map(repr, items))
+
+
+# -- loss names and parameters ------------------------------------------------------------------------------------
+
+
+def _extras_of(term: Term) -> tuple[str, ...]:
+    """The extras ``term``'s loss takes; raises the did-you-mean error for an unknown name, naming the term."""
+    try:
+        return REGISTRY.extras(term.loss, path=term.name_path or term.path)
+    except PluginLoadError:
+        raise
+    except LossSpecError as exc:
+        if term.loss.lower().endswith(_FILE_SUFFIXES):
+            raise LossSpecError(
+                f"Unknown loss {short_repr(term.loss)}. A plain string is always a loss name; to read a spec file, "
+                f"pass pathlib.Path({short_repr(term.loss)}).",
+                path=exc.path,
+            ) from None
+        raise
+
+
+def known_terms(entry: Entry, problems: Problems) -> dict[str, tuple[str, ...]]:
+    """Rule: every term names a registered loss that loads. Returns ``{term path: extras}`` of those that do."""
+    known: dict[str, tuple[str, ...]] = {}
+    for term in entry.terms:
+        try:
+            known[term.path] = _extras_of(term)
+        except LossSpecError as exc:
+            problems.report(exc)
+    return known
+
+
+def check_params(term: Term, problems: Problems) -> None:
+    """Rule: the term's parameters fit its loss (names, types, required ones) and its factory accepts them."""
+    found = REGISTRY.param_problems(term.loss, term.params, path=term.path)
+    for problem in found:
+        problems.report(problem)
+    if not found:
+        try:
+            REGISTRY.build(term.loss, term.params, path=term.path)
+        except LossSpecError as exc:
+            problems.report(exc)
+
+
+# -- extras -------------------------------------------------------------------------------------------------------
+
+
+def check_extras(entry: Entry, known: dict[str, tuple[str, ...]], problems: Problems) -> None:
+    """Rule (attach): each extra a loss takes is wired in ``inputs``, and each wired extra is taken by a loss."""
+    for term in entry.terms:
+        missing = [e for e in known.get(term.path, ()) if e not in entry.inputs]
+        if missing:
+            wiring = ", ".join(f"{e!r}: '<layer or output name>'" for e in missing)
+            problems.report(
+                LossSpecError(
+                    f"Loss {term.loss!r} needs the extra tensor(s) {_names(missing)}. Add 'inputs': {{{wiring}}} "
+                    "to the entry.",
+                    path=entry.path,
+                )
+            )
+    if len(known) < len(entry.terms) or entry.path in problems.partial:
+        return  # a term that could not be read may be the one taking the extras
+    taken = {e for extras in known.values() for e in extras}
+    for extra in entry.inputs:
+        if extra not in taken:
+            takes = ", ".join(sorted(taken)) or "no extra tensors"
+            problems.report(
+                LossSpecError(
+                    f"Extra {extra!r} is not taken by any loss of this entry ({_names(t.loss for t in entry.terms)} "
+                    f"take(s) {takes}).{did_you_mean(extra, taken)} Remove it or fix its name.",
+                    path=format_path(entry.path, ["inputs", extra]),
+                )
+            )
+
+
+def check_compilable(entry: Entry, problems: Problems) -> None:
+    """Rule (resolve): ``compile(loss=...)`` gives each loss its own target and output, nothing else."""
+    if entry.on is not None or entry.inputs:
+        key = "on" if entry.on is not None else "inputs"
+        problems.report(
+            LossSpecError(
+                f"'{key}' wires extra tensors, which compile(loss=...) cannot pass. Use "
+                "lossreg.attach(model, spec) for this spec.",
+                path=entry.path,
+            )
+        )
+    for term in entry.terms:
+        if term.on is not None:
+            problems.report(
+                LossSpecError(
+                    "A term with its own 'on' (a joint loss over several outputs) needs lossreg.attach(model, spec); "
+                    "compile(loss=...) gives each loss only its own output.",
+                    path=format_path(term.path, ["on"]),
+                )
+            )
+        extras = REGISTRY.extras(term.loss, path=term.path)
+        if extras:
+            wiring = ", ".join(f"{e!r}: '<layer name>'" for e in extras)
+            problems.report(
+                LossSpecError(
+                    f"Loss {term.loss!r} needs the extra tensor(s) {_names(extras)}, which compile(loss=...) cannot "
+                    f"pass. Use lossreg.attach(model, spec) with 'inputs': {{{wiring}}}.",
+                    path=term.path,
+                )
+            )
+
+
+# -- outputs and taps against a model ----------------------------------------------------------------------------
+
+
+def unknown_output(key: str, view: ModelView, path: str) -> LossSpecError:
+    """The error for an entry keyed by a name that is not one of the model's outputs."""
+    return LossSpecError(
+        f"Unknown output {key!r}.{did_you_mean(key, view.outputs)} The model's outputs are: {', '.join(view.outputs)}.",
+        path=path,
+    )
+
+
+def check_tap(name: str, view: ModelView, path: str, what: str, problems: Problems) -> None:
+    """Rule: ``name`` (an ``on`` or an ``inputs`` target) is a tensor of the model."""
+    note = view.explain(name)
+    if note is not None:
+        problems.report(LossSpecError(note, path=path))
+    elif name not in view.outputs and name not in view.layers:
+        candidates = view.outputs + view.layers
+        problems.report(
+            LossSpecError(
+                f"Unknown {what} {name!r}.{did_you_mean(name, candidates)} The model's outputs are: "
+                f"{', '.join(view.outputs) or 'none'}; its layers: {', '.join(view.layers) or 'none'}.",
+                path=path,
+            )
+        )
+
+
+def _says_on(entry: Entry) -> bool:
+    """Whether the entry says which output each of its terms is on: its own 'on', or each term's."""
+    return entry.on is not None or all(t.on is not None for t in entry.terms)
+
+
+def check_outputs(parsed: ParsedSpec, view: ModelView, problems: Problems, *, single_needs_on: bool = True) -> None:
+    """Rule: entries fit the model's outputs (count, keys, which one) and every ``on``/``inputs`` name is a tensor.
+
+    Args:
+        parsed: the spec.
+        view: the model's names.
+        problems: where problems go.
+        single_needs_on: whether one entry for a model of several outputs must say which one it is on
+            (``attach``, ``lossreg check``; ``compile(loss=...)`` applies it to every output instead).
+    """
+    outputs = view.outputs
+    if parsed.kind == "list" and parsed.length != len(outputs):
+        problems.report(
+            LossSpecError(
+                f"This list gives {parsed.length} entries, but the model has {len(outputs)} outputs "
+                f"({', '.join(outputs)}). Give one entry per output, in order, or a dict keyed by output name.",
+                path=parsed.root,
+            )
+        )
+    for key, entry in parsed.entries.items():
+        if parsed.kind == "single" and single_needs_on and len(outputs) > 1 and not _says_on(entry):
+            problems.report(
+                LossSpecError(
+                    f"The model has {len(outputs)} outputs ({', '.join(outputs)}); say which one this loss is on "
+                    "with 'on', or give one entry per output.",
+                    path=entry.path,
+                )
+            )
+        if parsed.kind == "outputs" and key not in outputs and not _says_on(entry) and not entry.inputs:
+            # an entry with 'inputs' but no 'on' may need no target (vae_kl): attach's dry run decides
+            problems.report(unknown_output(key, view, entry.path))
+        if entry.on is not None:
+            check_tap(entry.on, view, format_path(entry.path, ["on"]), "output", problems)
+        for term in entry.terms:
+            if term.on is not None:
+                check_tap(term.on, view, format_path(term.path, ["on"]), "output", problems)
+        for extra, target in entry.inputs.items():
+            check_tap(target, view, format_path(entry.path, ["inputs", extra]), "layer or output", problems)
+
+
+# -- the spec as code reads it ------------------------------------------------------------------------------------
+
+
+def parse(spec: object, *, root: str = "spec") -> ParsedSpec:
+    """Read a spec and check its loss names; raise ``LossSpecError`` (naming the spec path) at the first problem.
+
+    What ``resolve``, ``attach`` and ``LossLayer`` start from; the other rules follow on the path that applies them.
+    """
+    problems = Problems()
+    parsed = read(spec, root=root, problems=problems)
+    if parsed is None:  # pragma: no cover - a raising collector has raised already
+        raise LossSpecError("Unreadable spec.", path=root)
+    for entry in parsed.entries.values():
+        known_terms(entry, problems)
+    return parsed
