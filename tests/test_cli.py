@@ -35,7 +35,7 @@ def _columns_aligned(lines: list[str], headers: list[str]) -> None:
 
 def test_list_imports_neither_tensorflow_nor_any_plugin():
     code = (
-        "import sys; from lossreg._cli import main; rc = main(['list']); "
+        "import sys; from lossreg.cli import main; rc = main(['list']); "
         "mods = ('tensorflow', 'keras', 'lossreg_segmentation', 'lossreg_generative'); "
         "print('LOADED', [m for m in mods if m in sys.modules], rc)"
     )

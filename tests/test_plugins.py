@@ -364,7 +364,7 @@ def installed(tmp_path_factory):
 
 def test_installed_plugins_are_listed_without_being_imported(installed):
     code = (
-        "import sys; from lossreg._cli import main; rc = main(['list', '--json']); mods = ('lossreg_logcosh', "
+        "import sys; from lossreg.cli import main; rc = main(['list', '--json']); mods = ('lossreg_logcosh', "
         "'lossreg_broken_fixture', 'tensorflow'); print('IMPORTED', [m for m in mods if m in sys.modules])"
     )
     result = _run([sys.executable, "-c", code], installed.env)
