@@ -11,6 +11,7 @@ from lossreg import _keras_hook, losses
 from lossreg._authoring import loss_factory, ops, promote
 from lossreg._errors import LossInputError, LossSpecError, PluginLoadError
 from lossreg._registry import LossInfo, Param, describe, names, register
+from lossreg._version import __version__ as __version__  # pyproject.toml's, from the metadata
 
 if TYPE_CHECKING:
     from lossreg._attach import AttachedModel, attach
@@ -38,7 +39,6 @@ __all__ = [
     "register",
     "resolve",
 ]
-__version__ = "0.2.0"
 
 _LAZY = {
     "AttachedModel": "lossreg._attach",
