@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from lossreg import _keras_hook, losses  # noqa: F401  (registers the built-ins; keeps lossreg.losses reachable)
 from lossreg._errors import LossInputError, LossSpecError, PluginLoadError
+from lossreg._version import __version__ as __version__  # pyproject.toml's, from the metadata
 from lossreg.registry import LossInfo, Param, describe, loss_factory, names, ops, promote, register
 
 if TYPE_CHECKING:
@@ -37,7 +38,6 @@ __all__ = [
     "register",
     "resolve",
 ]
-__version__ = "0.2.0"
 
 _LAZY = {
     "AttachedModel": "lossreg._attach",

@@ -2,6 +2,6 @@
 
 import sys
 
-from lossreg._cli import main
+from lossreg.cli import main
 
 sys.exit(main())

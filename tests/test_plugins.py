@@ -445,7 +445,7 @@ def installed(tmp_path_factory):
 
 def test_installed_plugins_are_listed_without_being_imported(installed):
     code = (
-        "import sys; from lossreg._cli import main; rc = main(['list', '--json']); mods = ('lossreg_logcosh', "
+        "import sys; from lossreg.cli import main; rc = main(['list', '--json']); mods = ('lossreg_logcosh', "
         "'lossreg_broken_fixture', 'tensorflow'); print('IMPORTED', [m for m in mods if m in sys.modules])"
     )
     result = _run([sys.executable, "-c", code], installed.env)
@@ -459,7 +459,7 @@ def test_installed_plugins_are_listed_without_being_imported(installed):
     assert rows["broken_import"]["source"] == "lossreg-broken-fixture"
     assert rows["softmax_ce"]["source"] == "lossreg"  # the built-in keeps its name
     assert rows["lossreg-broken-fixture:softmax_ce"]["source"] == "lossreg-broken-fixture"
-    assert result.stderr.count("LossregPluginWarning") == 1 and "clashes with the 'lossreg' loss" in result.stderr
+    assert result.stderr.count("lossreg: warning: ") == 1 and "clashes with the 'lossreg' loss" in result.stderr
 
 
 def test_lossreg_plugins_reports_each_status(installed):

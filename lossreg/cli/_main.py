@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
-from typing import Any
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NoReturn, TextIO
 
 from lossreg._errors import LossSpecError
 
@@ -196,8 +198,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0 if abs(before - after) <= 1e-6 * max(1.0, abs(before)) else 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with lossreg's exit status: a usage error exits 1 (argparse's default is 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lossreg",
         description="Named, serializable Keras losses from a spec: list, inspect and check them.",
         epilog="Run `lossreg COMMAND --help` for a command's options.",
@@ -252,18 +262,56 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="train seed 003's two-output model from a spec, save, reload, compare",
         description="Train seed 003's two-output model on synthetic data from a spec, save it, reload it in this "
-        "process and check the reloaded loss matches.",
+        "process and check the reloaded loss matches (exit 1 if it does not).",
     )
-    p.add_argument("--spec", help="spec file (default: the packaged examples/joint_decoder.json)")
+    p.add_argument(
+        "--spec",
+        metavar="SPEC",
+        help="a spec file (.json, .toml, .yaml) for the model's outputs: output_1, logits shaped (batch, 9, 5), and "
+        "output_2, logits shaped (batch, 9, 9, 4), with one-hot targets (default: lossreg/data/joint_decoder.json, "
+        "installed with lossreg; the same spec as examples/joint_decoder.json)",
+    )
     p.add_argument("--epochs", type=int, default=3, help="training epochs (default 3)")
     p.set_defaults(func=_cmd_demo)
     return parser
 
 
+@contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Show each warning once, as ``lossreg: warning: <message>`` on stderr: no file, line or source line.
+
+    Python's own format points at the line of lossreg that called ``warnings.warn``, which tells a user of
+    the command nothing. A warning of another package (Keras, TensorFlow) keeps its category's name.
+    """
+    shown: set[str] = set()
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        text = str(message) if category.__module__.split(".")[0] == "lossreg" else f"{category.__name__}: {message}"
+        if text not in shown:
+            shown.add(text)
+            print(f"lossreg: warning: {text}", file=sys.stderr if file is None else file)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args))
-    except LossSpecError as exc:
-        print(f"lossreg: error: {exc}", file=sys.stderr)
-        return 1
+    """Run the command line on ``argv`` (default ``sys.argv[1:]``) and return the exit status.
+
+    Exit status 0 on success, 1 on a usage error, a bad spec or a failed check.
+    """
+    with _warnings_as_lines():
+        args = build_parser().parse_args(argv)
+        try:
+            return int(args.func(args))
+        except LossSpecError as exc:
+            print(f"lossreg: error: {exc}", file=sys.stderr)
+            return 1
