@@ -79,7 +79,7 @@ def test_the_signature_data_matches_the_installed_keras(name):
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 NO_KERAS = """
 import json, sys
-from lossreg._cli import main
+from lossreg.cli import main
 rc = main(sys.argv[1:])
 print(json.dumps({"rc": rc, "imported": [m for m in ("keras", "tensorflow") if m in sys.modules]}))
 """

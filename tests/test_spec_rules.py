@@ -22,7 +22,7 @@ import pytest
 
 import lossreg
 from lossreg import LossSpecError
-from lossreg._cli import main
+from lossreg.cli import main
 from lossreg.spec import ModelView, Problems, check_extras, check_outputs, known_terms, read
 
 
