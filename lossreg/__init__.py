@@ -13,10 +13,10 @@ from lossreg._errors import LossInputError, LossSpecError, PluginLoadError
 from lossreg._registry import LossInfo, Param, describe, names, register
 
 if TYPE_CHECKING:
-    from lossreg._attach import AttachedModel, attach
-    from lossreg._inference import inference_model
-    from lossreg._keras_loss import RegisteredLoss, get, resolve
-    from lossreg._layers import LossLayer
+    from lossreg.keras._attach import AttachedModel, attach
+    from lossreg.keras._inference import inference_model
+    from lossreg.keras._layer import LossLayer
+    from lossreg.keras._loss import RegisteredLoss, get, resolve
 
 __all__ = [
     "AttachedModel",
@@ -41,13 +41,13 @@ __all__ = [
 __version__ = "0.2.0"
 
 _LAZY = {
-    "AttachedModel": "lossreg._attach",
-    "attach": "lossreg._attach",
-    "inference_model": "lossreg._inference",
-    "LossLayer": "lossreg._layers",
-    "RegisteredLoss": "lossreg._keras_loss",
-    "get": "lossreg._keras_loss",
-    "resolve": "lossreg._keras_loss",
+    "AttachedModel": "lossreg.keras",
+    "attach": "lossreg.keras",
+    "inference_model": "lossreg.keras",
+    "LossLayer": "lossreg.keras",
+    "RegisteredLoss": "lossreg.keras",
+    "get": "lossreg.keras",
+    "resolve": "lossreg.keras",
 }
 
 
@@ -56,10 +56,6 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'lossreg' has no attribute {name!r}")
     import importlib
-
-    # Keras first: its import hook then loads every adapter module in order. Importing an adapter first
-    # would import Keras from inside it, and the hook would meet that adapter half-initialised.
-    import keras  # noqa: F401
 
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value

@@ -199,7 +199,7 @@ def _unknown_tensor(name: str, outputs: list[str], layers: list[str], path: str,
 
 def describe_model(model: Any) -> list[tuple[str, str, str]]:
     """``(kind, name, shape)`` for each output and each layer of ``model``."""
-    from lossreg._model_graph import layer_outputs, output_tensors
+    from lossreg.keras._graph import layer_outputs, output_tensors
 
     rows = [("output", name, str(tuple(t.shape))) for name, t in output_tensors(model).items()]
     outputs = {name for _, name, _ in rows}
@@ -215,7 +215,7 @@ def describe_model(model: Any) -> list[tuple[str, str, str]]:
 
 def _wiring(model: Any, data: Any, spec_file: Path, result: CheckResult) -> None:
     """Output, layer and extra names against the model; then ``attach``'s own dry run for shapes."""
-    from lossreg._model_graph import tap_names
+    from lossreg.keras._graph import tap_names
 
     outputs, layers = tap_names(model)
     before = len(result.problems)
@@ -256,7 +256,7 @@ def _wiring(model: Any, data: Any, spec_file: Path, result: CheckResult) -> None
                     _unknown_tensor(target, outputs, layers, format_path(entry.path, ["inputs", extra]), "layer")
                 )
     if len(result.problems) == before and not result.problems:
-        from lossreg._attach import attach
+        from lossreg.keras._attach import attach
 
         try:
             attach(model, spec_file)  # shapes and anything else attach checks, before any training graph is built

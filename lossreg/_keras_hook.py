@@ -19,7 +19,7 @@ from typing import Final
 __all__ = ["ADAPTER_MODULES", "install"]
 
 #: Modules that define lossreg's Keras-serializable classes.
-ADAPTER_MODULES: Final = ["lossreg._keras_loss", "lossreg._layers", "lossreg._attach"]
+ADAPTER_MODULES: Final = ["lossreg.keras"]
 
 
 def _import_adapters() -> None:

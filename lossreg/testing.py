@@ -202,7 +202,7 @@ def _train(
 ) -> tuple[float, float]:
     import keras
 
-    from lossreg._keras_loss import get
+    from lossreg.keras._loss import get
 
     batch = data["y_pred"].shape[0]
     x = np.random.default_rng(seed + 1).normal(size=(batch, 3)).astype("float32")
@@ -221,7 +221,7 @@ def _train(
     before = current()
     optimizer = keras.optimizers.Adam(learning_rate)
     if extras:
-        from lossreg._attach import attach
+        from lossreg.keras._attach import attach
 
         entry = {"loss": name, "params": dict(params), "inputs": {e: e for e in extras}}
         if uses_y_pred:
@@ -323,7 +323,7 @@ def check_loss(
             "per-sample or per-element values with the batch axis first, and Keras reduces them.",
         )
     _check_finite(name, "value", "the value", out)
-    from lossreg._keras_loss import get
+    from lossreg.keras._loss import get
 
     keras_loss = get(name, **params)
     value = float(keras_loss(*_loss_args(_cast(data, "float32"), extras)))

@@ -17,7 +17,7 @@ from lossreg._ops import reduce_non_batch
 from lossreg._preflight import same_rank
 from lossreg._registry import REGISTRY
 from lossreg._spec import Entry, ParsedSpec, Term, parse
-from lossreg._term_logging import safe_label
+from lossreg.keras._logging import safe_label
 
 __all__ = ["RegisteredLoss", "get", "loss_for_entry", "resolve"]
 
@@ -248,7 +248,7 @@ def _known(term: Term) -> bool:
 
 def _check_outputs(parsed: ParsedSpec, model: Any) -> None:
     """Output names (dict spec) or the number of outputs (list spec) checked against ``model``."""
-    from lossreg._model_graph import output_tensors
+    from lossreg.keras._graph import output_tensors
 
     outputs = list(output_tensors(model))
     if not outputs:

@@ -16,11 +16,11 @@ import keras
 
 from lossreg._backend import replicas as replicas_in_sync
 from lossreg._errors import LossInputError, LossSpecError, did_you_mean, format_path
-from lossreg._keras_loss import RegisteredLoss
-from lossreg._model_graph import output_tensors, tap_names, tensor_by_name
 from lossreg._registry import REGISTRY
 from lossreg._spec import Entry, Term, parse
-from lossreg._term_logging import log_term, safe_label, term_trackers
+from lossreg.keras._graph import output_tensors, tap_names, tensor_by_name
+from lossreg.keras._logging import log_term, safe_label, term_trackers
+from lossreg.keras._loss import RegisteredLoss
 
 __all__ = ["AttachedModel", "attach"]
 

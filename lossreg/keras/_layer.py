@@ -8,10 +8,10 @@ from typing import Any
 import keras
 
 from lossreg._errors import LossInputError
-from lossreg._keras_loss import RegisteredLoss
 from lossreg._registry import REGISTRY
 from lossreg._spec import parse
-from lossreg._term_logging import log_term, safe_label, term_trackers
+from lossreg.keras._logging import log_term, safe_label, term_trackers
+from lossreg.keras._loss import RegisteredLoss
 
 __all__ = ["LossLayer"]
 
