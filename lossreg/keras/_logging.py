@@ -6,12 +6,12 @@ A term labelled ``x`` logs ``x_loss`` (unweighted) and, when its weight is not 1
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any, Final
 
 import keras
 
-__all__ = ["log_term", "safe_label", "term_trackers"]
+__all__ = ["logged_sum", "safe_label", "term_trackers"]
 
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9_.\-]")
 
@@ -22,7 +22,7 @@ def safe_label(text: str) -> str:
 
 
 def term_trackers(terms: Iterable[tuple[str, float]]) -> list[keras.metrics.Mean]:
-    """The trackers for ``(label, weight)`` terms, in the order :func:`log_term` fills them."""
+    """The trackers for ``(label, weight)`` terms, in the order :func:`logged_sum` fills them."""
     trackers = []
     for label, weight in terms:
         trackers.append(keras.metrics.Mean(name=f"{label}_loss"))
@@ -31,10 +31,20 @@ def term_trackers(terms: Iterable[tuple[str, float]]) -> list[keras.metrics.Mean
     return trackers
 
 
-def log_term(trackers: Iterator[keras.metrics.Mean], value: Any, weight: float, batch: Any, scale: Any = 1) -> Any:
-    """Log one term's value (times ``scale``) and its weighted value; return the weighted value."""
-    next(trackers).update_state(value * scale, sample_weight=batch)
-    if weight != 1.0:
-        value = value * weight
-        next(trackers).update_state(value * scale, sample_weight=batch)
-    return value
+def logged_sum(trackers: Iterable[keras.metrics.Mean], means: Iterable[tuple[float, Any]], batch: Any) -> Any:
+    """Log each term's mean, unweighted then (when its weight is not 1) weighted; return the weighted sum.
+
+    Args:
+        trackers: from :func:`term_trackers`, for the same terms in the same order.
+        means: ``(weight, unweighted mean)`` for each term.
+        batch: the number of samples the means are over (the trackers' sample weight).
+    """
+    slots = iter(trackers)
+    total: Any = None
+    for weight, value in means:
+        next(slots).update_state(value, sample_weight=batch)
+        if weight != 1.0:
+            value = value * weight
+            next(slots).update_state(value, sample_weight=batch)
+        total = value if total is None else total + value
+    return total
