@@ -141,3 +141,17 @@ def test_a_loss_layer_called_on_a_dict_reads_the_mask_of_y_pred():
     logs = model.evaluate([x, y], verbose=0, return_dict=True)
     np.testing.assert_allclose(logs["tags_loss"], expected, rtol=1e-6)
     np.testing.assert_allclose(logs["tags_weighted_loss"], 2 * expected, rtol=1e-6)
+
+
+def test_a_per_step_and_a_per_sample_term_on_masked_steps_average_each_sample_over_its_kept_steps():
+    x, y = data()
+    words, logits = tagger()
+    y_pred = keras.Model(words, logits)(x)
+    loss = lossreg.RegisteredLoss([{"loss": "softmax_ce"}, {"loss": "sigmoid_dice", "weight": 0.5}])
+    raw = keras.ops.convert_to_numpy(y_pred)
+    logp = raw - np.log(np.exp(raw).sum(-1, keepdims=True))
+    ce = -(y * logp).sum(-1)
+    kept = x != 0
+    per_step = (ce * kept).sum(-1) / kept.sum(-1)
+    dice = keras.ops.convert_to_numpy(lossreg.RegisteredLoss([{"loss": "sigmoid_dice"}], reduction="none")(y, raw))
+    np.testing.assert_allclose(float(loss(y, y_pred)), float(np.mean(per_step + 0.5 * dice)), rtol=1e-6)

@@ -143,18 +143,26 @@ def _add(total: Any, total_mask: Any, value: Any, value_mask: Any) -> tuple[Any,
     """
     if len(total.shape) != len(value.shape):
         return _row_mean(total, total_mask) + _row_mean(value, value_mask), None
-    if total_mask is None or value_mask is None:
-        return total + value, total_mask if value_mask is None else value_mask
-    return total + value, keras.ops.logical_and(total_mask, value_mask)
+    return total + value, _both(total_mask, value_mask)
 
 
-def weighted_values(terms: Iterable[BoundTerm], y_true: Any, y_pred: Any, *, weighted: bool = True) -> tuple[Any, Any]:
+def _both(mask: Any, other: Any) -> Any:
+    """Where both masks keep an entry (``None`` keeps every entry)."""
+    if mask is None or other is None:
+        return other if mask is None else mask
+    return keras.ops.logical_and(keras.ops.cast(mask, "bool"), keras.ops.cast(other, "bool"))
+
+
+def weighted_values(
+    terms: Iterable[BoundTerm], y_true: Any, y_pred: Any, *, weighted: bool = True, mask: Any = None
+) -> tuple[Any, Any]:
     """``sum(weight * loss(y_true, y_pred, **extras))`` per sample or per element, unreduced, and its mask.
 
     ``y_pred`` is a tensor or a dict ``{"y_pred": tensor, "<extra>": tensor}``; ``y_true`` may be ``None`` or
     ``{}`` for losses that need no target; ``weighted=False`` leaves the weights out (to log a term as it
     is). The mask is the one a loss attached to its values (as Keras'
-    sparse cross-entropy does for ``ignore_class``), or ``None``.
+    sparse cross-entropy does for ``ignore_class``) and ``mask`` (Keras' mask on ``y_pred``) where it lines up
+    with a term's values, or ``None``.
     """
     given: dict[str, Any] = {}
     if isinstance(y_pred, Mapping):
@@ -163,7 +171,7 @@ def weighted_values(terms: Iterable[BoundTerm], y_true: Any, y_pred: Any, *, wei
     if isinstance(y_true, Mapping) and not y_true:
         y_true = None  # a loss that needs no target (e.g. vae_kl) is called with y_true={}
     total: Any = None
-    mask: Any = None
+    total_mask: Any = None
     for term in terms:
         missing = [e for e in term.extras if e not in given]
         if missing:
@@ -174,10 +182,12 @@ def weighted_values(terms: Iterable[BoundTerm], y_true: Any, y_pred: Any, *, wei
                 f"or use lossreg.LossLayer({term.loss!r}) in the graph."
             )
         value = term.fn(y_true, y_pred, **{e: given[e] for e in term.extras})
-        value_mask = keras_mask(value)
+        value_mask = _both(
+            keras_mask(value), mask if mask is not None and len(mask.shape) == len(value.shape) else None
+        )
         value = value if term.weight == 1.0 or not weighted else value * term.weight
-        total, mask = (value, value_mask) if total is None else _add(total, mask, value, value_mask)
-    return total, mask
+        total, total_mask = (value, value_mask) if total is None else _add(total, total_mask, value, value_mask)
+    return total, total_mask
 
 
 def loss_value(
@@ -207,10 +217,14 @@ def loss_value(
         return keras.ops.convert_to_tensor(x, dtype=dtype)
 
     y_true, y_pred = (keras.tree.map_structure(convert, t) for t in (y_true, y_pred))
-    values, out_mask = weighted_values(terms, y_true, y_pred, weighted=weighted)
-    if mask is not None and out_mask is not None:
-        mask = keras.ops.logical_and(keras.ops.cast(mask, "bool"), keras.ops.cast(out_mask, "bool"))
-    return reduce(convert(values), sample_weight, mask if mask is not None else out_mask, reduction, scale=scale)
+    values, values_mask = weighted_values(terms, y_true, y_pred, weighted=weighted, mask=mask)
+    if values_mask is None and mask is not None and len(mask.shape) > len(values.shape):
+        # per-sample values (a per-sample term, or terms of mixed ranks made per-sample over the kept steps):
+        # a sample counts when any of its steps is kept
+        values_mask = keras.ops.any(keras.ops.cast(mask, "bool"), axis=tuple(range(len(values.shape), len(mask.shape))))
+    elif values_mask is None:
+        values_mask = mask
+    return reduce(convert(values), sample_weight, values_mask, reduction, scale=scale)
 
 
 def _rows(weight: Any, rank: int) -> Any:
