@@ -13,10 +13,7 @@ from lossreg._errors import LossInputError, LossSpecError, PluginLoadError
 from lossreg._registry import LossInfo, Param, describe, names, register
 
 if TYPE_CHECKING:
-    from lossreg.keras._attach import AttachedModel, attach
-    from lossreg.keras._inference import inference_model
-    from lossreg.keras._layer import LossLayer
-    from lossreg.keras._loss import RegisteredLoss, get, resolve
+    from lossreg.keras import AttachedModel, LossLayer, RegisteredLoss, attach, get, inference_model, resolve
 
 __all__ = [
     "AttachedModel",
@@ -40,24 +37,18 @@ __all__ = [
 ]
 __version__ = "0.2.0"
 
-_LAZY = {
-    "AttachedModel": "lossreg.keras",
-    "attach": "lossreg.keras",
-    "inference_model": "lossreg.keras",
-    "LossLayer": "lossreg.keras",
-    "RegisteredLoss": "lossreg.keras",
-    "get": "lossreg.keras",
-    "resolve": "lossreg.keras",
-}
+#: Names that live in :mod:`lossreg.keras`, loaded on first use (it imports Keras, then its adapters).
+_KERAS_NAMES = frozenset(
+    {"AttachedModel", "LossLayer", "RegisteredLoss", "attach", "get", "inference_model", "resolve"}
+)
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    if name not in _KERAS_NAMES:
         raise AttributeError(f"module 'lossreg' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module("lossreg.keras"), name)
     globals()[name] = value
     return value
 

@@ -53,6 +53,9 @@ class RegisteredLoss(keras.losses.Loss):
     spec path. As Keras' own losses do, targets one rank off the predictions with a trailing axis of 1
     (``(batch,)`` against ``(batch, 1)``) are brought to the same rank.
 
+    A mask Keras attached to ``y_pred`` (``Embedding(mask_zero=True)`` and the layers after it) weights the
+    values exactly as in Keras' own losses: padded steps count for nothing.
+
     ``y_pred`` may be a dict ``{"y_pred": tensor, "<extra>": tensor, ...}`` for losses that take extras
     (without ``"y_pred"`` for losses that need none), and ``y_true`` may be ``{}`` for losses that need
     no target, such as ``vae_kl``.
