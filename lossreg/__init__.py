@@ -13,10 +13,7 @@ from lossreg._version import __version__ as __version__  # pyproject.toml's, fro
 from lossreg.registry import LossInfo, Param, describe, loss_factory, names, ops, promote, register
 
 if TYPE_CHECKING:
-    from lossreg._attach import AttachedModel, attach
-    from lossreg._inference import inference_model
-    from lossreg._keras_loss import RegisteredLoss, get, resolve
-    from lossreg._layers import LossLayer
+    from lossreg.keras import AttachedModel, LossLayer, RegisteredLoss, attach, get, inference_model, resolve
 
 __all__ = [
     "AttachedModel",
@@ -39,28 +36,18 @@ __all__ = [
     "resolve",
 ]
 
-_LAZY = {
-    "AttachedModel": "lossreg._attach",
-    "attach": "lossreg._attach",
-    "inference_model": "lossreg._inference",
-    "LossLayer": "lossreg._layers",
-    "RegisteredLoss": "lossreg._keras_loss",
-    "get": "lossreg._keras_loss",
-    "resolve": "lossreg._keras_loss",
-}
+#: Names that live in :mod:`lossreg.keras`, loaded on first use (it imports Keras, then its adapters).
+_KERAS_NAMES = frozenset(
+    {"AttachedModel", "LossLayer", "RegisteredLoss", "attach", "get", "inference_model", "resolve"}
+)
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    if name not in _KERAS_NAMES:
         raise AttributeError(f"module 'lossreg' has no attribute {name!r}")
     import importlib
 
-    # Keras first: its import hook then loads every adapter module in order. Importing an adapter first
-    # would import Keras from inside it, and the hook would meet that adapter half-initialised.
-    import keras  # noqa: F401
-
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module("lossreg.keras"), name)
     globals()[name] = value
     return value
 

@@ -37,7 +37,7 @@ class CheckResult:
 
 def describe_model(model: Any) -> list[tuple[str, str, str]]:
     """``(kind, name, shape)`` for each output and each layer of ``model``."""
-    from lossreg._model_graph import layer_outputs, output_tensors
+    from lossreg.keras._graph import layer_outputs, output_tensors
 
     rows = [("output", name, str(tuple(t.shape))) for name, t in output_tensors(model).items()]
     outputs = {name for _, name, _ in rows}
@@ -121,7 +121,7 @@ def _wiring(model: Any, parsed: ParsedSpec, spec_file: Path, problems: Problems)
         return
     check_outputs(parsed, view, problems)
     if not problems:
-        from lossreg._attach import attach
+        from lossreg.keras._attach import attach
 
         try:
             attach(model, spec_file)  # shapes and anything else attach checks, before any training graph is built

@@ -1,7 +1,7 @@
 """What the spec rules need to know of a model: its output names and the names of the tensors it can tap.
 
 A ``ModelView`` is plain data, so the rules import no Keras and can be tested with a hand-made view;
-``ModelView.of(model)`` reads one from a Keras model through ``lossreg._model_graph``.
+``ModelView.of(model)`` reads one from a Keras model through ``lossreg.keras._graph``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class ModelView:
     @classmethod
     def of(cls, model: Any) -> ModelView:
         """The view of a functional or Sequential Keras model (raises ``LossSpecError`` for one without outputs)."""
-        from lossreg._model_graph import tap_names, tensor_by_name
+        from lossreg.keras._graph import tap_names, tensor_by_name
 
         outputs, layers = tap_names(model)
 

@@ -8,10 +8,9 @@ from typing import Any
 import keras
 
 from lossreg._errors import LossInputError
-from lossreg._keras_loss import RegisteredLoss
-from lossreg._registry import REGISTRY
 from lossreg._spec import parse
-from lossreg._term_logging import log_term, safe_label, term_trackers
+from lossreg.keras._engine import bind, float_dtype, loss_value, term_labels
+from lossreg.keras._logging import logged_sum, term_trackers
 
 __all__ = ["LossLayer"]
 
@@ -59,15 +58,14 @@ class LossLayer(keras.layers.Layer):
         parsed = parse(entry, root=f"LossLayer(name={self.name!r})")
         self.terms = list(parsed.entries[None].terms)
         self._loss_arg, self._params_arg, self._weight_arg = loss, dict(params or {}), weight
-        self.extras = tuple(dict.fromkeys(e for t in self.terms for e in REGISTRY.extras(t.loss, path=t.path)))
-        self._losses_by_term = [
-            RegisteredLoss([{"loss": t.loss, "params": t.params}], reduction="none", _paths=[t.path])
-            for t in self.terms
-        ]
         base = self.name.removesuffix("_loss")  # a layer called "complex_loss" logs "complex_loss"
-        self.term_trackers = term_trackers(
-            (base if len(self.terms) == 1 else f"{base}_{safe_label(t.loss)}", t.weight) for t in self.terms
-        )
+        labels = term_labels(base, [t.loss for t in self.terms])
+        self._bound = [
+            bind(t.loss, t.params, t.weight, path=t.path, label=lb) for t, lb in zip(self.terms, labels, strict=True)
+        ]
+        self.extras = tuple(dict.fromkeys(e for b in self._bound for e in b.extras))
+        self.term_trackers = term_trackers((b.label, b.weight) for b in self._bound)
+        self.supports_masking = True  # y_pred's mask is applied to the loss and passed on with y_pred
         self.built = True
 
     def _split(self, inputs: Any) -> tuple[Any, Any, dict[str, Any]]:
@@ -93,20 +91,30 @@ class LossLayer(keras.layers.Layer):
             + f"; received {len(items)} tensor(s). Or pass a dict keyed by those names."
         )
 
-    def call(self, inputs: Any) -> Any:
+    def call(self, inputs: Any, mask: Any = None) -> Any:
         y_true, y_pred, extras = self._split(inputs)
+        y_pred_mask = self._split(mask)[1] if mask is not None else None
         batch = keras.ops.shape(keras.tree.flatten(inputs)[0])[0]
-        total = None
-        trackers = iter(self.term_trackers)
-        for term, loss in zip(self.terms, self._losses_by_term, strict=True):
-            tensors = dict(extras) if y_pred is None else {"y_pred": y_pred, **extras}
-            value = keras.ops.mean(loss({} if y_true is None else y_true, tensors))  # the per-replica mean
-            value = log_term(trackers, value, term.weight, batch)
-            total = value if total is None else total + value
+        tensors = dict(extras) if y_pred is None else {"y_pred": y_pred, **extras}
+        y_true = {} if y_true is None else y_true
+        means = [  # each the per-replica mean: Keras divides add_loss values by the number of replicas
+            (
+                b.weight,
+                loss_value([b], y_true, tensors, dtype=float_dtype(), name=b.loss, mask=y_pred_mask, weighted=False),
+            )
+            for b in self._bound
+        ]
+        total = logged_sum(self.term_trackers, means, batch)
         self.add_loss(total)
         return y_pred if y_pred is not None else total
 
-    def compute_output_spec(self, inputs: Any) -> Any:
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """The mask of ``y_pred``, which the layer passes on."""
+        if mask is None or self._split(inputs)[1] is None:
+            return None
+        return self._split(mask)[1]
+
+    def compute_output_spec(self, inputs: Any, mask: Any = None) -> Any:
         _, y_pred, _ = self._split(inputs)
         if y_pred is not None:
             return keras.KerasTensor(y_pred.shape, dtype=y_pred.dtype)

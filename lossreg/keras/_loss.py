@@ -12,11 +12,9 @@ from typing import Any
 
 import keras
 
-from lossreg._errors import LossInputError, LossSpecError, short_repr
-from lossreg._ops import reduce_non_batch
-from lossreg._preflight import same_rank
-from lossreg._registry import REGISTRY
-from lossreg._term_logging import safe_label
+from lossreg._errors import LossSpecError, short_repr
+from lossreg.keras._engine import bind, loss_value, weighted_values
+from lossreg.keras._logging import safe_label
 from lossreg.spec import Entry, ModelView, ParsedSpec, Problems, check_compilable, check_outputs, parse, read_terms
 
 __all__ = ["RegisteredLoss", "get", "loss_for_entry", "resolve"]
@@ -24,16 +22,6 @@ __all__ = ["RegisteredLoss", "get", "loss_for_entry", "resolve"]
 
 def _weight_text(weight: float) -> str:
     return f"{weight:g}"
-
-
-def _add(total: Any, value: Any) -> Any:
-    """Sum two terms; a per-sample and a per-element term are both made per-sample means first.
-
-    Adding a ``(batch,)`` tensor to a ``(batch, k)`` one would broadcast over the wrong axis (or fail).
-    """
-    if len(total.shape) != len(value.shape):
-        total, value = reduce_non_batch(total), reduce_non_batch(value)
-    return total + value
 
 
 def default_name(terms: Sequence[Mapping[str, Any]]) -> str:
@@ -64,6 +52,9 @@ class RegisteredLoss(keras.losses.Loss):
     spec path. As Keras' own losses do, targets one rank off the predictions with a trailing axis of 1
     (``(batch,)`` against ``(batch, 1)``) are brought to the same rank.
 
+    A mask Keras attached to ``y_pred`` (``Embedding(mask_zero=True)`` and the layers after it) weights the
+    values exactly as in Keras' own losses: padded steps count for nothing.
+
     ``y_pred`` may be a dict ``{"y_pred": tensor, "<extra>": tensor, ...}`` for losses that take extras
     (without ``"y_pred"`` for losses that need none), and ``y_true`` may be ``{}`` for losses that need
     no target, such as ``vae_kl``.
@@ -85,9 +76,8 @@ class RegisteredLoss(keras.losses.Loss):
         _paths: Sequence[str | None] | None = None,
     ) -> None:
         read = read_terms(terms) if _paths is None else None  # a saved config is untrusted: the spec grammar
-        # construction errors name the config path (terms[0]); calls keep the spec paths they were given
+        # errors name the spec paths given, or the config path of a saved term (terms[0])
         build_paths = list(_paths) if _paths is not None else [t.path for t in read or ()]
-        paths = list(_paths) if _paths is not None else [None] * len(build_paths)
         self.terms: list[dict[str, Any]] = (
             [{"loss": t.loss, "params": dict(t.params), "weight": t.weight} for t in read]
             if read is not None
@@ -96,12 +86,9 @@ class RegisteredLoss(keras.losses.Loss):
                 for t in terms
             ]
         )
-        self._fns = [
-            REGISTRY.build(t["loss"], t["params"], path=p) for t, p in zip(self.terms, build_paths, strict=True)
+        self._bound = [
+            bind(t["loss"], t["params"], t["weight"], path=p) for t, p in zip(self.terms, build_paths, strict=True)
         ]
-        self._extras = [REGISTRY.extras(t["loss"], path=p) for t, p in zip(self.terms, build_paths, strict=True)]
-        self._paths = paths
-        self._input_checks = [REGISTRY.input_check(t["loss"], t["params"]) for t in self.terms]
         compute = keras.dtype_policies.get(dtype or keras.backend.floatx()).compute_dtype
         self._result_dtype = compute if compute in ("float16", "bfloat16") else None
         super().__init__(
@@ -113,84 +100,32 @@ class RegisteredLoss(keras.losses.Loss):
     @property
     def extras(self) -> tuple[str, ...]:
         """Every extra tensor name the terms take, in order of first use."""
-        return tuple(dict.fromkeys(e for extras in self._extras for e in extras))
+        return tuple(dict.fromkeys(e for term in self._bound for e in term.extras))
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
-        """As ``keras.losses.Loss.__call__``; a per-sample weight ``(batch,)`` also weights per-element losses.
+        """As ``keras.losses.Loss.__call__`` (Keras' mask on ``y_pred`` included); a per-sample weight
+        ``(batch,)`` also weights per-element losses.
 
         Keras only broadcasts a ``(batch,)`` weight over values shaped ``(batch, 1)``: on a per-element loss
         ``(batch, d, ...)`` it would fail, or weight columns when ``batch == d``. Such a weight is applied
         to each sample's rows here instead.
         """
-        y_true, y_pred = self._preflight(y_true, y_pred)
-        value = self._weighted(y_true, y_pred, sample_weight)
+        with keras.name_scope(self.name):
+            value = loss_value(
+                self._bound,
+                y_true,
+                y_pred,
+                sample_weight,
+                reduction=self.reduction,
+                dtype=self.dtype,
+                name=self.name,
+                scale=True,
+            )
         return value if self._result_dtype is None else keras.ops.cast(value, self._result_dtype)
 
-    def _preflight(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
-        """Bring the targets to the predictions' rank (Keras' rule) and check both against each loss."""
-        if isinstance(y_true, str):
-            raise LossInputError(
-                f"{self.name} received the string {y_true!r} as its targets, not a tensor: Keras passes the keys of a "
-                "dict `y` when the model's output is a single tensor. Pass y as the array itself (or give the model "
-                "dict outputs).",
-                path=self._paths[0] if len(self._paths) == 1 else None,
-            )
-        given = dict(y_pred) if isinstance(y_pred, Mapping) else {"y_pred": y_pred}
-        tensors = {k: keras.ops.convert_to_tensor(v) for k, v in given.items() if v is not None}
-        has_target = y_true is not None and not (isinstance(y_true, Mapping) and not y_true)
-        if has_target:
-            tensors["y_true"] = keras.ops.convert_to_tensor(y_true)
-            if "y_pred" in tensors:
-                tensors["y_true"], tensors["y_pred"] = same_rank(tensors["y_true"], tensors["y_pred"])
-        for check, path in zip(self._input_checks, self._paths, strict=True):
-            try:
-                check(tensors)
-            except LossInputError as exc:
-                raise LossInputError(str(exc), path=path) from None
-        y_true = tensors["y_true"] if has_target else y_true
-        if isinstance(y_pred, Mapping):
-            return y_true, {k: tensors.get(k, v) for k, v in y_pred.items()}
-        return y_true, tensors.get("y_pred", y_pred)
-
-    def _weighted(self, y_true: Any, y_pred: Any, sample_weight: Any) -> Any:
-        if sample_weight is None or self.reduction == "mean_with_sample_weight":
-            return super().__call__(y_true, y_pred, sample_weight)
-        weight = keras.ops.convert_to_tensor(sample_weight, dtype=self.dtype)
-        if len(weight.shape) == 2 and weight.shape[-1] == 1:
-            weight = keras.ops.squeeze(weight, axis=-1)
-        if len(weight.shape) != 1:
-            return super().__call__(y_true, y_pred, sample_weight)  # element-wise weights: Keras' rules
-        self._row_weight = weight
-        try:
-            return super().__call__(y_true, y_pred)
-        finally:
-            self._row_weight = None
-
     def call(self, y_true: Any, y_pred: Any) -> Any:
-        given: dict[str, Any] = {}
-        if isinstance(y_pred, Mapping):
-            given = {k: v for k, v in y_pred.items() if k != "y_pred"}
-            y_pred = y_pred.get("y_pred")
-        if isinstance(y_true, Mapping) and not y_true:
-            y_true = None  # a loss that needs no target (e.g. vae_kl) is called with y_true={}
-        total: Any = None
-        for term, fn, extras in zip(self.terms, self._fns, self._extras, strict=True):
-            missing = [e for e in extras if e not in given]
-            if missing:
-                raise LossInputError(
-                    f"Loss {term['loss']!r} needs the extra tensor(s) {', '.join(map(repr, missing))}, "
-                    "which compile(loss=...) cannot pass. Wire them with lossreg.attach(model, spec) and "
-                    "'inputs': {" + ", ".join(f"{e!r}: '<layer name>'" for e in missing) + "}, "
-                    f"or use lossreg.LossLayer({term['loss']!r}) in the graph."
-                )
-            value = fn(y_true, y_pred, **{e: given[e] for e in extras})
-            value = value if term["weight"] == 1.0 else value * term["weight"]
-            total = value if total is None else _add(total, value)
-        row_weight = getattr(self, "_row_weight", None)
-        if row_weight is not None:
-            shape = (-1,) + (1,) * (len(total.shape) - 1)
-            total = total * keras.ops.reshape(keras.ops.cast(row_weight, total.dtype), shape)
-        return total
+        """The weighted sum of the terms, per sample or per element (the engine's ``weighted_values``)."""
+        return weighted_values(self._bound, y_true, y_pred)[0]
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

@@ -14,12 +14,11 @@ from typing import Any
 
 import keras
 
-from lossreg._backend import replicas as replicas_in_sync
 from lossreg._errors import LossInputError, LossSpecError, did_you_mean, format_path
-from lossreg._keras_loss import RegisteredLoss
-from lossreg._model_graph import output_tensors, tensor_by_name
 from lossreg._registry import REGISTRY
-from lossreg._term_logging import log_term, safe_label, term_trackers
+from lossreg.keras._engine import bind, float_dtype, loss_value, per_replica
+from lossreg.keras._graph import output_tensors, tensor_by_name
+from lossreg.keras._logging import logged_sum, safe_label, term_trackers
 from lossreg.spec import Entry, ModelView, ParsedSpec, Problems, Term, check_extras, check_outputs, known_terms, parse
 from lossreg.spec._rules import check_tap
 from lossreg.spec._targets import target_like
@@ -151,10 +150,10 @@ class AttachedModel(keras.Model):
             for tap in ([item.on] if item.on else []) + list(item.inputs.values()):
                 needed.setdefault(tap, tensor_by_name(model, tap))
         self.taps = keras.Model(model.input, needed, name=f"{model.name}_taps")
-        self._term_losses = [
-            RegisteredLoss([{"loss": w.term.loss, "params": w.term.params}], _paths=[w.term.path]) for w in self._wired
+        self._bound = [
+            bind(w.term.loss, w.term.params, w.term.weight, path=w.term.path, label=w.label) for w in self._wired
         ]
-        self.term_trackers = term_trackers((w.label, w.term.weight) for w in self._wired)
+        self.term_trackers = term_trackers((b.label, b.weight) for b in self._bound)
         self.built = True
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
@@ -202,10 +201,8 @@ class AttachedModel(keras.Model):
         self, x: Any = None, y: Any = None, y_pred: Any = None, sample_weight: Any = None, training: bool = True
     ) -> Any:
         batch = keras.ops.shape(keras.tree.flatten(x)[0])[0]
-        replicas = replicas_in_sync()
-        total = None
-        trackers = iter(self.term_trackers)
-        for item, loss in zip(self._wired, self._term_losses, strict=True):
+        means = []
+        for item, term in zip(self._wired, self._bound, strict=True):
             y_true = self._target(y, item.target) if item.target is not None else {}
             weights = sample_weight
             if isinstance(weights, Mapping):
@@ -215,10 +212,9 @@ class AttachedModel(keras.Model):
             tensors = {e: y_pred[t] for e, t in item.inputs.items()}
             if item.on:
                 tensors["y_pred"] = y_pred[item.on]
-            value = loss(y_true, tensors, weights)
-            # a Loss already divides by the number of replicas; trackers show the per-batch figure
-            value = log_term(trackers, value, item.term.weight, batch, scale=replicas)
-            total = value if total is None else total + value
+            mean = loss_value([term], y_true, tensors, weights, dtype=float_dtype(), name=term.loss, weighted=False)
+            means.append((term.weight, mean))
+        total = per_replica(logged_sum(self.term_trackers, means, batch))  # trackers show the per-batch figure
         if self.losses:
             total = total + super().compute_loss(x=x, y=None, y_pred=y_pred, training=training)
         return total

@@ -8,7 +8,7 @@ from typing import Any
 import keras
 
 from lossreg._errors import LossSpecError, did_you_mean
-from lossreg._model_graph import output_tensors
+from lossreg.keras._graph import output_tensors
 
 __all__ = ["inference_model"]
 

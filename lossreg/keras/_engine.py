@@ -1,0 +1,319 @@
+"""The term engine: one weighted sum of registered losses, for ``RegisteredLoss``, ``attach`` and ``LossLayer``.
+
+A :class:`BoundTerm` is one spec term built once: its label, weight, loss function, extras, pre-flight
+check and spec path. The engine turns bound terms and tensors into values (:func:`weighted_values`), and
+values into one number the way Keras' ``Loss.__call__`` does (:func:`reduce`): Keras' mask on ``y_pred``
+and sample weights, then the reduction. The shells only say where tensors come from and where the result
+goes; replica arithmetic is :func:`per_replica`, per-term logging is :mod:`lossreg.keras._logging`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+
+from lossreg._backend import replicas
+from lossreg._errors import LossInputError
+from lossreg._ops import reduce_non_batch
+from lossreg._preflight import same_rank
+from lossreg._registry import REGISTRY
+from lossreg.keras._logging import safe_label
+
+__all__ = [
+    "BoundTerm",
+    "bind",
+    "float_dtype",
+    "keras_mask",
+    "loss_value",
+    "per_replica",
+    "preflight",
+    "reduce",
+    "term_labels",
+    "weighted_values",
+]
+
+
+@dataclass(frozen=True)
+class BoundTerm:
+    """One term of a loss, built once: what it computes, how it is weighted, checked, named and logged."""
+
+    loss: str
+    params: Mapping[str, Any]
+    weight: float
+    path: str | None
+    label: str
+    fn: Callable[..., Any] = field(repr=False)
+    extras: tuple[str, ...]
+    check: Callable[[Mapping[str, Any]], None] = field(repr=False)
+
+
+def bind(
+    loss: str,
+    params: Mapping[str, Any] | None = None,
+    weight: float = 1.0,
+    *,
+    path: str | None = None,
+    label: str | None = None,
+) -> BoundTerm:
+    """Build the term ``weight * loss(**params)``: its function, extras and pre-flight check, once."""
+    params = dict(params or {})
+    return BoundTerm(
+        loss=loss,
+        params=params,
+        weight=float(weight),
+        path=path,
+        label=safe_label(label if label is not None else loss),
+        fn=REGISTRY.build(loss, params, path=path),
+        extras=REGISTRY.extras(loss, path=path),
+        check=REGISTRY.input_check(loss, params),
+    )
+
+
+def term_labels(base: str, losses: Sequence[str]) -> list[str]:
+    """Log labels: ``base`` for one term, else ``base_<loss>`` (``_2``, ``_3`` for repeats), made name-safe."""
+    labels: list[str] = []
+    seen: dict[str, int] = {}
+    for loss in losses:
+        label = base if len(losses) == 1 else f"{base}_{loss}"
+        seen[label] = seen.get(label, 0) + 1
+        labels.append(safe_label(label if seen[label] == 1 else f"{label}_{seen[label]}"))
+    return labels
+
+
+def keras_mask(tensor: Any) -> Any:
+    """The mask Keras attached to ``tensor`` (``Embedding(mask_zero=True)`` and the layers after it), or ``None``.
+
+    Keras has no public reader: it keeps the mask as the tensor's ``_keras_mask`` attribute, or in a table
+    for backends whose tensors refuse attributes; ``keras.src.backend.get_keras_mask`` reads both.
+    """
+    if tensor is None:
+        return None
+    try:
+        from keras.src.backend import get_keras_mask
+    except ImportError:  # pragma: no cover - a Keras that moved it: the attribute is where it always was
+        return getattr(tensor, "_keras_mask", None)
+    return get_keras_mask(tensor)
+
+
+def preflight(terms: Sequence[BoundTerm], y_true: Any, y_pred: Any, *, name: str) -> tuple[Any, Any]:
+    """Bring the targets to the predictions' rank (Keras' rule) and check both against every term's declaration."""
+    single = terms[0].path if len(terms) == 1 else None
+    if isinstance(y_true, str):
+        raise LossInputError(
+            f"{name} received the string {y_true!r} as its targets, not a tensor: Keras passes the keys of a dict "
+            "`y` when the model's output is a single tensor. Pass y as the array itself (or give the model dict "
+            "outputs).",
+            path=single,
+        )
+    given = dict(y_pred) if isinstance(y_pred, Mapping) else {"y_pred": y_pred}
+    tensors = {k: keras.ops.convert_to_tensor(v) for k, v in given.items() if v is not None}
+    has_target = y_true is not None and not (isinstance(y_true, Mapping) and not y_true)
+    if has_target:
+        tensors["y_true"] = keras.ops.convert_to_tensor(y_true)
+        if "y_pred" in tensors:
+            tensors["y_true"], tensors["y_pred"] = same_rank(tensors["y_true"], tensors["y_pred"])
+    for term in terms:
+        try:
+            term.check(tensors)
+        except LossInputError as exc:
+            raise LossInputError(str(exc), path=term.path) from None
+    y_true = tensors["y_true"] if has_target else y_true
+    if isinstance(y_pred, Mapping):
+        return y_true, {k: tensors.get(k, v) for k, v in y_pred.items()}
+    return y_true, tensors.get("y_pred", y_pred)
+
+
+def _row_mean(values: Any, mask: Any) -> Any:
+    """One value per sample: the mean over every axis but the first, over the unmasked entries only."""
+    if mask is None or len(values.shape) < 2:
+        return reduce_non_batch(values)
+    weights = keras.ops.cast(mask, values.dtype)
+    axes = tuple(range(1, len(values.shape)))
+    return keras.ops.divide_no_nan(keras.ops.sum(values * weights, axis=axes), keras.ops.sum(weights, axis=axes))
+
+
+def _add(total: Any, total_mask: Any, value: Any, value_mask: Any) -> tuple[Any, Any]:
+    """Sum two terms and their masks; a per-sample and a per-element term are both made per-sample means first.
+
+    Adding a ``(batch,)`` tensor to a ``(batch, k)`` one would broadcast over the wrong axis (or fail). Each
+    term's own mask (e.g. ``ignore_class``) then makes its mean one over its kept entries.
+    """
+    if len(total.shape) != len(value.shape):
+        return _row_mean(total, total_mask) + _row_mean(value, value_mask), None
+    return total + value, _both(total_mask, value_mask)
+
+
+def _both(mask: Any, other: Any) -> Any:
+    """Where both masks keep an entry (``None`` keeps every entry)."""
+    if mask is None or other is None:
+        return other if mask is None else mask
+    return keras.ops.logical_and(keras.ops.cast(mask, "bool"), keras.ops.cast(other, "bool"))
+
+
+def weighted_values(
+    terms: Iterable[BoundTerm], y_true: Any, y_pred: Any, *, weighted: bool = True, mask: Any = None
+) -> tuple[Any, Any]:
+    """``sum(weight * loss(y_true, y_pred, **extras))`` per sample or per element, unreduced, and its mask.
+
+    ``y_pred`` is a tensor or a dict ``{"y_pred": tensor, "<extra>": tensor}``; ``y_true`` may be ``None`` or
+    ``{}`` for losses that need no target; ``weighted=False`` leaves the weights out (to log a term as it
+    is). The mask is the one a loss attached to its values (as Keras'
+    sparse cross-entropy does for ``ignore_class``) and ``mask`` (Keras' mask on ``y_pred``) where it lines up
+    with a term's values, or ``None``.
+    """
+    given: dict[str, Any] = {}
+    if isinstance(y_pred, Mapping):
+        given = {k: v for k, v in y_pred.items() if k != "y_pred"}
+        y_pred = y_pred.get("y_pred")
+    if isinstance(y_true, Mapping) and not y_true:
+        y_true = None  # a loss that needs no target (e.g. vae_kl) is called with y_true={}
+    total: Any = None
+    total_mask: Any = None
+    for term in terms:
+        missing = [e for e in term.extras if e not in given]
+        if missing:
+            raise LossInputError(
+                f"Loss {term.loss!r} needs the extra tensor(s) {', '.join(map(repr, missing))}, "
+                "which compile(loss=...) cannot pass. Wire them with lossreg.attach(model, spec) and "
+                "'inputs': {" + ", ".join(f"{e!r}: '<layer name>'" for e in missing) + "}, "
+                f"or use lossreg.LossLayer({term.loss!r}) in the graph."
+            )
+        value = term.fn(y_true, y_pred, **{e: given[e] for e in term.extras})
+        value_mask = _both(
+            keras_mask(value), mask if mask is not None and len(mask.shape) == len(value.shape) else None
+        )
+        value = value if term.weight == 1.0 or not weighted else value * term.weight
+        total, total_mask = (value, value_mask) if total is None else _add(total, total_mask, value, value_mask)
+    return total, total_mask
+
+
+def loss_value(
+    terms: Sequence[BoundTerm],
+    y_true: Any,
+    y_pred: Any,
+    sample_weight: Any = None,
+    *,
+    reduction: str | None = "sum_over_batch_size",
+    dtype: Any = "float32",
+    name: str,
+    mask: Any = None,
+    weighted: bool = True,
+    scale: bool = False,
+) -> Any:
+    """The terms' weighted sum on one batch, as Keras' ``Loss.__call__`` computes a loss (before replicas).
+
+    Pre-flight, then inputs converted to ``dtype``, then the values, weighted by ``sample_weight`` and by the
+    mask: ``mask`` if given, else the one Keras attached to ``y_pred`` (``Embedding(mask_zero=True)``),
+    combined with the one the loss attached to its values, as Keras does.
+    """
+    if mask is None:
+        mask = keras_mask(y_pred.get("y_pred") if isinstance(y_pred, Mapping) else y_pred)
+    y_true, y_pred = preflight(terms, y_true, y_pred, name=name)
+
+    def convert(x: Any) -> Any:
+        return keras.ops.convert_to_tensor(x, dtype=dtype)
+
+    y_true, y_pred = (keras.tree.map_structure(convert, t) for t in (y_true, y_pred))
+    values, values_mask = weighted_values(terms, y_true, y_pred, weighted=weighted, mask=mask)
+    if values_mask is None and mask is not None and len(mask.shape) > len(values.shape):
+        # per-sample values (a per-sample term, or terms of mixed ranks made per-sample over the kept steps):
+        # a sample counts when any of its steps is kept
+        values_mask = keras.ops.any(keras.ops.cast(mask, "bool"), axis=tuple(range(len(values.shape), len(mask.shape))))
+    elif values_mask is None:
+        values_mask = mask
+    return reduce(convert(values), sample_weight, values_mask, reduction, scale=scale)
+
+
+def _rows(weight: Any, rank: int) -> Any:
+    """A per-sample weight ``(batch,)`` or ``(batch, 1)`` shaped to weight whole rows of rank-``rank`` values."""
+    if len(weight.shape) == 2 and weight.shape[-1] == 1 and rank != 2:
+        weight = keras.ops.squeeze(weight, axis=-1)
+    if len(weight.shape) == 1 and rank > 1:
+        weight = keras.ops.reshape(weight, (-1,) + (1,) * (rank - 1))
+    return weight
+
+
+def reduce(
+    values: Any, sample_weight: Any = None, mask: Any = None, reduction: str | None = None, *, scale: bool = False
+) -> Any:
+    """Weight, mask and reduce per-sample or per-element values as Keras' ``Loss.__call__`` does.
+
+    ``scale=True`` divides a mean by the number of replicas, as Keras scales a ``Loss``'s mean.
+
+    The arithmetic is Keras' own (``reduce_weighted_values``), in the same order, so a masked mean equals
+    Keras' to the bit: valid entries weigh ``total / valid``, padded ones 0. One difference: a per-sample
+    weight ``(batch,)`` on per-element values ``(batch, d, ...)`` weights each sample's rows (Keras would
+    broadcast it over the last axis, or fail) — except for ``"mean_with_sample_weight"``, kept as Keras has it.
+    """
+    dtype = values.dtype
+    if reduction is None or reduction == "none":
+        reduction = "none"
+    if sample_weight is not None:
+        sample_weight = keras.ops.convert_to_tensor(sample_weight, dtype=dtype)
+        if reduction != "mean_with_sample_weight":
+            sample_weight = _rows(sample_weight, len(values.shape))
+    if mask is not None:
+        mask = keras.ops.cast(mask, "bool")
+        if reduction in ("mean", "sum_over_batch_size"):
+            total = keras.ops.cast(keras.ops.prod(keras.ops.convert_to_tensor(keras.ops.shape(mask), "int32")), dtype)
+            valid = keras.ops.sum(keras.ops.cast(mask, dtype))
+            float_mask = keras.ops.where(mask, keras.ops.divide_no_nan(total, valid), 0)
+        else:
+            float_mask = keras.ops.cast(mask, dtype)
+        if sample_weight is not None:
+            float_mask, sample_weight = _keras_same_rank(float_mask, sample_weight)
+            sample_weight = sample_weight * float_mask
+        else:
+            sample_weight = float_mask
+    if sample_weight is not None:
+        values, sample_weight = _keras_same_rank(values, keras.ops.cast(sample_weight, dtype))
+        values = values * sample_weight
+    if reduction == "none" or tuple(values.shape) in ((), (0,)):
+        return values
+    loss = keras.ops.sum(values)
+    if reduction == "sum":
+        return loss
+    if reduction == "mean_with_sample_weight" and sample_weight is not None:
+        divisor = keras.ops.cast(keras.ops.sum(sample_weight), dtype)
+    else:
+        divisor = keras.ops.cast(keras.ops.prod(keras.ops.convert_to_tensor(keras.ops.shape(values), "int32")), dtype)
+    loss = keras.ops.divide_no_nan(loss, divisor)
+    return per_replica(loss) if scale else loss
+
+
+def _keras_same_rank(x1: Any, x2: Any) -> tuple[Any, Any]:
+    """Keras' ``squeeze_or_expand_to_same_rank``: ranks one apart with a trailing axis of 1 are lined up."""
+    r1, r2 = len(x1.shape), len(x2.shape)
+    if r1 == r2 + 1 and x1.shape[-1] == 1:
+        if r2 == 1:
+            x2 = keras.ops.expand_dims(x2, -1)
+        else:
+            x1 = keras.ops.squeeze(x1, -1)
+    if r2 == r1 + 1 and x2.shape[-1] == 1:
+        if r1 == 1:
+            x1 = keras.ops.expand_dims(x1, -1)
+        else:
+            x2 = keras.ops.squeeze(x2, -1)
+    return x1, x2
+
+
+def float_dtype() -> str:
+    """The dtype losses are computed in: Keras' float type, but float32 under half precision.
+
+    Keras would sum per-element float16 values in float16, which overflows past 65504.
+    """
+    floatx = keras.backend.floatx()
+    return "float32" if floatx in ("float16", "bfloat16") else floatx
+
+
+def per_replica(value: Any) -> Any:
+    """``value`` divided by the number of replicas the batch is split over (1 off ``tf.distribute``).
+
+    Under ``tf.distribute`` each replica sees its share of the batch and Keras sums the replicas' gradients,
+    so a per-replica mean enters the total divided by the count, as Keras scales a ``Loss``'s mean.
+    """
+    count = replicas()
+    return value if count == 1 else value * keras.ops.cast(1.0 / count, value.dtype)

@@ -1,0 +1,157 @@
+"""Bug 1: every path (compile with resolve, attach, LossLayer, RegisteredLoss) honours Keras' mask as Keras' own loss.
+
+The tagger: ``Embedding(mask_zero=True)`` + LSTM + ``TimeDistributed(Dense)``; padded steps (word id 0) carry a
+mask that Keras' ``Loss.__call__`` turns into a mean over the valid steps only.
+"""
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+import lossreg
+
+V, T, C, B = 20, 7, 5, 4
+LENGTHS = [7, 4, 2, 5]
+
+
+def tagger(seed=0):
+    keras.utils.set_random_seed(seed)
+    words = keras.Input((T,), dtype="int32", name="words")
+    h = keras.layers.Embedding(V, 8, mask_zero=True)(words)
+    h = keras.layers.LSTM(8, return_sequences=True)(h)
+    return words, keras.layers.TimeDistributed(keras.layers.Dense(C), name="tags")(h)
+
+
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, V, (B, T)).astype("int32")
+    for i, n in enumerate(LENGTHS):
+        x[i, n:] = 0
+    y = np.eye(C, dtype="float32")[rng.integers(0, C, (B, T))]
+    y[x == 0] = 0.0  # no tag on padding: an unmasked mean is the masked one times valid / total steps
+    return x, y
+
+
+KERAS_LOSS = keras.losses.CategoricalCrossentropy(from_logits=True)
+
+
+def keras_model():
+    model = keras.Model(*tagger())
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss=KERAS_LOSS)
+    return model
+
+
+def attached_model():
+    train = lossreg.attach(keras.Model(*tagger()), {"tags": "softmax_ce"})
+    train.compile(optimizer=keras.optimizers.SGD(0.5))
+    return train
+
+
+def layer_model():
+    words, logits = tagger()
+    target = keras.Input((T, C), name="target")
+    out = lossreg.LossLayer("softmax_ce", name="tags_loss")([target, logits])
+    model = keras.Model([words, target], out)
+    model.compile(optimizer=keras.optimizers.SGD(0.5))
+    return model
+
+
+def masked_mean(model, x, y):
+    """Keras' rule by hand: the mean of the per-step cross-entropy over the valid (unpadded) steps."""
+    logits = keras.ops.convert_to_numpy(keras.Model(model.inputs[0], model.get_layer("tags").output)(x))
+    logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    ce = -(y * logp).sum(-1)
+    valid = x != 0
+    return float(ce[valid].mean()), float(ce.mean())
+
+
+def test_the_tagger_is_masked_and_keras_and_resolve_agree():
+    x, y = data()
+    model = keras_model()
+    expected, unmasked = masked_mean(model, x, y)
+    np.testing.assert_allclose(unmasked, expected * (x != 0).mean(), rtol=1e-5)  # the mask matters here
+    np.testing.assert_allclose(model.evaluate(x, y, verbose=0), expected, rtol=1e-5)
+    model.compile(optimizer="sgd", loss=lossreg.resolve("softmax_ce"))
+    np.testing.assert_allclose(model.evaluate(x, y, verbose=0), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("path", ["attach", "layer"])
+def test_attach_and_loss_layer_give_keras_masked_value_and_training_step(path):
+    x, y = data()
+    reference = keras_model()
+    expected = reference.evaluate(x, y, verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "will destroy the mask information"
+        model = attached_model() if path == "attach" else layer_model()
+    inputs, targets = (x, {"tags": y}) if path == "attach" else ([x, y], None)
+    logs = model.evaluate(inputs, targets, verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["loss"], expected, rtol=1e-6)
+    np.testing.assert_allclose(logs["tags_loss"], expected, rtol=1e-6)
+    reference.train_on_batch(x, y)
+    model.train_on_batch(inputs, targets)
+    for got, want in zip(model.trainable_weights, reference.trainable_weights, strict=True):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(want), atol=1e-6)
+
+
+def test_loss_layer_passes_the_mask_of_y_pred_on():
+    words, logits = tagger()
+    out = lossreg.LossLayer("softmax_ce")([keras.Input((T, C)), logits])
+    x, y = data()
+    logits_now = keras.Model(words, logits)(x)
+    passed = lossreg.LossLayer("softmax_ce")([y, logits_now])
+    assert out.shape == logits.shape
+    mask = getattr(passed, "_keras_mask", None)
+    assert mask is not None and np.array_equal(keras.ops.convert_to_numpy(mask), x != 0)
+
+
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "sum", "none"])
+def test_registered_loss_on_masked_predictions_equals_keras_with_a_per_row_weight(reduction):
+    x, y = data()
+    words, logits = tagger()
+    y_pred = keras.Model(words, logits)(x)
+    assert getattr(y_pred, "_keras_mask", None) is not None
+    weight = np.array([1.0, 0.5, 2.0, 0.0], "float32")
+    ours = lossreg.RegisteredLoss([{"loss": "softmax_ce"}], reduction=reduction)
+    theirs = keras.losses.CategoricalCrossentropy(from_logits=True, reduction=reduction)
+    for got, want in [
+        (ours(y, y_pred), theirs(y, y_pred)),
+        (ours(y, y_pred, weight), theirs(y, y_pred, weight[:, None])),  # Keras needs (batch, 1) to weight rows
+    ]:
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(want), rtol=1e-6)
+
+
+def test_attach_weights_whole_rows_of_masked_steps_like_keras_with_a_batch_by_1_weight():
+    x, y = data()
+    weight = np.array([1.0, 0.5, 2.0, 0.0], "float32")
+    expected = keras_model().evaluate(x, y, sample_weight=weight[:, None], verbose=0)
+    logs = attached_model().evaluate(x, {"tags": y}, sample_weight=weight, verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["tags_loss"], expected, rtol=1e-6)
+
+
+def test_a_loss_layer_called_on_a_dict_reads_the_mask_of_y_pred():
+    x, y = data()
+    expected = keras_model().evaluate(x, y, verbose=0)
+    words, logits = tagger()
+    target = keras.Input((T, C), name="target")
+    out = lossreg.LossLayer("softmax_ce", weight=2.0, name="tags_loss")({"y_true": target, "y_pred": logits})
+    model = keras.Model([words, target], out)
+    model.compile(optimizer="sgd")
+    logs = model.evaluate([x, y], verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["tags_loss"], expected, rtol=1e-6)
+    np.testing.assert_allclose(logs["tags_weighted_loss"], 2 * expected, rtol=1e-6)
+
+
+def test_a_per_step_and_a_per_sample_term_on_masked_steps_average_each_sample_over_its_kept_steps():
+    x, y = data()
+    words, logits = tagger()
+    y_pred = keras.Model(words, logits)(x)
+    loss = lossreg.RegisteredLoss([{"loss": "softmax_ce"}, {"loss": "sigmoid_dice", "weight": 0.5}])
+    raw = keras.ops.convert_to_numpy(y_pred)
+    logp = raw - np.log(np.exp(raw).sum(-1, keepdims=True))
+    ce = -(y * logp).sum(-1)
+    kept = x != 0
+    per_step = (ce * kept).sum(-1) / kept.sum(-1)
+    dice = keras.ops.convert_to_numpy(lossreg.RegisteredLoss([{"loss": "sigmoid_dice"}], reduction="none")(y, raw))
+    np.testing.assert_allclose(float(loss(y, y_pred)), float(np.mean(per_step + 0.5 * dice)), rtol=1e-6)
