@@ -21,7 +21,7 @@ def forget_loss() -> Iterator[Callable[[str], None]]:
     """
     names: list[str] = []
     yield names.append
-    from lossreg._registry import REGISTRY
+    from lossreg.registry import REGISTRY
 
     for name in names:
         REGISTRY.remove(name)

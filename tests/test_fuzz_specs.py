@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 
 import lossreg
 from lossreg import LossSpecError, PluginLoadError
-from lossreg._registry import REGISTRY, _Entry
+from lossreg.registry import REGISTRY, Entry
 from lossreg.spec import ENTRY_KEYS, TERM_KEYS
 from lossreg.spec._files import MAX_BYTES
 
@@ -914,7 +914,7 @@ def test_paths_that_are_not_readable_spec_files_are_refused():
 
 @pytest.fixture
 def broken_plugin_loss() -> Iterator[str]:
-    """A registered name whose plugin fails to load, as ``lossreg._plugins`` reports it (without a path)."""
+    """A registered name whose plugin fails to load, as the registry reports it (without a path)."""
     name = "fuzz_broken_plugin_loss"
 
     def loader() -> Any:
@@ -926,7 +926,7 @@ def broken_plugin_loss() -> Iterator[str]:
         error.__cause__ = RuntimeError("boom")
         raise error
 
-    REGISTRY.add(_Entry(name=name, source="fuzz-dist", loader=loader))
+    REGISTRY.add(Entry(name, "fuzz-dist", load=loader))
     yield name
     REGISTRY.remove(name)
 

@@ -167,15 +167,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
-    from lossreg import _plugins
+    from lossreg.registry import GROUP, REGISTRY
 
-    records = _plugins.load_all()
+    records = REGISTRY.load_all()
     if args.json:
         keys = ("name", "qualified", "distribution", "version", "value", "status", "plain_name")
         print(json.dumps([{k: getattr(r, k) for k in keys} for r in records], indent=2))
         return 0
     if not records:
-        print(f"No plugins installed (no '{_plugins.GROUP}' entry points found).")
+        print(f"No plugins installed (no '{GROUP}' entry points found).")
         return 0
     rows = [[r.name if r.plain_name else r.qualified, r.distribution, r.version, r.value, r.status] for r in records]
     print(_table(["LOSS", "DISTRIBUTION", "VERSION", "ENTRY POINT", "STATUS"], rows))

@@ -15,10 +15,10 @@ from typing import Any
 import keras
 
 from lossreg._errors import LossInputError, LossSpecError, did_you_mean, format_path
-from lossreg._registry import REGISTRY
 from lossreg.keras._engine import bind, float_dtype, loss_value, per_replica
 from lossreg.keras._graph import output_tensors, tensor_by_name
 from lossreg.keras._logging import logged_sum, safe_label, term_trackers
+from lossreg.registry import REGISTRY
 from lossreg.spec import Entry, ModelView, ParsedSpec, Problems, Term, check_extras, check_outputs, known_terms, parse
 from lossreg.spec._rules import check_tap
 from lossreg.spec._targets import target_like

@@ -17,10 +17,10 @@ import keras
 
 from lossreg._backend import replicas
 from lossreg._errors import LossInputError
-from lossreg._ops import reduce_non_batch
-from lossreg._preflight import same_rank
-from lossreg._registry import REGISTRY
 from lossreg.keras._logging import safe_label
+from lossreg.registry import REGISTRY
+from lossreg.registry._expects import same_rank
+from lossreg.registry._ops import reduce_non_batch
 
 __all__ = [
     "BoundTerm",

@@ -8,9 +8,9 @@ from typing import Any
 import keras
 
 from lossreg._errors import LossInputError
-from lossreg._spec import parse
 from lossreg.keras._engine import bind, float_dtype, loss_value, term_labels
 from lossreg.keras._logging import logged_sum, term_trackers
+from lossreg.spec import parse
 
 __all__ = ["LossLayer"]
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from lossreg._authoring import loss_factory
-from lossreg._ops import ops, promote
-from lossreg._registry import register
 from lossreg.losses import _checks
+from lossreg.registry import loss_factory, register
+from lossreg.registry._ops import ops, promote
 
 __all__ = ["sigmoid_bce", "sigmoid_cross_entropy", "sigmoid_focal", "softmax_ce"]
 

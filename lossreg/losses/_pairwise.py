@@ -5,9 +5,8 @@ from __future__ import annotations
 import typing
 from typing import Any, Literal
 
-from lossreg._authoring import loss_factory
-from lossreg._ops import ops, promote
-from lossreg._registry import register
+from lossreg.registry import loss_factory, register
+from lossreg.registry._ops import ops, promote
 
 __all__ = ["band_mask", "band_masked_softmax_ce"]
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from lossreg._authoring import loss_factory
-from lossreg._ops import ops, promote, reduce_non_batch
-from lossreg._registry import register
 from lossreg.losses import _checks
+from lossreg.registry import loss_factory, register
+from lossreg.registry._ops import ops, promote, reduce_non_batch
 
 __all__ = ["sigmoid_dice"]
 

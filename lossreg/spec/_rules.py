@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from lossreg._errors import LossSpecError, PluginLoadError, did_you_mean, format_path, short_repr
-from lossreg._registry import REGISTRY
+from lossreg.registry import REGISTRY
 from lossreg.spec._grammar import Entry, ParsedSpec, Term, read
 from lossreg.spec._problems import Problems
 from lossreg.spec._view import ModelView

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lossreg._preflight import Expects
+from lossreg.registry import Expects
 
 __all__ = ["target_like"]
 

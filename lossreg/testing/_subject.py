@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from lossreg._registry import REGISTRY  # the kit's only registry seam: build a loss function, read its extras
+from lossreg.registry import REGISTRY  # the kit's only registry seam: build a loss function, read its extras
 
 from ._report import fail
 
