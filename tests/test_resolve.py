@@ -202,3 +202,35 @@ def test_a_tampered_keras_file_does_not_load_with_safe_mode(tmp_path, weight):
     keras.saving.load_model(tmp_path / "good.keras", safe_mode=True)
     with pytest.raises(LossSpecError, match=r"terms\[0\]\['weight'\]: Invalid weight"):
         keras.saving.load_model(tmp_path / "bad.keras", safe_mode=True)
+
+
+# -- one registry lookup per term (issue 9) ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def lookups(monkeypatch) -> list[str]:
+    """The names asked of the registry, in order, while the test runs."""
+    from lossreg.registry import Registry
+
+    asked: list[str] = []
+    real = Registry.lookup
+    monkeypatch.setattr(Registry, "lookup", lambda self, name, **kw: asked.append(name) or real(self, name, **kw))
+    return asked
+
+
+def test_resolve_looks_each_term_up_once(lookups):
+    spec = {"a": "softmax_ce", "b": {"loss": [{"loss": "sigmoid_focal"}, {"loss": "mse", "weight": 0.5}]}}
+    losses = lossreg.resolve(spec)
+    assert sorted(lookups) == ["mse", "sigmoid_focal", "softmax_ce"]
+    assert {k: v.name for k, v in losses.items()} == {"a": "softmax_ce", "b": "sigmoid_focal_plus_0.5x_mse"}
+
+
+def test_attach_and_loss_layer_look_each_term_up_once(lookups):
+    inp = keras.Input((4,))
+    hidden = keras.layers.Dense(4, name="hidden")(inp)
+    out = keras.layers.Dense(4, name="out")(hidden)
+    lossreg.attach(keras.Model(inp, out), {"out": {"loss": ["sigmoid_bce", "mse_bce"], "inputs": {"aux": "hidden"}}})
+    assert lookups == ["sigmoid_bce", "mse_bce"]
+    del lookups[:]
+    lossreg.LossLayer(["sigmoid_bce", {"loss": "mse", "weight": 2.0}], name="two")
+    assert lookups == ["sigmoid_bce", "mse"]

@@ -15,11 +15,10 @@ from typing import Any
 import keras
 
 from lossreg._errors import LossInputError, LossSpecError, did_you_mean, format_path
-from lossreg.keras._engine import bind, float_dtype, loss_value, per_replica
+from lossreg.keras._engine import BoundTerm, bind, float_dtype, loss_value, per_replica, term_labels
 from lossreg.keras._graph import output_tensors, tensor_by_name
-from lossreg.keras._logging import logged_sum, safe_label, term_trackers
-from lossreg.registry import REGISTRY
-from lossreg.spec import Entry, ModelView, ParsedSpec, Problems, Term, check_extras, check_outputs, known_terms, parse
+from lossreg.keras._logging import logged_sum, term_trackers
+from lossreg.spec import Entry, ModelView, ParsedSpec, Problems, Term, check_extras, check_outputs, parse
 from lossreg.spec._rules import check_tap
 from lossreg.spec._targets import target_like
 
@@ -30,8 +29,8 @@ __all__ = ["AttachedModel", "attach"]
 class _Wired:
     """One spec term wired to tensors: what it reads, where its target comes from, how it is logged."""
 
-    label: str
     term: Term
+    bound: BoundTerm  # the term built once: its label, weight, function, extras and checks
     target: str | None  # key of the target in fit's y; None for losses that need no target
     on: str | None  # tap holding y_pred
     inputs: Mapping[str, str]  # extra name -> tap name
@@ -50,7 +49,6 @@ def _dry_run(wired: _Wired, model: Any, entry: Entry, key: str) -> None:
 
     The stand-in target follows the loss's declaration (class ids: integers without the class axis).
     """
-    fn = REGISTRY.build(wired.term.loss, wired.term.params, path=wired.term.path)
     y_pred = _symbolic(wired.on, model, entry.path, "output") if wired.on else None
     extras = {
         e: _symbolic(t, model, format_path(entry.path, ["inputs", e]), "layer or output")
@@ -58,13 +56,12 @@ def _dry_run(wired: _Wired, model: Any, entry: Entry, key: str) -> None:
     }
     y_true = None
     if y_pred is not None:
-        shape, dtype = target_like(REGISTRY.expects(wired.term.loss), tuple(y_pred.shape))
+        shape, dtype = target_like(wired.bound.expects, tuple(y_pred.shape))
         y_true = keras.KerasTensor(shape, dtype=dtype)
     shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in {"y_pred": y_pred, **extras}.items() if v is not None)
-    check = REGISTRY.input_check(wired.term.loss, wired.term.params)
     try:
-        check({"y_true": y_true, "y_pred": y_pred, **extras})  # the declaration first: it says what the loss expects
-        fn(y_true, y_pred, **extras)
+        wired.bound.check({"y_true": y_true, "y_pred": y_pred, **extras})  # the declaration says what the loss expects
+        wired.bound.fn(y_true, y_pred, **extras)
     except LossInputError as exc:
         raise LossInputError(str(exc), path=entry.path) from exc
     except Exception as exc:
@@ -101,19 +98,16 @@ def _wire(model: Any, spec: Any) -> tuple[list[_Wired], dict[str, Any]]:
     wired: list[_Wired] = []
     canonical: dict[str, Any] = {}
     for key, entry in parsed.entries.items():
-        extras = known_terms(entry, problems)
-        check_extras(entry, extras, problems)
+        known = {t.path: parsed.loss_defs[t.path] for t in entry.terms}  # parse looked each loss up once
+        check_extras(entry, known, problems)
         on = entry.on if entry.on is not None else _default_on(parsed, key, outputs)
         name = str(key) if parsed.kind == "outputs" else (on or "loss")
-        seen: dict[str, int] = {}
-        for term in entry.terms:
-            label = name if len(entry.terms) == 1 else f"{name}_{term.loss}"
-            seen[label] = seen.get(label, 0) + 1
-            if seen[label] > 1:
-                label = f"{label}_{seen[label]}"
+        labels = term_labels(name, [t.loss for t in entry.terms])
+        for term, label in zip(entry.terms, labels, strict=True):
             term_on = term.on if term.on is not None else on
-            taps = {e: entry.inputs[e] for e in extras[term.path]}
-            item = _Wired(safe_label(label), term, term_on, term_on, taps)
+            loss_def = known[term.path]
+            bound = bind(term.loss, term.params, term.weight, path=term.path, label=label, loss_def=loss_def)
+            item = _Wired(term, bound, term_on, term_on, {e: entry.inputs[e] for e in loss_def.extras})
             _dry_run(item, model, entry, name)
             wired.append(item)
         data: dict[str, Any] = {
@@ -150,9 +144,7 @@ class AttachedModel(keras.Model):
             for tap in ([item.on] if item.on else []) + list(item.inputs.values()):
                 needed.setdefault(tap, tensor_by_name(model, tap))
         self.taps = keras.Model(model.input, needed, name=f"{model.name}_taps")
-        self._bound = [
-            bind(w.term.loss, w.term.params, w.term.weight, path=w.term.path, label=w.label) for w in self._wired
-        ]
+        self._bound = [w.bound for w in self._wired]
         self.term_trackers = term_trackers((b.label, b.weight) for b in self._bound)
         self.built = True
 

@@ -18,7 +18,7 @@ import keras
 from lossreg._backend import replicas
 from lossreg._errors import LossInputError
 from lossreg.keras._logging import safe_label
-from lossreg.registry import REGISTRY
+from lossreg.registry import REGISTRY, Expects, LossDef
 from lossreg.registry._expects import same_rank
 from lossreg.registry._ops import reduce_non_batch
 
@@ -48,6 +48,7 @@ class BoundTerm:
     fn: Callable[..., Any] = field(repr=False)
     extras: tuple[str, ...]
     check: Callable[[Mapping[str, Any]], None] = field(repr=False)
+    expects: Expects | None = field(repr=False)
 
 
 def bind(
@@ -57,18 +58,25 @@ def bind(
     *,
     path: str | None = None,
     label: str | None = None,
+    loss_def: LossDef | None = None,
 ) -> BoundTerm:
-    """Build the term ``weight * loss(**params)``: its function, extras and pre-flight check, once."""
+    """Build the term ``weight * loss(**params)``: its function, extras and pre-flight check, once.
+
+    ``loss_def`` is the loss as the spec's names rule looked it up (``ParsedSpec.loss_defs``); without it the
+    registry is asked here. Either way a term costs one registry lookup.
+    """
     params = dict(params or {})
+    found = loss_def if loss_def is not None else REGISTRY.lookup(loss, path=path)
     return BoundTerm(
         loss=loss,
         params=params,
         weight=float(weight),
         path=path,
         label=safe_label(label if label is not None else loss),
-        fn=REGISTRY.build(loss, params, path=path),
-        extras=REGISTRY.extras(loss, path=path),
-        check=REGISTRY.input_check(loss, params),
+        fn=found.bind(params, path),
+        extras=found.extras,
+        check=found.input_check(params),
+        expects=found.expects,
     )
 
 

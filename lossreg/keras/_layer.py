@@ -61,7 +61,8 @@ class LossLayer(keras.layers.Layer):
         base = self.name.removesuffix("_loss")  # a layer called "complex_loss" logs "complex_loss"
         labels = term_labels(base, [t.loss for t in self.terms])
         self._bound = [
-            bind(t.loss, t.params, t.weight, path=t.path, label=lb) for t, lb in zip(self.terms, labels, strict=True)
+            bind(t.loss, t.params, t.weight, path=t.path, label=lb, loss_def=parsed.loss_defs[t.path])
+            for t, lb in zip(self.terms, labels, strict=True)
         ]
         self.extras = tuple(dict.fromkeys(e for b in self._bound for e in b.extras))
         self.term_trackers = term_trackers((b.label, b.weight) for b in self._bound)

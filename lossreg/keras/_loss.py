@@ -74,6 +74,7 @@ class RegisteredLoss(keras.losses.Loss):
         dtype: Any = None,
         *,
         _paths: Sequence[str | None] | None = None,
+        _defs: Sequence[Any] | None = None,
     ) -> None:
         read = read_terms(terms) if _paths is None else None  # a saved config is untrusted: the spec grammar
         # errors name the spec paths given, or the config path of a saved term (terms[0])
@@ -86,8 +87,10 @@ class RegisteredLoss(keras.losses.Loss):
                 for t in terms
             ]
         )
+        defs = list(_defs) if _defs is not None else [None] * len(self.terms)  # looked up by the spec's rules
         self._bound = [
-            bind(t["loss"], t["params"], t["weight"], path=p) for t, p in zip(self.terms, build_paths, strict=True)
+            bind(t["loss"], t["params"], t["weight"], path=p, loss_def=d)
+            for t, p, d in zip(self.terms, build_paths, defs, strict=True)
         ]
         compute = keras.dtype_policies.get(dtype or keras.backend.floatx()).compute_dtype
         self._result_dtype = compute if compute in ("float16", "bfloat16") else None
@@ -160,11 +163,11 @@ def get(name: str, **params: Any) -> RegisteredLoss:
     return RegisteredLoss([{"loss": name, "params": params}], _paths=[f"lossreg.get({name!r})"])
 
 
-def loss_for_entry(entry: Entry) -> RegisteredLoss:
-    """The ``RegisteredLoss`` for one parsed spec entry."""
+def loss_for_entry(entry: Entry, loss_defs: Mapping[str, Any]) -> RegisteredLoss:
+    """The ``RegisteredLoss`` for one parsed spec entry, from the ``LossDef`` each term was found as."""
     terms = [{"loss": t.loss, "params": dict(t.params), "weight": t.weight} for t in entry.terms]
     paths = [t.path for t in entry.terms]
-    return RegisteredLoss(terms, _paths=paths)
+    return RegisteredLoss(terms, _paths=paths, _defs=[loss_defs[t.path] for t in entry.terms])
 
 
 def _check_outputs(parsed: ParsedSpec, model: Any) -> None:
@@ -203,8 +206,8 @@ def resolve(spec: Any, *, model: Any = None) -> Any:
         _check_outputs(parsed, model)
     losses = {}
     for key, entry in parsed.entries.items():
-        check_compilable(entry, Problems())
-        losses[key] = loss_for_entry(entry)
+        check_compilable(entry, parsed.loss_defs, Problems())
+        losses[key] = loss_for_entry(entry, parsed.loss_defs)
     if parsed.kind == "single":
         return losses[None]
     if parsed.kind == "list":

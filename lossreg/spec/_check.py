@@ -57,7 +57,7 @@ def _spec_rules(parsed: ParsedSpec, problems: Problems) -> None:
         known = known_terms(entry, problems)
         for term in entry.terms:
             if term.path in known:
-                check_params(term, problems)
+                check_params(term, known[term.path], problems)
         check_extras(entry, known, problems)
 
 

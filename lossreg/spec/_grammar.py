@@ -66,12 +66,15 @@ class ParsedSpec:
     """A whole spec: one entry (``single``), entries by output name, or entries by output position.
 
     ``length`` is the number of entries written (a list spec's length), whether or not each could be read.
+    ``loss_defs`` holds each term's ``LossDef`` by term path, once the names rule has looked them up
+    (``lossreg.spec.parse``): the one registry lookup per term that every later step reuses.
     """
 
     kind: Literal["single", "outputs", "list"]
     entries: Mapping[Any, Entry]
     root: str
     length: int = 1
+    loss_defs: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _type_name(value: Any) -> str:

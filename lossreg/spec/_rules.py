@@ -9,10 +9,11 @@ a ``ModelView`` (plain names), so nothing here imports Keras.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from lossreg._errors import LossSpecError, PluginLoadError, did_you_mean, format_path, short_repr
-from lossreg.registry import REGISTRY
+from lossreg.registry import REGISTRY, LossDef
 from lossreg.spec._grammar import Entry, ParsedSpec, Term, read
 from lossreg.spec._problems import Problems
 from lossreg.spec._view import ModelView
@@ -38,10 +39,10 @@ def _names(items: Iterable[str]) -> str:
 # -- loss names and parameters ------------------------------------------------------------------------------------
 
 
-def _extras_of(term: Term) -> tuple[str, ...]:
-    """The extras ``term``'s loss takes; raises the did-you-mean error for an unknown name, naming the term."""
+def _loss_def(term: Term) -> LossDef:
+    """``term``'s loss, looked up once; raises the did-you-mean error for an unknown name, naming the term."""
     try:
-        return REGISTRY.extras(term.loss, path=term.name_path or term.path)
+        return REGISTRY.lookup(term.loss, path=term.name_path or term.path)
     except PluginLoadError:
         raise
     except LossSpecError as exc:
@@ -54,25 +55,25 @@ def _extras_of(term: Term) -> tuple[str, ...]:
         raise
 
 
-def known_terms(entry: Entry, problems: Problems) -> dict[str, tuple[str, ...]]:
-    """Rule: every term names a registered loss that loads. Returns ``{term path: extras}`` of those that do."""
-    known: dict[str, tuple[str, ...]] = {}
+def known_terms(entry: Entry, problems: Problems) -> dict[str, LossDef]:
+    """Rule: every term names a registered loss that loads. Returns ``{term path: LossDef}`` of those that do."""
+    known: dict[str, LossDef] = {}
     for term in entry.terms:
         try:
-            known[term.path] = _extras_of(term)
+            known[term.path] = _loss_def(term)
         except LossSpecError as exc:
             problems.report(exc)
     return known
 
 
-def check_params(term: Term, problems: Problems) -> None:
+def check_params(term: Term, loss_def: LossDef, problems: Problems) -> None:
     """Rule: the term's parameters fit its loss (names, types, required ones) and its factory accepts them."""
-    found = REGISTRY.param_problems(term.loss, term.params, path=term.path)
+    found = loss_def.param_problems(term.params, term.path)
     for problem in found:
         problems.report(problem)
     if not found:
         try:
-            REGISTRY.build(term.loss, term.params, path=term.path)
+            loss_def.bind(term.params, term.path)
         except LossSpecError as exc:
             problems.report(exc)
 
@@ -80,10 +81,10 @@ def check_params(term: Term, problems: Problems) -> None:
 # -- extras -------------------------------------------------------------------------------------------------------
 
 
-def check_extras(entry: Entry, known: dict[str, tuple[str, ...]], problems: Problems) -> None:
+def check_extras(entry: Entry, known: Mapping[str, LossDef], problems: Problems) -> None:
     """Rule (attach): each extra a loss takes is wired in ``inputs``, and each wired extra is taken by a loss."""
     for term in entry.terms:
-        missing = [e for e in known.get(term.path, ()) if e not in entry.inputs]
+        missing = [e for e in (known[term.path].extras if term.path in known else ()) if e not in entry.inputs]
         if missing:
             wiring = ", ".join(f"{e!r}: '<layer or output name>'" for e in missing)
             problems.report(
@@ -95,7 +96,7 @@ def check_extras(entry: Entry, known: dict[str, tuple[str, ...]], problems: Prob
             )
     if len(known) < len(entry.terms) or entry.path in problems.partial:
         return  # a term that could not be read may be the one taking the extras
-    taken = {e for extras in known.values() for e in extras}
+    taken = {e for loss_def in known.values() for e in loss_def.extras}
     for extra in entry.inputs:
         if extra not in taken:
             takes = ", ".join(sorted(taken)) or "no extra tensors"
@@ -108,7 +109,7 @@ def check_extras(entry: Entry, known: dict[str, tuple[str, ...]], problems: Prob
             )
 
 
-def check_compilable(entry: Entry, problems: Problems) -> None:
+def check_compilable(entry: Entry, known: Mapping[str, LossDef], problems: Problems) -> None:
     """Rule (resolve): ``compile(loss=...)`` gives each loss its own target and output, nothing else."""
     if entry.on is not None or entry.inputs:
         key = "on" if entry.on is not None else "inputs"
@@ -128,7 +129,7 @@ def check_compilable(entry: Entry, problems: Problems) -> None:
                     path=format_path(term.path, ["on"]),
                 )
             )
-        extras = REGISTRY.extras(term.loss, path=term.path)
+        extras = known[term.path].extras if term.path in known else ()
         if extras:
             wiring = ", ".join(f"{e!r}: '<layer name>'" for e in extras)
             problems.report(
@@ -224,6 +225,7 @@ def parse(spec: object, *, root: str = "spec") -> ParsedSpec:
     parsed = read(spec, root=root, problems=problems)
     if parsed is None:  # pragma: no cover - a raising collector has raised already
         raise LossSpecError("Unreadable spec.", path=root)
+    known: dict[str, LossDef] = {}
     for entry in parsed.entries.values():
-        known_terms(entry, problems)
-    return parsed
+        known.update(known_terms(entry, problems))
+    return replace(parsed, loss_defs=known)

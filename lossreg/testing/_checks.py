@@ -39,7 +39,7 @@ def check_inputs(subject: Subject) -> bool:
     if lossreg.describe(subject.name).expects is None:
         return False
     try:
-        subject.input_check()(cast(subject.data, "float32"))
+        subject.input_check(cast(subject.data, "float32"))
     except lossreg.LossInputError as exc:
         raise fail(
             subject.name,

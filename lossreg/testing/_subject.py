@@ -26,22 +26,21 @@ class Subject:
     fn: Callable[..., Any]
     extras: tuple[str, ...]
     data: dict[str, np.ndarray]
+    #: the loss's pre-flight check of its declared inputs (a no-op when it declares nothing)
+    input_check: Callable[[Mapping[str, Any]], None]
 
     @classmethod
     def build(cls, name: str, params: Mapping[str, Any] | None, inputs: Any, seed: int) -> Subject:
         """Build loss ``name`` (``LossSpecError`` for an unknown name or bad params) and its test inputs."""
         params = dict(params or {})
-        fn = REGISTRY.build(name, params, path=f"check_loss({name!r})")
-        extras = tuple(REGISTRY.extras(name))
-        return cls(name, params, fn, extras, _prepare(name, inputs, extras, seed))
+        loss_def = REGISTRY.lookup(name, path=f"check_loss({name!r})")
+        fn = loss_def.bind(params, f"check_loss({name!r})")
+        extras = tuple(loss_def.extras)
+        return cls(name, params, fn, extras, _prepare(name, inputs, extras, seed), loss_def.input_check(params))
 
     @property
     def batch(self) -> int:
         return int(self.data["y_pred"].shape[0])
-
-    def input_check(self) -> Callable[[Mapping[str, Any]], None]:
-        """The loss's pre-flight check of its declared inputs (a no-op when it declares nothing)."""
-        return REGISTRY.input_check(self.name, self.params)
 
 
 def _given(name: str, inputs: Any) -> dict[str, Any]:
