@@ -256,8 +256,12 @@ def test_a_user_loss_declares_its_inputs_at_registration():
     ],
 )
 def test_a_malformed_declaration_fails_at_registration(kwargs, match):
+    def declared(y_true, y_pred):
+        """A loss whose declaration is wrong."""
+        return y_pred - y_true
+
     with pytest.raises(lossreg.LossSpecError, match=match):
-        lossreg.register("test_bad_declaration", **kwargs)
+        lossreg.register("test_bad_declaration", **kwargs)(declared)
     assert "test_bad_declaration" not in lossreg.names()
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from lossreg.losses import _checks
-from lossreg.registry import loss_factory, register
+from lossreg.registry import register
 from lossreg.registry._ops import ops, promote
 
 __all__ = ["sigmoid_bce", "sigmoid_cross_entropy", "sigmoid_focal", "softmax_ce"]
@@ -92,9 +92,7 @@ def softmax_ce(y_true: Tensor, y_pred: Tensor, *, label_smoothing: float = 0.0) 
     return ops.categorical_crossentropy(y_true, y_pred, from_logits=True, axis=-1)
 
 
-register("softmax_ce")(
-    loss_factory(softmax_ce, validate=_check_softmax_ce, shapes=_CLASSES, targets="one_hot", from_logits=True)
-)
+register("softmax_ce", validate=_check_softmax_ce, shapes=_CLASSES, targets="one_hot", from_logits=True)(softmax_ce)
 
 
 # -- sigmoid_bce --------------------------------------------------------------------------------------------
@@ -152,9 +150,7 @@ def sigmoid_bce(y_true: Tensor, y_pred: Tensor, *, label_smoothing: float = 0.0,
     return sigmoid_cross_entropy(y_true, y_pred, pos_weight)
 
 
-register("sigmoid_bce")(
-    loss_factory(sigmoid_bce, validate=_check_sigmoid_bce, shapes=_ELEMENTS, targets="unit", from_logits=True)
-)
+register("sigmoid_bce", validate=_check_sigmoid_bce, shapes=_ELEMENTS, targets="unit", from_logits=True)(sigmoid_bce)
 
 
 # -- sigmoid_focal ------------------------------------------------------------------------------------------
@@ -225,6 +221,10 @@ def sigmoid_focal(y_true: Tensor, y_pred: Tensor, *, alpha: float | None = 0.25,
     return ce
 
 
-register("sigmoid_focal")(
-    loss_factory(sigmoid_focal, validate=_check_sigmoid_focal, shapes=_ELEMENTS, targets="unit", from_logits=True)
-)
+register(
+    "sigmoid_focal",
+    validate=_check_sigmoid_focal,
+    shapes=_ELEMENTS,
+    targets="unit",
+    from_logits=True,
+)(sigmoid_focal)

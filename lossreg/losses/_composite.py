@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lossreg.losses import _checks
-from lossreg.registry import loss_factory, register
+from lossreg.registry import register
 from lossreg.registry._ops import ops, promote, reduce_non_batch
 
 __all__ = ["mse_bce"]
@@ -77,12 +77,10 @@ def mse_bce(
     return mse_weight * mse + bce_weight * bce
 
 
-register("mse_bce")(
-    loss_factory(
-        mse_bce,
-        validate=_check_mse_bce,
-        shapes={"y_true": "batch ...", "y_pred": "batch ...", "aux": "batch ..."},
-        targets="unit",
-        from_logits="from_logits",
-    )
-)
+register(
+    "mse_bce",
+    validate=_check_mse_bce,
+    shapes={"y_true": "batch ...", "y_pred": "batch ...", "aux": "batch ..."},
+    targets="unit",
+    from_logits="from_logits",
+)(mse_bce)

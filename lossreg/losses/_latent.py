@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from lossreg.losses import _checks
-from lossreg.registry import loss_factory, register
+from lossreg.registry import register
 from lossreg.registry._ops import ops, promote, reduce_non_batch
 
 __all__ = ["vae_kl"]
@@ -73,6 +73,4 @@ def vae_kl(y_true: Tensor, y_pred: Tensor, *, beta: float = 1.0, z_mean: Tensor,
     return -0.5 * beta * reduce_non_batch(terms, "sum")
 
 
-register("vae_kl")(
-    loss_factory(vae_kl, validate=_check_vae_kl, shapes={"z_mean": "batch latent", "z_log_var": "batch latent"})
-)
+register("vae_kl", validate=_check_vae_kl, shapes={"z_mean": "batch latent", "z_log_var": "batch latent"})(vae_kl)

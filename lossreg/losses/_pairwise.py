@@ -5,7 +5,7 @@ from __future__ import annotations
 import typing
 from typing import Any, Literal
 
-from lossreg.registry import loss_factory, register
+from lossreg.registry import register
 from lossreg.registry._ops import ops, promote
 
 __all__ = ["band_mask", "band_masked_softmax_ce"]
@@ -124,12 +124,10 @@ def band_masked_softmax_ce(
     return masked
 
 
-register("band_masked_softmax_ce")(
-    loss_factory(
-        band_masked_softmax_ce,
-        validate=_check_band_masked_softmax_ce,
-        shapes={"y_true": "batch n n classes", "y_pred": "batch n n classes"},
-        targets="one_hot",
-        from_logits="from_logits",
-    )
-)
+register(
+    "band_masked_softmax_ce",
+    validate=_check_band_masked_softmax_ce,
+    shapes={"y_true": "batch n n classes", "y_pred": "batch n n classes"},
+    targets="one_hot",
+    from_logits="from_logits",
+)(band_masked_softmax_ce)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lossreg.losses import _checks
-from lossreg.registry import loss_factory, register
+from lossreg.registry import register
 from lossreg.registry._ops import ops, promote, reduce_non_batch
 
 __all__ = ["sigmoid_dice"]
@@ -60,12 +60,10 @@ def sigmoid_dice(y_true: Tensor, y_pred: Tensor, *, smooth: float = 1.0) -> Tens
     return 1.0 - (2.0 * intersection + smooth) / (total + smooth)
 
 
-register("sigmoid_dice")(
-    loss_factory(
-        sigmoid_dice,
-        validate=_check_sigmoid_dice,
-        shapes={"y_true": "batch ...", "y_pred": "batch ..."},
-        targets="unit",
-        from_logits=True,
-    )
-)
+register(
+    "sigmoid_dice",
+    validate=_check_sigmoid_dice,
+    shapes={"y_true": "batch ...", "y_pred": "batch ..."},
+    targets="unit",
+    from_logits=True,
+)(sigmoid_dice)

@@ -158,7 +158,10 @@ class Registry:
                 f"lossreg.register({name!r}, extras={extras!r}): extras is a list of names, e.g. extras=({extras!r},)."
             )
         extras = tuple(extras)
-        Expects.declare(str(name), extras, shapes, targets, from_logits)  # a bad declaration fails here, at once
+        # a malformed declaration fails here, at once; whether each shape names one of the loss's tensors is known
+        # when the loss is given (a loss function's extras are its keyword-only parameters without defaults)
+        named = tuple(k for k in shapes if k not in ("y_true", "y_pred")) if isinstance(shapes, Mapping) else ()
+        Expects.declare(str(name), extras or named, shapes, targets, from_logits)
 
         def decorator(obj: F) -> F:
             if isinstance(name, str) and ":" in name:
