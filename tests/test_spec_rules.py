@@ -265,3 +265,13 @@ def test_check_imports_a_module_registering_the_losses_a_spec_names(tmp_path):
     assert "Unknown loss 'spec_check_abs'" in check().stderr
     result = check("--import", "spec_check_losses")
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_compiled_loss_called_without_its_extras_says_what_resolve_says():
+    with pytest.raises(LossSpecError) as at_resolve:
+        lossreg.resolve("mse_bce")
+    loss = lossreg.get("mse_bce")  # built by name, so nothing refused it before the call
+    with pytest.raises(lossreg.LossInputError) as at_call:
+        loss(np.zeros((2, 3), "float32"), np.full((2, 3), 0.5, "float32"))
+    assert str(at_resolve.value) == f"spec: {at_call.value}"
+    assert "needs the extra tensor(s) 'aux', which compile(loss=...) cannot pass" in str(at_call.value)

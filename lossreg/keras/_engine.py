@@ -21,6 +21,7 @@ from lossreg.keras._logging import safe_label
 from lossreg.registry import REGISTRY, Expects, LossDef
 from lossreg.registry._expects import same_rank
 from lossreg.registry._ops import reduce_non_batch
+from lossreg.spec import extras_not_passed
 
 __all__ = [
     "BoundTerm",
@@ -183,12 +184,7 @@ def weighted_values(
     for term in terms:
         missing = [e for e in term.extras if e not in given]
         if missing:
-            raise LossInputError(
-                f"Loss {term.loss!r} needs the extra tensor(s) {', '.join(map(repr, missing))}, "
-                "which compile(loss=...) cannot pass. Wire them with lossreg.attach(model, spec) and "
-                "'inputs': {" + ", ".join(f"{e!r}: '<layer name>'" for e in missing) + "}, "
-                f"or use lossreg.LossLayer({term.loss!r}) in the graph."
-            )
+            raise LossInputError(extras_not_passed(term.loss, missing))
         value = term.fn(y_true, y_pred, **{e: given[e] for e in term.extras})
         value_mask = _both(
             keras_mask(value), mask if mask is not None and len(mask.shape) == len(value.shape) else None

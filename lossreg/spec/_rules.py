@@ -24,6 +24,7 @@ __all__ = [
     "check_outputs",
     "check_params",
     "check_tap",
+    "extras_not_passed",
     "known_terms",
     "parse",
     "unknown_output",
@@ -131,14 +132,17 @@ def check_compilable(entry: Entry, known: Mapping[str, LossDef], problems: Probl
             )
         extras = known[term.path].extras if term.path in known else ()
         if extras:
-            wiring = ", ".join(f"{e!r}: '<layer name>'" for e in extras)
-            problems.report(
-                LossSpecError(
-                    f"Loss {term.loss!r} needs the extra tensor(s) {_names(extras)}, which compile(loss=...) cannot "
-                    f"pass. Use lossreg.attach(model, spec) with 'inputs': {{{wiring}}}.",
-                    path=term.path,
-                )
-            )
+            problems.report(LossSpecError(extras_not_passed(term.loss, extras), path=term.path))
+
+
+def extras_not_passed(loss: str, extras: Iterable[str]) -> str:
+    """The message for a loss given none of its extra tensors: at ``resolve``, or when a compiled loss is called."""
+    extras = tuple(extras)
+    wiring = ", ".join(f"{e!r}: '<layer name>'" for e in extras)
+    return (
+        f"Loss {loss!r} needs the extra tensor(s) {_names(extras)}, which compile(loss=...) cannot pass. Use "
+        f"lossreg.attach(model, spec) with 'inputs': {{{wiring}}}, or lossreg.LossLayer({loss!r}) in the graph."
+    )
 
 
 # -- outputs and taps against a model ----------------------------------------------------------------------------
