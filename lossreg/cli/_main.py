@@ -231,6 +231,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="a loss name, e.g. band_masked_softmax_ce or lossreg-segmentation:soft_dice")
     p.set_defaults(func=_cmd_show)
 
+    _add_check(sub)
+
+    p = sub.add_parser(
+        "plugins",
+        help="each installed plugin loss with its distribution, version and status",
+        description="Load every plugin loss (entry point group 'lossreg.losses') and report ok or why it failed.",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON for tools")
+    p.set_defaults(func=_cmd_plugins)
+
+    _add_demo(sub)
+    return parser
+
+
+def _add_check(sub: Any) -> None:
+    """The `check` sub-command and its options."""
     p = sub.add_parser(
         "check",
         help="validate a spec file, optionally against a saved model",
@@ -250,14 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_check)
 
-    p = sub.add_parser(
-        "plugins",
-        help="each installed plugin loss with its distribution, version and status",
-        description="Load every plugin loss (entry point group 'lossreg.losses') and report ok or why it failed.",
-    )
-    p.add_argument("--json", action="store_true", help="print JSON for tools")
-    p.set_defaults(func=_cmd_plugins)
 
+def _add_demo(sub: Any) -> None:
+    """The `demo` sub-command and its options."""
     p = sub.add_parser(
         "demo",
         help="train seed 003's two-output model from a spec, save, reload, compare",
@@ -273,7 +284,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--epochs", type=int, default=3, help="training epochs (default 3)")
     p.set_defaults(func=_cmd_demo)
-    return parser
 
 
 @contextmanager
