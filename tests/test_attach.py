@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 import lossreg
+from lossreg.spec import ModelView
 
 SPEC = {
     "adjacency": {"loss": "band_masked_softmax_ce", "weight": 2.0},
@@ -387,7 +388,8 @@ def test_a_single_output_sub_model_and_a_multi_output_layer_are_tapped_in_the_ou
     low, high = Halves(name="halves")(block(inputs))
     output = keras.layers.Dense(2, activation="sigmoid", name="output")(keras.layers.Add(name="add")([low, high]))
     model = keras.Model(inputs, output)
-    assert lossreg.keras._graph.tap_names(model) == (["output"], ["inputs", "block", "halves/0", "halves/1", "add"])
+    view = ModelView.of(model)
+    assert (view.outputs, view.layers) == (("output",), ("inputs", "block", "halves/0", "halves/1", "add"))
 
     x = np.random.default_rng(1).uniform(size=(8, 4)).astype("float32")
     y = (x[:, :2] > 0.5).astype("float32")

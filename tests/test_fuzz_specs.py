@@ -33,8 +33,7 @@ from hypothesis import strategies as st
 import lossreg
 from lossreg import LossSpecError, PluginLoadError
 from lossreg.registry import REGISTRY, Entry
-from lossreg.spec import ENTRY_KEYS, TERM_KEYS
-from lossreg.spec._files import MAX_BYTES
+from lossreg.spec import ENTRY_KEYS, MAX_BYTES, TERM_KEYS
 
 # Hypothesis warns when it reprs a 100 kB example (to report it): those huge values are there on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr:hypothesis.errors.HypothesisWarning")

@@ -13,8 +13,7 @@ import pytest
 
 import lossreg
 from lossreg import LossSpecError
-from lossreg.spec import parse
-from lossreg.spec._files import MAX_BYTES
+from lossreg.spec import MAX_BYTES, parse
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -10,6 +10,7 @@
 - ``_check``: ``lossreg check`` (every problem at once, optionally against a saved model).
 """
 
+from lossreg.spec._files import MAX_BYTES
 from lossreg.spec._grammar import ENTRY_KEYS, SAVED_TERM_KEYS, TERM_KEYS, Entry, ParsedSpec, Term, read, read_terms
 from lossreg.spec._problems import Problems
 from lossreg.spec._rules import (
@@ -27,6 +28,7 @@ from lossreg.spec._view import ModelView
 
 __all__ = [
     "ENTRY_KEYS",
+    "MAX_BYTES",
     "SAVED_TERM_KEYS",
     "TERM_KEYS",
     "Entry",
