@@ -9,17 +9,9 @@ import numpy as np
 EPS_LO, EPS_HI = float(np.float32(1e-7)), float(np.float32(1.0 - 1e-7))
 
 
-def softplus(x: np.ndarray) -> np.ndarray:
-    return np.logaddexp(0.0, x)
-
-
 def log_sigmoid(x: np.ndarray) -> np.ndarray:
     """log(sigmoid(x)) = -softplus(-x), without overflow."""
     return -np.logaddexp(0.0, -x)
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return np.exp(log_sigmoid(x))
 
 
 def log_softmax(x: np.ndarray) -> np.ndarray:
@@ -33,10 +25,6 @@ def softmax(x: np.ndarray) -> np.ndarray:
 
 def non_batch(x: np.ndarray) -> tuple[int, ...]:
     return tuple(range(1, x.ndim))
-
-
-def per_sample_mean(x: np.ndarray) -> np.ndarray:
-    return np.mean(x, axis=non_batch(x))
 
 
 def bce_logits(z: np.ndarray, x: np.ndarray, pos_weight: float = 1.0) -> np.ndarray:

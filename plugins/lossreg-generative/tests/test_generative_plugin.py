@@ -1,5 +1,6 @@
-"""lossreg-generative: every GAN loss through lossreg.testing.check_loss against float64 NumPy references,
-cross-checked against raw TensorFlow, plus how the discriminator losses are wired into a model."""
+"""lossreg-generative: every GAN loss through lossreg.testing.check_loss against its float64 NumPy reference
+(lossreg_generative.reference), cross-checked against raw TensorFlow, plus how the discriminator losses are wired
+into a model."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import lossreg_generative.losses
 import numpy as np
 import pytest
 import tensorflow as tf
+from lossreg_generative import reference
 
 import lossreg
 from lossreg import LossSpecError
@@ -21,68 +23,28 @@ RNG = np.random.default_rng(11)
 GENERATORS = ("ns_gan_generator", "hinge_gan_generator", "ls_gan_generator")
 DISCRIMINATORS = ("ns_gan_discriminator", "hinge_gan_discriminator", "ls_gan_discriminator")
 
-
-def _softplus(x):
-    return np.logaddexp(0.0, x)
-
-
-def _mean(x):
-    return x.reshape(x.shape[0], -1).mean(axis=1)
-
-
-# -- float64 NumPy references -------------------------------------------------------------------------------
-
-
-def ref_ns_generator(y_true, y_pred):
-    return _mean(-np.log(1 / (1 + np.exp(-y_pred))))  # -log sigmoid(f), as written in the paper
-
-
-def ref_hinge_generator(y_true, y_pred):
-    return _mean(-y_pred)
-
-
-def ref_ls_generator(y_true, y_pred, target=1.0):
-    return _mean(0.5 * (y_pred - target) ** 2)
-
-
-def ref_ns_discriminator(y_true, y_pred, real_logits, fake_logits, label_smoothing=0.0):
-    s = label_smoothing
-    real = (1 - s) * _softplus(-real_logits) + s * _softplus(real_logits)
-    return _mean(real) + _mean(_softplus(fake_logits))
-
-
-def ref_hinge_discriminator(y_true, y_pred, real_logits, fake_logits, margin=1.0):
-    return _mean(np.maximum(0, margin - real_logits)) + _mean(np.maximum(0, margin + fake_logits))
-
-
-def ref_ls_discriminator(y_true, y_pred, real_logits, fake_logits, real_target=1.0, fake_target=0.0):
-    return _mean(0.5 * (real_logits - real_target) ** 2) + _mean(0.5 * (fake_logits - fake_target) ** 2)
-
-
 SCALAR = RNG.normal(size=(5, 1)) * 2  # one logit per sample
 PATCH = RNG.normal(size=(2, 3, 3, 1)) * 2  # a PatchGAN's logits
-CASES = [
-    ("ns_gan_generator", ref_ns_generator, {}, {"y_pred": SCALAR}),
-    ("ns_gan_generator", ref_ns_generator, {}, {"y_pred": PATCH}),
-    ("hinge_gan_generator", ref_hinge_generator, {}, {"y_pred": SCALAR}),
-    ("ls_gan_generator", ref_ls_generator, {"target": 0.5}, {"y_pred": PATCH}),
-    ("ns_gan_discriminator", ref_ns_discriminator, {}, {"real_logits": SCALAR, "fake_logits": SCALAR[::-1] - 1}),
-    ("ns_gan_discriminator", ref_ns_discriminator, {"label_smoothing": 0.1}, {"real_logits": PATCH}),
-    ("hinge_gan_discriminator", ref_hinge_discriminator, {"margin": 0.5}, {"real_logits": SCALAR}),
-    ("ls_gan_discriminator", ref_ls_discriminator, {"real_target": 1.0, "fake_target": -1.0}, {"fake_logits": PATCH}),
+CASES = [  # (loss, parameters, inputs); each is checked against reference.REFERENCES[loss]
+    ("ns_gan_generator", {}, {"y_pred": SCALAR}),
+    ("ns_gan_generator", {}, {"y_pred": PATCH}),
+    ("hinge_gan_generator", {}, {"y_pred": SCALAR}),
+    ("ls_gan_generator", {"target": 0.5}, {"y_pred": PATCH}),
+    ("ns_gan_discriminator", {}, {"real_logits": SCALAR, "fake_logits": SCALAR[::-1] - 1}),
+    ("ns_gan_discriminator", {"label_smoothing": 0.1}, {"real_logits": PATCH}),
+    ("hinge_gan_discriminator", {"margin": 0.5}, {"real_logits": SCALAR}),
+    ("ls_gan_discriminator", {"real_target": 1.0, "fake_target": -1.0}, {"fake_logits": PATCH}),
 ]
 
 
-@pytest.mark.parametrize(
-    ("name", "reference", "params", "inputs"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)]
-)
-def test_conforms(name, reference, params, inputs):
+@pytest.mark.parametrize(("name", "params", "inputs"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_conforms(name, params, inputs):
     shape = next(iter(inputs.values())).shape
     full = {"y_pred": RNG.normal(size=shape), "y_true": np.zeros(shape), **inputs}
     if name in DISCRIMINATORS:
         full.setdefault("real_logits", RNG.normal(size=shape))
         full.setdefault("fake_logits", RNG.normal(size=shape))
-    report = check_loss(name, reference=reference, params=params, inputs=full)
+    report = check_loss(name, reference=reference.REFERENCES[name], params=params, inputs=full)
     assert report.value == pytest.approx(report.reference_value, rel=1e-5)
     assert report.loss_after < report.loss_before
 
@@ -110,7 +72,7 @@ def test_discriminator_losses_train_from_a_layer_pair_with_loss_layer():
     real = RNG.normal(1.0, 0.1, (16, 4)).astype("float32")
     fake = RNG.normal(-1.0, 0.1, (16, 4)).astype("float32")
     w, b = (np.asarray(v) for v in critic.weights)
-    expected = ref_hinge_discriminator(None, None, real @ w + b, fake @ w + b).mean()
+    expected = reference.hinge_gan_discriminator(None, None, real @ w + b, fake @ w + b).mean()
     logs = model.evaluate([real, fake], verbose=0, return_dict=True)
     assert logs["loss"] == pytest.approx(expected, rel=1e-5)
     history = model.fit([real, fake], epochs=5, batch_size=16, verbose=0)
@@ -146,7 +108,7 @@ def test_entry_points_and_static_metadata():
         for ep in importlib.metadata.entry_points(group="lossreg.losses")
         if ep.dist.name == "lossreg-generative"
     }
-    assert set(eps) == set(GENERATORS + DISCRIMINATORS)
+    assert set(eps) == set(GENERATORS + DISCRIMINATORS) == set(reference.REFERENCES)  # one reference per loss
     for name, ep in eps.items():
         info = lossreg.describe(name)
         assert info.source == "lossreg-generative"

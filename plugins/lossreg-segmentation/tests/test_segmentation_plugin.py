@@ -1,5 +1,6 @@
-"""lossreg-segmentation: every loss through lossreg.testing.check_loss against float64 NumPy references,
-cross-checked against raw TensorFlow, plus its registration through the entry points."""
+"""lossreg-segmentation: every loss through lossreg.testing.check_loss against its float64 NumPy reference
+(lossreg_segmentation.reference), cross-checked against raw TensorFlow, plus its registration through the entry
+points."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import lossreg_segmentation.losses
 import numpy as np
 import pytest
 import tensorflow as tf
+from lossreg_segmentation.reference import REFERENCES
 
 import lossreg
 from lossreg import LossInputError, LossSpecError
@@ -19,117 +21,6 @@ from lossreg.testing import check_loss
 RNG = np.random.default_rng(7)
 NAMES = ("soft_dice", "jaccard", "soft_tversky", "focal_tversky", "dice_bce")
 
-
-# -- float64 NumPy references, written from the papers' formulas -------------------------------------------
-
-
-def _probs(y_pred, from_logits, activation):
-    if not from_logits:
-        return y_pred
-    if activation == "sigmoid":
-        return 1 / (1 + np.exp(-y_pred))
-    e = np.exp(y_pred - y_pred.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
-
-
-def _counts(y_true, p, per_class):
-    axes = tuple(range(1, p.ndim - 1)) if per_class else tuple(range(1, p.ndim))
-    return (p * y_true).sum(axes), (p * (1 - y_true)).sum(axes), ((1 - p) * y_true).sum(axes)
-
-
-def _reduce(values, per_class, class_weights):
-    if not per_class:
-        return values
-    w = np.ones(values.shape[-1]) if class_weights is None else np.asarray(class_weights, float)
-    return (values * w).sum(-1) / w.sum()
-
-
-def ref_tversky_index(y_true, y_pred, alpha, beta, smooth, from_logits, activation, per_class):
-    tp, fp, fn = _counts(y_true, _probs(y_pred, from_logits, activation), per_class)
-    return (tp + smooth) / (tp + alpha * fp + beta * fn + smooth)
-
-
-def ref_soft_dice(
-    y_true, y_pred, smooth=1.0, from_logits=True, activation="sigmoid", per_class=True, class_weights=None
-):
-    p = _probs(y_pred, from_logits, activation)
-    axes = tuple(range(1, p.ndim - 1)) if per_class else tuple(range(1, p.ndim))
-    dice = (2 * (p * y_true).sum(axes) + smooth) / (p.sum(axes) + y_true.sum(axes) + smooth)
-    return _reduce(1 - dice, per_class, class_weights)
-
-
-def ref_jaccard(y_true, y_pred, smooth=1.0, from_logits=True, activation="sigmoid", per_class=True, class_weights=None):
-    p = _probs(y_pred, from_logits, activation)
-    axes = tuple(range(1, p.ndim - 1)) if per_class else tuple(range(1, p.ndim))
-    inter = (p * y_true).sum(axes)
-    iou = (inter + smooth) / (p.sum(axes) + y_true.sum(axes) - inter + smooth)
-    return _reduce(1 - iou, per_class, class_weights)
-
-
-def ref_soft_tversky(
-    y_true,
-    y_pred,
-    alpha=0.5,
-    beta=0.5,
-    smooth=1.0,
-    from_logits=True,
-    activation="sigmoid",
-    per_class=True,
-    class_weights=None,
-):
-    ti = ref_tversky_index(y_true, y_pred, alpha, beta, smooth, from_logits, activation, per_class)
-    return _reduce(1 - ti, per_class, class_weights)
-
-
-def ref_focal_tversky(
-    y_true,
-    y_pred,
-    alpha=0.3,
-    beta=0.7,
-    gamma=0.75,
-    smooth=1.0,
-    from_logits=True,
-    activation="sigmoid",
-    per_class=True,
-    class_weights=None,
-):
-    ti = ref_tversky_index(y_true, y_pred, alpha, beta, smooth, from_logits, activation, per_class)
-    return _reduce((1 - ti) ** gamma, per_class, class_weights)
-
-
-def ref_dice_bce(
-    y_true,
-    y_pred,
-    bce_weight=1.0,
-    dice_weight=1.0,
-    smooth=1.0,
-    from_logits=True,
-    activation="sigmoid",
-    per_class=True,
-    class_weights=None,
-):
-    p = _probs(y_pred, from_logits, activation)
-    if activation == "sigmoid":
-        if from_logits:
-            ce = np.logaddexp(0, -y_pred) * y_true + np.logaddexp(0, y_pred) * (1 - y_true)
-        else:
-            q = np.clip(p, 1e-7, 1 - 1e-7)
-            ce = -(y_true * np.log(q) + (1 - y_true) * np.log(1 - q))
-        ce = ce.mean(axis=tuple(range(1, p.ndim)))
-    else:
-        q = p if from_logits else np.clip(p, 1e-7, 1)
-        ce = -(y_true * np.log(q)).sum(-1).mean(axis=tuple(range(1, p.ndim - 1)))
-    dice = ref_soft_dice(y_true, y_pred, smooth, from_logits, activation, per_class, class_weights)
-    return bce_weight * ce + dice_weight * dice
-
-
-REFERENCES = {
-    "soft_dice": ref_soft_dice,
-    "jaccard": ref_jaccard,
-    "soft_tversky": ref_soft_tversky,
-    "focal_tversky": ref_focal_tversky,
-    "dice_bce": ref_dice_bce,
-}
 
 MULTILABEL = {"y_true": (RNG.random((3, 4, 4, 2)) < 0.4) * 1.0, "y_pred": RNG.normal(size=(3, 4, 4, 2)) * 2}
 ONE_HOT = {"y_true": np.eye(3)[RNG.integers(0, 3, (2, 5, 5))], "y_pred": RNG.normal(size=(2, 5, 5, 3)) * 2}
@@ -307,7 +198,7 @@ def test_entry_points_register_every_loss_with_matching_static_metadata():
         for ep in importlib.metadata.entry_points(group="lossreg.losses")
         if ep.dist.name == "lossreg-segmentation"
     }
-    assert set(eps) == set(NAMES)
+    assert set(eps) == set(NAMES) == set(REFERENCES)  # one reference per loss
     for name, ep in eps.items():
         info = lossreg.describe(name)
         assert info.source == "lossreg-segmentation"
