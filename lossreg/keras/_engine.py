@@ -268,12 +268,12 @@ def reduce(
         else:
             float_mask = keras.ops.cast(mask, dtype)
         if sample_weight is not None:
-            float_mask, sample_weight = _keras_same_rank(float_mask, sample_weight)
+            float_mask, sample_weight = same_rank(float_mask, sample_weight)
             sample_weight = sample_weight * float_mask
         else:
             sample_weight = float_mask
     if sample_weight is not None:
-        values, sample_weight = _keras_same_rank(values, keras.ops.cast(sample_weight, dtype))
+        values, sample_weight = same_rank(values, keras.ops.cast(sample_weight, dtype))
         values = values * sample_weight
     if reduction == "none" or tuple(values.shape) in ((), (0,)):
         return values
@@ -286,22 +286,6 @@ def reduce(
         divisor = keras.ops.cast(keras.ops.prod(keras.ops.convert_to_tensor(keras.ops.shape(values), "int32")), dtype)
     loss = keras.ops.divide_no_nan(loss, divisor)
     return per_replica(loss) if scale else loss
-
-
-def _keras_same_rank(x1: Any, x2: Any) -> tuple[Any, Any]:
-    """Keras' ``squeeze_or_expand_to_same_rank``: ranks one apart with a trailing axis of 1 are lined up."""
-    r1, r2 = len(x1.shape), len(x2.shape)
-    if r1 == r2 + 1 and x1.shape[-1] == 1:
-        if r2 == 1:
-            x2 = keras.ops.expand_dims(x2, -1)
-        else:
-            x1 = keras.ops.squeeze(x1, -1)
-    if r2 == r1 + 1 and x2.shape[-1] == 1:
-        if r1 == 1:
-            x1 = keras.ops.expand_dims(x1, -1)
-        else:
-            x2 = keras.ops.squeeze(x2, -1)
-    return x1, x2
 
 
 def float_dtype() -> str:
