@@ -71,7 +71,7 @@ def test_the_factory_takes_the_keyword_parameters_with_defaults_and_the_rest_are
 
     registry = Registry()
     registry.register("weighted_abs", extras=factory.extras)(factory)
-    params = registry.params("weighted_abs")
+    params = registry.lookup("weighted_abs").params
     assert {k: (p.annotation, p.default) for k, p in params.items()} == {
         "scale": ("float", 1.0),
         "mode": ("Literal['sum', 'mean']", "mean"),
@@ -149,7 +149,7 @@ def test_declarations_reach_the_pre_flight_check(registered):
         False,
     )
     registered("authoring_declared", factory)
-    expects = REGISTRY.expects("authoring_declared")
+    expects = REGISTRY.lookup("authoring_declared").expects
     assert expects is not None and dict(expects.shapes) == {"y_true": ("batch", "n"), "y_pred": ("batch", "n")}
     loss = lossreg.get("authoring_declared")
     with pytest.raises(LossInputError, match=r"authoring_declared.*\(batch, n\)"):

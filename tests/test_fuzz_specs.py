@@ -49,10 +49,10 @@ MODEL = keras.Model(
 OUTPUTS = ("out_a", "out_b")
 
 NAMES = tuple(lossreg.names())
-EXTRAS = {name: REGISTRY.extras(name) for name in NAMES}  # loads every factory, the plugins' included
+EXTRAS = {name: REGISTRY.lookup(name).extras for name in NAMES}  # loads every factory, the plugins' included
 COMPILABLE = tuple(name for name in NAMES if not EXTRAS[name])  # what compile(loss=...) can take
-PARAMS = {name: REGISTRY.params(name) for name in NAMES}
-HINTS = {name: typing.get_type_hints(REGISTRY.factory(name)) for name in NAMES}
+PARAMS = {name: REGISTRY.lookup(name).params for name in NAMES}
+HINTS = {name: typing.get_type_hints(REGISTRY.lookup(name).factory) for name in NAMES}
 
 
 class HostileRepr:
@@ -933,8 +933,8 @@ def broken_plugin_loss() -> Iterator[str]:
 def test_a_plugin_that_fails_to_load_is_reported_where_it_was_asked_for(broken_plugin_loss):
     name = broken_plugin_loss
     for call, path in (
-        (lambda: REGISTRY.build(name, {}, path="spec['o']"), "spec['o']"),
-        (lambda: REGISTRY.extras(name, path="spec['o']['loss'][1]"), "spec['o']['loss'][1]"),
+        (lambda: REGISTRY.lookup(name, path="spec['o']").bind({}, "spec['o']"), "spec['o']"),
+        (lambda: REGISTRY.lookup(name, path="spec['o']['loss'][1]").extras, "spec['o']['loss'][1]"),
         (lambda: lossreg.get(name), f"lossreg.get({name!r})"),
     ):
         with pytest.raises(PluginLoadError) as info:
@@ -946,7 +946,7 @@ def test_a_plugin_that_fails_to_load_is_reported_where_it_was_asked_for(broken_p
         assert (info.value.distribution, info.value.entry_point) == ("fuzz-dist", name)
         assert isinstance(info.value.__cause__, RuntimeError)
     with pytest.raises(PluginLoadError) as info:  # without a path, as before
-        REGISTRY.build(name, {})
+        REGISTRY.lookup(name).bind({})
     assert info.value.path is None
 
 

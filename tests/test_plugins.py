@@ -99,7 +99,7 @@ def test_plugins_are_listed_without_importing_them_and_imported_on_first_use(fak
         ("aux",),
     )
     assert registry.entry("good").extras == ("aux",)  # known before import, from the source
-    fn = registry.build("good", {"scale": 3.0})
+    fn = registry.lookup("good").bind({"scale": 3.0})
     assert module in sys.modules
     assert fn(1.0, 2.0, aux=0.5) == 3.0 * (2.0 - 1.0) + 0.5
     assert registry.describe("fake-dist:good").source == "fake-dist"
@@ -139,7 +139,7 @@ def test_names_reads_each_distribution_once_and_no_plugin_source(fake, registry,
     assert len(parsed) == 2  # each record once
     registry.rescan_plugins()
     assert (dist.reads, len(parsed)) == (2, 2)  # a rescan reads the metadata again, the records stay
-    assert registry.build("good", {"scale": 2.0})(1.0, 2.0, aux=1.0) == 3.0
+    assert registry.lookup("good").bind({"scale": 2.0})(1.0, 2.0, aux=1.0) == 3.0
 
 
 @pytest.mark.parametrize(
@@ -160,11 +160,11 @@ def test_a_broken_plugin_is_reported_and_harmless(fake, registry, source, attr, 
     fake.add("broken", f"{broken}:{attr}", dist="broken-dist", version="0.3")
     fake.add("good", f"{good}:good")
     assert {"broken", "good", "builtin_loss"} <= set(registry.names())  # listing never fails
-    assert registry.build("good", {})(0.0, 1.0, aux=1.0) == 3.0  # healthy plugins and built-ins keep working
-    assert registry.build("builtin_loss", {})(1.0, 3.0) == 2.0
+    assert registry.lookup("good").bind({})(0.0, 1.0, aux=1.0) == 3.0  # healthy plugins and built-ins keep working
+    assert registry.lookup("builtin_loss").bind({})(1.0, 3.0) == 2.0
     for _ in range(2):  # asked again, the same error (the plugin is not re-run)
         with pytest.raises(PluginLoadError, match=why) as info:
-            registry.build("broken", {})
+            registry.lookup("broken").bind({})
         error = info.value
         assert (error.distribution, error.entry_point) == ("broken-dist", "broken")
         assert "'broken-dist'" in str(error) and f"broken = {broken}:{attr}" in str(error)
@@ -203,8 +203,8 @@ def test_a_builtin_keeps_its_name_and_the_plugin_is_reachable_qualified_warned_o
     fake.add("builtin_loss", f"{module}:shadow")
     with pytest.warns(LossregPluginWarning, match=r"clashes with the 'lossreg' loss.*'fake-dist:builtin_loss'"):
         registry.names()
-    assert registry.build("builtin_loss", {})(1.0, 3.0) == 2.0  # the built-in
-    assert registry.build("fake-dist:builtin_loss", {})(1.0, 3.0) == 100.0  # the plugin, qualified
+    assert registry.lookup("builtin_loss").bind({})(1.0, 3.0) == 2.0  # the built-in
+    assert registry.lookup("fake-dist:builtin_loss").bind({})(1.0, 3.0) == 100.0  # the plugin, qualified
     _no_plugin_warnings(registry.rescan_plugins)  # once per process
 
 
@@ -216,8 +216,8 @@ def test_two_plugins_with_one_name_get_neither_the_plain_name(fake, registry):
     with pytest.warns(LossregPluginWarning, match=r"offered by several distributions \(dist-a, dist-b\)"):
         names = registry.names()
     assert "shared" not in names
-    assert registry.build("dist-a:shared", {})(0, 0) == 1.0
-    assert registry.build("dist-b:shared", {})(0, 0) == 2.0
+    assert registry.lookup("dist-a:shared").bind({})(0, 0) == 1.0
+    assert registry.lookup("dist-b:shared").bind({})(0, 0) == 2.0
     with pytest.raises(LossSpecError, match=r"Plugins offer it as 'dist-a:shared' or 'dist-b:shared'"):
         registry.entry("shared")
 
@@ -225,19 +225,19 @@ def test_two_plugins_with_one_name_get_neither_the_plain_name(fake, registry):
 def test_a_second_plugin_installed_later_takes_the_plain_name_from_neither(fake, registry):
     a = fake.module("def f():\n    '''A.'''\n    return lambda y, p: 1.0\n")
     fake.add("shared", f"{a}:f", dist="dist-a")
-    assert registry.build("shared", {})(0, 0) == 1.0
+    assert registry.lookup("shared").bind({})(0, 0) == 1.0
     b = fake.module("def f():\n    '''B.'''\n    return lambda y, p: 2.0\n")
     fake.add("shared", f"{b}:f", dist="dist-b")
     with pytest.warns(LossregPluginWarning, match="several distributions"):
         registry.rescan_plugins()
     assert "shared" not in registry.names()
-    assert registry.build("dist-a:shared", {})(0, 0) == 1.0
+    assert registry.lookup("dist-a:shared").bind({})(0, 0) == 1.0
 
 
 def test_a_user_registration_beats_a_plugin_even_after_the_scan(fake, registry):
     module = fake.module("def f():\n    '''Plugin.'''\n    return lambda y, p: 1.0\n")
     fake.add("mine", f"{module}:f")
-    assert registry.build("mine", {})(0, 0) == 1.0  # the plugin has the plain name until someone claims it
+    assert registry.lookup("mine").bind({})(0, 0) == 1.0  # the plugin has the plain name until someone claims it
 
     with pytest.warns(LossregPluginWarning, match=r"registers loss 'mine'.*registration wins.*'fake-dist:mine'"):
 
@@ -246,10 +246,10 @@ def test_a_user_registration_beats_a_plugin_even_after_the_scan(fake, registry):
             """User's."""
             return lambda y, p: 5.0
 
-    assert registry.build("mine", {})(0, 0) == 5.0
-    assert registry.build("fake-dist:mine", {})(0, 0) == 1.0
+    assert registry.lookup("mine").bind({})(0, 0) == 5.0
+    assert registry.lookup("fake-dist:mine").bind({})(0, 0) == 1.0
     _no_plugin_warnings(registry.rescan_plugins)
-    assert registry.build("mine", {})(0, 0) == 5.0
+    assert registry.lookup("mine").bind({})(0, 0) == 5.0
     with pytest.raises(LossSpecError, match="already registered"):  # between users the usual rule holds
 
         @registry.register("mine")
@@ -307,7 +307,7 @@ def test_a_private_registry_takes_faked_entry_points_without_patching(tmp_path, 
     offered.append(PluginEntryPoint("good", "lossreg_seam_plugin:good", distribution="seam-dist", version="1.2"))
     assert registry.entry("good").source == "seam-dist"  # found on the lookup miss
     assert [(r.qualified, r.version, r.status) for r in registry.records()] == [("seam-dist:good", "1.2", "not loaded")]
-    assert registry.build("good", {"scale": 1.0})(1.0, 2.0, aux=0.0) == 1.0
+    assert registry.lookup("good").bind({"scale": 1.0})(1.0, 2.0, aux=0.0) == 1.0
     fixed = Registry(entry_points=[PluginEntryPoint("good", "lossreg_seam_plugin:good")])
     assert fixed.names() == ["good", "test-dist:good"]
 
@@ -330,17 +330,17 @@ def test_an_entry_point_may_name_a_pure_loss_function(fake, registry):
     )
     info = registry.describe("pair")
     assert (list(info.params), info.extras) == (["margin"], ("real_logits", "fake_logits"))
-    fn = registry.build("pair", {"margin": 2.0})
+    fn = registry.lookup("pair").bind({"margin": 2.0})
     assert fn(1.0, 3.0, real_logits=1.0, fake_logits=0.5) == 2.0 * 0.5 + 2.0
     with pytest.raises(LossSpecError, match=r"Expected float, received str 'x'"):
-        registry.build("pair", {"margin": "x"}, path="spec['o']")
+        registry.lookup("pair", path="spec['o']").bind({"margin": "x"}, "spec['o']")
 
 
 def test_a_pure_loss_entry_point_with_a_positional_parameter_is_a_broken_plugin(fake, registry):
     module = fake.module("def bad(y_true, y_pred, scale=1.0):\n    return 0.0\n")
     fake.add("bad", f"{module}:bad")
     with pytest.raises(PluginLoadError, match=r"parameter 'scale' is positional"):
-        registry.build("bad", {})
+        registry.lookup("bad").bind({})
     assert registry.load_all()[0].status.startswith("failed: TypeError")
 
 

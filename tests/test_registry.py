@@ -51,7 +51,7 @@ def test_register_decorator_returns_the_factory_unchanged(registered):
 
     registered.append("test_identity")
     assert lossreg.register("test_identity")(factory) is factory
-    assert REGISTRY.factory("test_identity") is factory
+    assert REGISTRY.lookup("test_identity").factory is factory
 
 
 def test_duplicate_name_without_override_names_both_sources(registered):
@@ -63,7 +63,7 @@ def test_duplicate_name_without_override_names_both_sources(registered):
     )
     with pytest.raises(LossSpecError, match=re.escape(message)):
         lossreg.register("test_dup")(_factory_from("second_pkg.losses"))
-    assert REGISTRY.factory("test_dup") is first  # the refused registration changed nothing
+    assert REGISTRY.lookup("test_dup").factory is first  # the refused registration changed nothing
 
 
 @pytest.mark.parametrize(("name", "owner"), [("sigmoid_focal", "lossreg"), ("mse", "keras")])
@@ -82,7 +82,7 @@ def test_override_replaces_the_factory_and_get_uses_it(registered):
     registered.append("test_over")
     lossreg.register("test_over")(_factory_from("first_pkg.losses", scale=1.0))
     second = lossreg.register("test_over", override=True)(_factory_from("second_pkg.losses", scale=3.0))
-    assert REGISTRY.factory("test_over") is second
+    assert REGISTRY.lookup("test_over").factory is second
     assert lossreg.describe("test_over").source == "second_pkg.losses"
     y_true, y_pred = np.array([[0.0, 1.0]], "float32"), np.array([[0.5, -1.0]], "float32")
     expected = 3.0 * np.mean(np.abs(y_pred.astype("float64") - y_true))
@@ -261,10 +261,10 @@ def test_a_user_loss_resolves_compiles_and_trains(registered):
     assert history[-1] < history[0]
 
 
-# -- parameter checking: REGISTRY.build, get and resolve give the same errors, each with its own path ----------------
+# -- parameter checking: LossDef.bind, get and resolve give the same errors, each with its own path ----------------
 def _build(how: str, name: str, params: dict) -> object:
     if how == "build":
-        return REGISTRY.build(name, params, path="spec['out']")
+        return REGISTRY.lookup(name, path="spec['out']").bind(params, "spec['out']")
     if how == "get":
         return lossreg.get(name, **params)
     return lossreg.resolve({"out": {"loss": name, "params": params}})
@@ -371,7 +371,7 @@ def test_a_factory_that_returns_no_function_is_reported(registered):
     registered.append("test_returns_3")
     lossreg.register("test_returns_3")(lambda: 3)
     with pytest.raises(LossSpecError, match=r"^spec\['out'\]: The factory for loss 'test_returns_3' returned 3; "):
-        REGISTRY.build("test_returns_3", {}, path="spec['out']")
+        REGISTRY.lookup("test_returns_3", path="spec['out']").bind({}, "spec['out']")
 
 
 @pytest.mark.parametrize("how", HOWS)
@@ -431,7 +431,7 @@ def test_a_pure_function_and_its_loss_factory_register_alike(registered):
     for name in ("test_gap_pure", "test_gap_factory"):
         assert REGISTRY.lookup(name).fn is scaled_gap
         with pytest.raises(LossSpecError, match="`scale` must be > 0"):
-            REGISTRY.build(name, {"scale": -1.0})
+            REGISTRY.lookup(name).bind({"scale": -1.0})
 
 
 def test_a_pure_function_of_the_wrong_shape_or_validate_with_a_factory_is_refused(registered):

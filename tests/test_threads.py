@@ -84,7 +84,7 @@ def test_registering_and_reading_from_eight_threads_keeps_the_registry_consisten
         checked: list[str] = []
         for j, name in enumerate(mine[t]):
             lossreg.register(name)(scaled_abs_factory(f"thread_module_{t}"))
-            assert REGISTRY.factory(name) is not None
+            assert REGISTRY.lookup(name).factory is not None
             if j % 5:
                 continue
             listed = lossreg.names()
@@ -95,8 +95,8 @@ def test_registering_and_reading_from_eight_threads_keeps_the_registry_consisten
             others = [n for n in listed if n.startswith(prefix) and not n.startswith(f"{prefix}_{t}_")]
             for other in others[-3:]:  # names other threads registered, read while they keep registering
                 assert lossreg.describe(other).params["scale"].default == 1.0
-                assert REGISTRY.extras(other) == ()
-                fn = REGISTRY.build(other, {"scale": 2.0}, path=f"spec[{other!r}]")
+                assert REGISTRY.lookup(other).extras == ()
+                fn = REGISTRY.lookup(other, path=f"spec[{other!r}]").bind({"scale": 2.0}, f"spec[{other!r}]")
                 assert fn(1.0, 4.0) == 6.0
                 checked.append(other)
             built_in = built_ins[j // 5 % len(built_ins)]
@@ -140,7 +140,7 @@ def test_a_raced_duplicate_registration_has_exactly_one_winner(prefix):
         assert errors == []
         assert sorted(results) == ["lost"] * (THREADS - 1) + ["won"]
         winner = results.index("won")
-        assert REGISTRY.factory(name) is factories[winner]
+        assert REGISTRY.lookup(name).factory is factories[winner]
         assert REGISTRY.entry(name).source == f"racer_{winner}"
         assert lossreg.names().count(name) == 1
 
@@ -173,12 +173,12 @@ def test_first_time_loading_of_a_plugin_raced_by_eight_threads_loads_once(how, t
 
     def work(i: int) -> Any:
         if how == "factory":
-            return registry.factory("huber")
+            return registry.lookup("huber").factory
         if how == "build":
-            return registry.build("huber", {"delta": 0.5}, path="spec")
+            return registry.lookup("huber", path="spec").bind({"delta": 0.5}, "spec")
         if how == "describe":
             return registry.describe("huber").params["delta"].default
-        return registry.extras("huber")
+        return registry.lookup("huber").extras
 
     results, errors = run_together(THREADS, work)
     assert errors == []
@@ -211,7 +211,7 @@ def test_a_plugin_loss_raced_under_its_plain_and_qualified_names_is_imported_onc
         return real_load(self)
 
     monkeypatch.setattr("importlib.metadata.EntryPoint.load", slow_load)
-    results, errors = run_together(THREADS, lambda i: registry.factory(names[i % 2]))
+    results, errors = run_together(THREADS, lambda i: registry.lookup(names[i % 2]).factory)
     assert errors == []
     assert calls == ["lossreg_segmentation.losses:soft_dice_factory"]
     assert all(result is results[0] for result in results)

@@ -28,8 +28,7 @@ from lossreg._errors import LossSpecError, PluginLoadError, did_you_mean, short_
 from lossreg.registry._conflict import LossregPluginWarning, Ruling, conflict_rule
 from lossreg.registry._entry_points import NAME_RE, PluginRecord, installed_entry_points, load, scan
 from lossreg.registry._expects import Expects
-from lossreg.registry._lossdef import Factory, LossDef, LossFn, LossInfo
-from lossreg.registry._params import Param
+from lossreg.registry._lossdef import Factory, LossDef, LossInfo
 
 __all__ = ["REGISTRY", "Entry", "Registry"]
 
@@ -317,30 +316,6 @@ class Registry:
     def describe(self, name: str) -> LossInfo:
         """Summary, docstring, parameters, extras, declared inputs and source of ``name``."""
         return self.lookup(name).info(name)
-
-    # -- thin calls onto the LossDef, kept for callers not yet switched to ``lookup`` ------------------------
-    def factory(self, name: str, *, path: str | None = None) -> Factory:
-        return self.lookup(name, path=path).factory
-
-    def params(self, name: str) -> dict[str, Param]:
-        return self.lookup(name).params
-
-    def param_problems(
-        self, name: str, params: Mapping[str, Any] | None = None, *, path: str | None = None
-    ) -> list[LossSpecError]:
-        return self.lookup(name, path=path).param_problems(params, path)
-
-    def build(self, name: str, params: Mapping[str, Any] | None = None, *, path: str | None = None) -> LossFn:
-        return self.lookup(name, path=path).bind(params, path)
-
-    def extras(self, name: str, *, path: str | None = None) -> tuple[str, ...]:
-        return self.lookup(name, path=path).extras
-
-    def expects(self, name: str) -> Expects | None:
-        return self.lookup(name).expects
-
-    def input_check(self, name: str, params: Mapping[str, Any] | None = None) -> Callable[[Mapping[str, Any]], None]:
-        return self.lookup(name).input_check(params)
 
 
 def _warn(message: str) -> None:
