@@ -144,8 +144,7 @@ class AttachedModel(keras.Model):
             for tap in ([item.on] if item.on else []) + list(item.inputs.values()):
                 needed.setdefault(tap, tensor_by_name(model, tap))
         self.taps = keras.Model(model.input, needed, name=f"{model.name}_taps")
-        self._bound = [w.bound for w in self._wired]
-        self.term_trackers = term_trackers((b.label, b.weight) for b in self._bound)
+        self.term_trackers = term_trackers((w.bound.label, w.bound.weight) for w in self._wired)
         self.built = True
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
@@ -194,7 +193,8 @@ class AttachedModel(keras.Model):
     ) -> Any:
         batch = keras.ops.shape(keras.tree.flatten(x)[0])[0]
         means = []
-        for item, term in zip(self._wired, self._bound, strict=True):
+        for item in self._wired:
+            term = item.bound
             y_true = self._target(y, item.target) if item.target is not None else {}
             weights = sample_weight
             if isinstance(weights, Mapping):
