@@ -62,8 +62,24 @@ def value_and_grad(
 ) -> tuple[np.ndarray, dict[str, np.ndarray | None]]:
     """``fn(**inputs)`` as NumPy, and the gradient of its sum with respect to each of ``wrt``.
 
-    The gradient is taken by the active backend's own autodiff; ``None`` for an input the value does not
-    depend on (TensorFlow and PyTorch tell; JAX gives zeros).
+    The gradient is taken by the active backend's own autodiff (``tf.GradientTape``, ``jax.value_and_grad``,
+    ``torch.autograd``), of the sum of ``fn``'s values in float32 at least; ``None`` for an input the value
+    does not depend on (TensorFlow and PyTorch tell; JAX gives zeros).
+
+    Args:
+        fn: a function of tensors, called as ``fn(**inputs)`` with backend tensors.
+        inputs: NumPy arrays by argument name (their dtypes are kept).
+        wrt: the names of the inputs to differentiate with respect to.
+
+    Returns:
+        ``(values, {name: gradient})``, NumPy arrays.
+
+    Example:
+        >>> import numpy as np, keras
+        >>> from lossreg.testing import value_and_grad
+        >>> value, grads = value_and_grad(lambda x: keras.ops.square(x), {"x": np.array([1.0, -2.0])}, ["x"])
+        >>> grads["x"].tolist()
+        [2.0, -4.0]
     """
     name = backend()
     if name == "tensorflow":

@@ -22,6 +22,9 @@ check that failed and what it saw:
    extra, wired through ``inputs``), the way users train such losses.
 6. **docs** — the factory has a docstring (``lossreg show`` prints it).
 
+``value_and_grad(fn, inputs, wrt)`` takes a value and its gradient with the active backend's own autodiff
+(TensorFlow, JAX or PyTorch), for tests of your own that need one.
+
 Example:
     >>> import numpy as np
     >>> from lossreg.testing import check_loss
@@ -32,7 +35,9 @@ Example:
     ('inputs', 'value', 'gradient', 'extreme', 'serialization', 'docs')
 """
 
+from lossreg._backend import value_and_grad
+
 from ._check_loss import check_loss
 from ._report import CheckReport, LossCheckError
 
-__all__ = ["CheckReport", "LossCheckError", "check_loss"]
+__all__ = ["CheckReport", "LossCheckError", "check_loss", "value_and_grad"]
