@@ -156,7 +156,7 @@ def variable_devices(variable: keras.Variable) -> int:
 
 def weights(model: keras.Model) -> dict[str, list[Any]]:
     """The model's weights by path (``h/kernel``): every case names its layers alike, whatever their order."""
-    return {v.path: v.numpy().tolist() for v in model.weights}
+    return {v.path: v.numpy().tolist() for v in sorted(model.weights, key=lambda v: v.path)}
 
 
 def scopes() -> dict[str, Callable[[], Any]]:
@@ -186,6 +186,7 @@ def run(case: str, scope: Callable[[], Any]) -> dict[str, Any]:
         "evaluate": {k: float(v) for k, v in evaluate.items()},
         "initial_weights": initial,
         "weights": weights(model),
+        "trainable": sorted(v.path for v in model.trainable_weights),
         "step_devices": sorted({d for devices, _ in seen for d in devices}),
         "step_rows": sorted({rows for _, rows in seen}),
         "variable_devices": sorted({variable_devices(v) for v in train.trainable_variables}),
