@@ -13,7 +13,8 @@ band normalisation, ...), times the input regimes
 - GAN discriminators: real and fake logits at ``±1e4`` both ways, mixed, 0;
 
 times float32 and float16 inputs. For each, through ``lossreg.get(name, **params)`` (a Keras ``Loss``), the value
-and its gradient with respect to ``y_pred`` and every extra tensor are finite; the value equals the loss's float64 NumPy
+and its gradient (``lossreg.testing.value_and_grad``: the backend's own autodiff, on every backend) with respect to
+``y_pred`` and every extra tensor are finite; the value equals the loss's float64 NumPy
 reference (tests/references/, written with ``logaddexp``, so it is exact at ``±1e4``: a loss that returned 0, or
 saturated to a wrong constant, fails); and where a confident wrong prediction still has a gradient
 (every cross-entropy on logits, the GAN losses, overlap losses on probabilities), it points towards the target.
@@ -31,11 +32,13 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from keras import ops
+from on_backend import BACKEND
 from references import REFERENCES, Reference, covered
 from references.builtin import LOG_VAR_LIMIT
 
 import lossreg
+from lossreg.testing import value_and_grad
 
 BIG = 1e4  # exactly representable in float16 (max 65504)
 B = 2  # batch of the eager matrix
@@ -203,7 +206,48 @@ def make_inputs(config: Config, regime: str) -> Inputs:
     return Inputs({}, {"real_logits": r, "fake_logits": f}, toward, ref({"real_logits": r, "fake_logits": f}, params))
 
 
-MATRIX = [(config, regime) for config in CONFIGS for regime in REGIMES[config.kind]]
+#: softplus written as relu(x) + log1p(exp(-|x|)): at x = 0 exactly its gradient is relu'(0) - |x|'(0) / 2, which
+#: TensorFlow and torch take as 0 - 0 and JAX as 0 - 1/2, never sigmoid(0) = 1/2 (lossreg's sigmoid_cross_entropy,
+#: the segmentation plugin's _cross_entropy, the generative plugin's _softplus)
+SOFTPLUS_KINK = (
+    "needs library fix: softplus as relu(x) + log1p(exp(-|x|)) has the wrong gradient at a logit of exactly 0 "
+    "(TF/torch: 0 for softplus' 1/2; JAX: -1/2); tf.nn.sigmoid_cross_entropy_with_logits' form with "
+    "where(x >= 0, ...) for both relu and -|x| is right on every backend (lossreg/losses/_classification.py "
+    "sigmoid_cross_entropy, lossreg_segmentation/losses.py _cross_entropy, lossreg_generative/losses.py _softplus)"
+)
+
+
+def softplus_at_zero(config: Config) -> bool:
+    """Whether ``config`` computes a sigmoid cross-entropy / softplus on logits with the relu + |x| form."""
+    sigmoid_dice_bce = config.name == "dice_bce" and config.params.get("activation") == "sigmoid"
+    logits = config.kind in ("binary", "gan_g", "gan_d")
+    return logits and (
+        config.name in ("sigmoid_bce", "sigmoid_focal", "ns_gan_generator", "ns_gan_discriminator") or sigmoid_dice_bce
+    )
+
+
+#: on JAX, the (-1/2 - z) gradient at a logit of 0 pushes a 0 target's logit up (the pull check's "zero" regime);
+#: on TF and torch the -z gradient only fails to pull. (focal at gamma=2 and the GAN losses have the same wrong
+#: gradient, caught by test_gradient_at_zero_logits, but their sign stays right or the regime checks no pull.)
+PUSHED_AWAY_ON_JAX = {
+    "sigmoid_bce()",
+    "sigmoid_bce(pos_weight=3.0)",
+    "sigmoid_bce(label_smoothing=0.2,pos_weight=0.5)",
+    "sigmoid_focal(gamma=0.0)",
+    "sigmoid_focal(gamma=0.5)",
+    "sigmoid_focal(alpha=None,gamma=0.5)",
+    "dice_bce(from_logits=True,activation=sigmoid)",
+}
+
+
+def matrix_param(config: Config, regime: str) -> Any:
+    marks = []
+    if regime == "zero" and config.id in PUSHED_AWAY_ON_JAX:
+        marks.append(pytest.mark.xfail(BACKEND == "jax", strict=True, reason=f"on JAX, {SOFTPLUS_KINK}"))
+    return pytest.param(config, regime, id=f"{config.id}-{regime}", marks=marks)
+
+
+MATRIX = [matrix_param(config, regime) for config in CONFIGS for regime in REGIMES[config.kind]]
 
 
 def call_loss(loss: Any, y_true: Any, tensors: dict[str, Any]) -> Any:
@@ -212,14 +256,23 @@ def call_loss(loss: Any, y_true: Any, tensors: dict[str, Any]) -> Any:
     return loss(y_true, y_pred)
 
 
-def value_and_gradients(loss: Any, inputs: Inputs, dtype: str) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-    tensors = {k: tf.constant(v, dtype) for k, v in inputs.tensors.items()}
-    y_true = inputs.y_true if isinstance(inputs.y_true, dict) else tf.constant(inputs.y_true, dtype)
-    with tf.GradientTape() as tape:
-        tape.watch(list(tensors.values()))
-        value = call_loss(loss, y_true, tensors)
-    grads = tape.gradient(value, tensors)
-    return value, grads
+def value_and_gradients(loss: Any, inputs: Inputs, dtype: str) -> tuple[np.ndarray, dict[str, np.ndarray | None]]:
+    """The loss's value on ``dtype`` tensors and its gradient with respect to each of them, as NumPy.
+
+    Taken by the backend's own autodiff (``lossreg.testing.value_and_grad``): ``tf.GradientTape``, ``jax.grad`` or
+    ``torch.autograd``. A gradient is ``None`` where no gradient flows (TensorFlow and torch tell; JAX gives zeros,
+    which the pull checks below still catch where a gradient must exist).
+    """
+    tensors = {k: np.asarray(v, dtype) for k, v in inputs.tensors.items()}
+    if isinstance(inputs.y_true, dict):  # a loss that reads no target (vae_kl, a GAN discriminator) is given {}
+        return value_and_grad(lambda **given: call_loss(loss, inputs.y_true, given), tensors, list(tensors))
+    fed = {"y_true": np.asarray(inputs.y_true, dtype), **tensors}
+    return value_and_grad(lambda y_true, **given: call_loss(loss, y_true, given), fed, list(tensors))
+
+
+def tensor(x: Any, dtype: str = "float32") -> Any:
+    """``x`` as a backend tensor of ``dtype`` (what a model hands a loss)."""
+    return ops.convert_to_tensor(np.asarray(x, dtype))
 
 
 def assert_finite(what: str, array: Any) -> None:
@@ -232,7 +285,7 @@ def assert_finite(what: str, array: Any) -> None:
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
-@pytest.mark.parametrize(("config", "regime"), MATRIX, ids=[f"{c.id}-{r}" for c, r in MATRIX])
+@pytest.mark.parametrize(("config", "regime"), MATRIX)
 def test_finite_and_right_at_extremes(config, regime, dtype):
     inputs = make_inputs(config, regime)
     loss = lossreg.get(config.name, **config.params)
@@ -284,6 +337,38 @@ def test_finite_and_right_between_0_and_1e4(config, dtype):
         assert float(value) == pytest.approx(float(np.mean(expected)), rel=2e-6, abs=1e-7), magnitude
 
 
+def reference_gradient(config: Config, inputs: Inputs, key: str, h: float = 1e-5) -> np.ndarray:
+    """Central differences of the float64 reference's batch mean with respect to ``inputs.tensors[key]``."""
+    base = {} if isinstance(inputs.y_true, dict) else {"y_true": inputs.y_true}
+    grad = np.zeros(inputs.tensors[key].shape)
+    for index in np.ndindex(grad.shape):
+        sides = []
+        for step in (h, -h):
+            tensors = {k: v.copy() for k, v in inputs.tensors.items()}
+            tensors[key][index] += step
+            sides.append(np.mean(config.reference({**base, **tensors}, config.params)))
+        grad[index] = (sides[0] - sides[1]) / (2 * h)
+    return grad
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        pytest.param(
+            c, id=c.id, marks=[pytest.mark.xfail(strict=True, reason=SOFTPLUS_KINK)] if softplus_at_zero(c) else []
+        )
+        for c in LOGIT_CONFIGS
+    ],
+)
+def test_gradient_at_zero_logits(config):
+    """At logits of exactly 0 (a zero-initialised head gives them) the gradient is the reference's, not a kink's."""
+    inputs = make_inputs(config, "zero")
+    _, grads = value_and_gradients(lossreg.get(config.name, **config.params), inputs, "float32")
+    for key, grad in grads.items():
+        assert grad is not None, f"no gradient flows to {key}"
+        np.testing.assert_allclose(grad, reference_gradient(config, inputs, key), rtol=1e-4, atol=1e-7, err_msg=key)
+
+
 def test_matrix_finds_a_wrong_loss():
     """The value check is a real one: the reference tells a loss that returns 0 from the real one."""
     config = next(c for c in CONFIGS if c.name == "softmax_ce" and not c.params)
@@ -298,7 +383,7 @@ def test_matrix_finds_a_wrong_loss():
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 def test_closed_form_values_at_1e4(dtype):
     def value(name: str, y: Any, x: Any, **params: Any) -> float:
-        return float(lossreg.get(name, **params)(tf.constant(y, dtype), tf.constant(x, dtype)))
+        return float(ops.convert_to_numpy(lossreg.get(name, **params)(tensor(y, dtype), tensor(x, dtype))))
 
     assert value("sigmoid_bce", [[1.0]], [[BIG]]) == 0.0
     assert value("sigmoid_bce", [[0.0]], [[BIG]]) == BIG
@@ -321,42 +406,56 @@ def test_closed_form_values_at_1e4(dtype):
 def test_vae_kl_beyond_the_exp_limit(dtype):
     """Past log σ² = L the exp is continued linearly: finite, continuous, and the gradient still lowers log σ²."""
     loss = lossreg.get("vae_kl")
-    v = tf.constant([[BIG, LOG_VAR_LIMIT, 0.0, -BIG]], dtype)
-    mu = tf.constant([[0.0, 0.0, BIG, 0.0]], dtype)
-    with tf.GradientTape() as tape:
-        tape.watch([mu, v])
-        value = loss({}, {"z_mean": mu, "z_log_var": v})
-    d_mu, d_v = tape.gradient(value, [mu, v])
+    v = np.array([[BIG, LOG_VAR_LIMIT, 0.0, -BIG]], dtype)
+    mu = np.array([[0.0, 0.0, BIG, 0.0]], dtype)
+    value, grads = value_and_grad(lambda **z: loss({}, z), {"z_mean": mu, "z_log_var": v}, ["z_mean", "z_log_var"])
+    d_mu, d_v = grads["z_mean"], grads["z_log_var"]
     e_limit = np.exp(LOG_VAR_LIMIT)
     per_latent = [1 + BIG - e_limit * (1 + BIG - LOG_VAR_LIMIT), 1 + LOG_VAR_LIMIT - e_limit, -(BIG**2), 1 - BIG]
     expected = -0.5 * sum(per_latent)
     assert float(value) == pytest.approx(expected, rel=1e-6)
-    # d/dv = (exp(min(v, L)) - 1) / 2: exp(L) - 1 over the limit (pulling log σ² down), -1/2 at σ² -> 0
+    # d/dv = (exp(min(v, L)) - 1) / 2: exp(L) - 1 over the limit (pulling log σ² down), -1/2 at σ² -> 0; at v = L
+    # exactly: test_vae_kl_gradient_at_the_limit
     rtol = 1e-3 if dtype == "float16" else 1e-6
-    np.testing.assert_allclose(
-        np.asarray(d_v, np.float64), [[(e_limit - 1) / 2, (e_limit - 1) / 2, 0.0, -0.5]], rtol=rtol
-    )
+    away_from_l = [0, 2, 3]
+    np.testing.assert_allclose(np.asarray(d_v, np.float64)[:, away_from_l], [[(e_limit - 1) / 2, 0.0, -0.5]], rtol=rtol)
     np.testing.assert_allclose(np.asarray(d_mu, np.float64), [[0.0, 0.0, BIG, 0.0]], rtol=rtol)
     # continuous at the limit: just below and just above agree to first order
     below, above = (
-        float(loss({}, {"z_mean": tf.zeros((1, 1)), "z_log_var": tf.constant([[LOG_VAR_LIMIT + d]])}))
+        float(ops.convert_to_numpy(loss({}, {"z_mean": tensor([[0.0]]), "z_log_var": tensor([[LOG_VAR_LIMIT + d]])})))
         for d in (-1e-3, 1e-3)
     )
     slope = (e_limit - 1) / 2
     assert above - below == pytest.approx(2e-3 * slope, rel=1e-2)
 
 
+@pytest.mark.xfail(
+    BACKEND in ("jax", "torch"),
+    strict=True,
+    reason="needs library fix: vae_kl's exp(ops.minimum(z_log_var, L)) at z_log_var == L exactly; JAX and torch split "
+    "minimum's gradient at a tie (1/2 each), TensorFlow gives it all to z_log_var, so d/dv is (e^L/2 - 1)/2 there, "
+    "not (e^L - 1)/2 (lossreg/losses/_latent.py: exp(ops.where(over, limit, z_log_var)) has no tie)",
+)
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_vae_kl_gradient_at_the_limit(dtype):
+    """At log σ² = L exactly both pieces have slope exp(L): d/dv = (exp(L) - 1) / 2, as on either side."""
+    loss = lossreg.get("vae_kl")
+    inputs = {"z_mean": np.zeros((1, 1), dtype), "z_log_var": np.full((1, 1), LOG_VAR_LIMIT, dtype)}
+    _, grads = value_and_grad(lambda **z: loss({}, z), inputs, ["z_log_var"])
+    rtol = 1e-3 if dtype == "float16" else 1e-6
+    np.testing.assert_allclose(
+        np.asarray(grads["z_log_var"], np.float64), [[(np.exp(LOG_VAR_LIMIT) - 1) / 2]], rtol=rtol
+    )
+
+
 def test_float16_loss_dtype():
     """A ``RegisteredLoss(dtype="float16")`` on eight confidently wrong logits: mean 1e4, sum 8e4 > 65504."""
     loss = lossreg.RegisteredLoss([{"loss": "sigmoid_bce"}], dtype="float16")
-    x = tf.fill((2, 4), tf.constant(-BIG, "float16"))
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        value = loss(tf.ones((2, 4), "float16"), x)
+    inputs = {"y_true": np.ones((2, 4), "float16"), "y_pred": np.full((2, 4), -BIG, "float16")}
+    value, grads = value_and_grad(loss, inputs, ["y_pred"])
     assert value.dtype == "float16"
     assert float(value) == BIG
-    grad = tape.gradient(value, x)
-    np.testing.assert_array_equal(np.asarray(grad, np.float64), np.full((2, 4), -1 / 8))
+    np.testing.assert_array_equal(np.asarray(grads["y_pred"], np.float64), np.full((2, 4), -1 / 8))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -433,12 +532,18 @@ def test_mixed_float16_one_training_step(mixed_float16):
             assert np.all(bias_step * toward >= 0) and np.sum(bias_step * toward) > 0, (key, bias_step)
 
 
-def test_mixed_float16_losses_with_extra_tensors(mixed_float16):
-    """vae_kl and mse_bce (extras: z_mean, z_log_var, aux) through LossLayer on float16 heads at ±1e4.
+@dataclass
+class ExtrasModel:
+    """A model whose float16 heads give vae_kl and mse_bce (through LossLayer) their inputs at ±1e4."""
 
-    train_on_batch gives finite, right losses and finite weights. The gradients on the float16 heads are finite
-    without loss scaling (checked on a tape): vae_kl's d/d log σ² is at most (exp(L) - 1) / 2 per element.
-    """
+    model: keras.Model
+    x: np.ndarray
+    y: np.ndarray
+    kl_expected: float
+    rec_expected: float
+
+
+def extras_model() -> ExtrasModel:
     latent_data = latent("mixed")
     bce = make_inputs(next(c for c in CONFIGS if c.name == "mse_bce" and c.params), "mixed")
     x_in = keras.Input((ROWS,), name="x")
@@ -451,18 +556,59 @@ def test_mixed_float16_losses_with_extra_tensors(mixed_float16):
     out = lossreg.LossLayer("mse_bce", params={"from_logits": True}, name="rec")([target, aux, logits])
     model = keras.Model([x_in, target], [out, kl])
     model.compile(optimizer="sgd")
-
+    kl_expected = float(np.mean(REFERENCES["vae_kl"](latent_data)))
     x, y = np.eye(ROWS, dtype="float32"), tile_rows(BINARY_Y.astype("float32"))
-    with tf.GradientTape() as tape:
-        model([x, y], training=True)
-        total = tf.add_n(model.losses)
-    for grad in tape.gradient(total, model.trainable_weights):
+    return ExtrasModel(model, x, y, kl_expected, float(np.mean(bce.expected)))
+
+
+def test_mixed_float16_losses_with_extra_tensors(mixed_float16):
+    """vae_kl and mse_bce (extras: z_mean, z_log_var, aux) through LossLayer on float16 heads at ±1e4.
+
+    train_on_batch gives a finite, right total loss and finite weights. The gradients on the float16 heads are finite
+    without loss scaling (taken by the backend's own autodiff through ``model.stateless_call``): vae_kl's
+    d/d log σ² is at most (exp(L) - 1) / 2 per element. Each term's own log: the test below.
+    """
+    m = extras_model()
+    model = m.model
+    weights = {f"w{i}": ops.convert_to_numpy(w) for i, w in enumerate(model.trainable_variables)}
+    fixed = [ops.convert_to_numpy(w) for w in model.non_trainable_variables]
+
+    def total_loss(**trainable: Any) -> Any:  # the sum of the layers' add_loss values, as a function of the weights
+        variables = [trainable[f"w{i}"] for i in range(len(trainable))]
+        *_, losses = model.stateless_call(variables, fixed, [m.x, m.y], training=True, return_losses=True)
+        assert len(losses) == 2  # kl and rec
+        return losses[0] + losses[1]
+
+    total, grads = value_and_grad(total_loss, weights, list(weights))
+    assert float(total) == pytest.approx(m.kl_expected + m.rec_expected, rel=1e-5)
+    for key, grad in grads.items():
+        assert grad is not None, f"no gradient flows to {key}"
         assert_finite("gradient under mixed_float16", grad)
 
-    logs = model.train_on_batch([x, y], return_dict=True)
-    kl_expected = float(np.mean(REFERENCES["vae_kl"](latent_data)))
-    assert logs["kl_loss"] == pytest.approx(kl_expected, rel=1e-5)
-    assert logs["rec_loss"] == pytest.approx(float(np.mean(bce.expected)), rel=1e-5)
-    assert_finite("loss", logs["loss"])
+    logs = model.train_on_batch([m.x, m.y], return_dict=True)
+    assert logs["loss"] == pytest.approx(m.kl_expected + m.rec_expected, rel=1e-5)
     for weight in model.get_weights():
         assert_finite("weights", weight)
+
+
+@pytest.mark.xfail(
+    BACKEND == "jax",
+    strict=True,
+    reason="needs library fix: on JAX LossLayer's per-term logs (<name>_loss) are always 0.0, with or without "
+    "mixed precision: its keras.metrics.Mean trackers are updated inside the layer's call, which JAX's stateless "
+    "train step does not write back (lossreg/keras/_layer.py, LossLayer.call -> logged_sum)",
+)
+@pytest.mark.xfail(
+    BACKEND == "torch",
+    strict=True,
+    reason="needs library fix: on torch under mixed_float16 LossLayer's per-term logs are 0.0: its call runs in "
+    "Keras' AutocastScope(float16), where a float32 variable's .value is a float16 copy, so the Mean trackers' "
+    "assign (copy_ into .value) is lost; LossLayer(autocast=False) keeps them (lossreg/keras/_layer.py)",
+)
+def test_mixed_float16_losses_with_extra_tensors_logs_each_term(mixed_float16):
+    """train_on_batch logs each LossLayer's own value (kl_loss, rec_loss), right at ±1e4 under mixed_float16."""
+    m = extras_model()
+    logs = m.model.train_on_batch([m.x, m.y], return_dict=True)
+    assert logs["kl_loss"] == pytest.approx(m.kl_expected, rel=1e-5)
+    assert logs["rec_loss"] == pytest.approx(m.rec_expected, rel=1e-5)
+    assert logs["loss"] == pytest.approx(logs["kl_loss"] + logs["rec_loss"], rel=1e-6)
