@@ -180,30 +180,8 @@ def test_direct_call_computes_in_at_least_float32(name, dtype, expected):
     assert np.all(np.isfinite(value))
 
 
-#: float64 dtype at float32 precision, where Keras 3.15 computes a float64 op in float32: its torch and JAX ``mean``
-#: compute in keras.backend.result_type(x.dtype, "float32"), which Keras maps to float32 on every backend but
-#: TensorFlow, and cast back; on torch, ops.minimum(float64 tensor, python float) is float32
-FLOAT64_IN_FLOAT32 = {
-    "mse_bce": (
-        BACKEND == "torch" or (BACKEND == "jax" and not JAX_FLOAT32),
-        "its per-sample means (reduce_non_batch -> ops.mean) are computed in float32 on torch and JAX with x64; "
-        "ops.sum over the count keeps float64",
-    ),
-    "vae_kl": (
-        BACKEND == "torch",
-        "exp(ops.minimum(z_log_var, 10.0)) is float32 on torch (the python float promotes float64 to float32); "
-        "exp(ops.where(over, limit, z_log_var)) keeps float64 and also fixes the gradient at exactly the limit",
-    ),
-}
-
-
 def _precision_param(name: str, dtype: str) -> object:
-    marks = []
-    if dtype == "float64" and name in FLOAT64_IN_FLOAT32:
-        condition, why = FLOAT64_IN_FLOAT32[name]
-        reason = f"needs library fix (lossreg/losses/, {name}): {why}"
-        marks.append(pytest.mark.xfail(condition, strict=True, reason=reason))
-    return pytest.param(name, dtype, id=f"{name}-{dtype}", marks=marks)
+    return pytest.param(name, dtype, id=f"{name}-{dtype}")
 
 
 @pytest.mark.parametrize(

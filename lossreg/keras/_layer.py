@@ -51,6 +51,9 @@ class LossLayer(keras.layers.Layer):
         weight: float = 1.0,
         **kwargs: Any,
     ) -> None:
+        # no autocast: under mixed precision Keras would hand `call` float16 copies of the float32 running sums,
+        # and their updates would be lost (the loss itself is computed in float32 whatever the policy)
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         entry: dict[str, Any] = {"loss": loss if isinstance(loss, str) else list(loss), "weight": weight}
         if params:

@@ -33,11 +33,15 @@ def sigmoid_cross_entropy(labels: Tensor, logits: Tensor, pos_weight: float = 1.
     cancels for confident negatives (:math:`z = 0`, :math:`x \ll 0`: :math:`-|x| + |x| + \text{tiny}`), losing
     the value and gradient to rounding; the softplus form keeps full relative precision.
     """
-    log1p_exp = ops.log1p(ops.exp(-ops.abs(logits)))
+    # max(x, 0), max(-x, 0) and -|x| as `where`s on x >= 0, as TensorFlow writes them: relu and abs have a
+    # zero (or split) gradient at x = 0, which would give d/dx 0 instead of sigmoid(0) - z at a logit of exactly 0.
+    nonneg = logits >= 0
+    zero = ops.zeros_like(logits)
+    log1p_exp = ops.log1p(ops.exp(ops.where(nonneg, -logits, logits)))
     if pos_weight == 1.0:
-        return ops.relu(logits) - logits * labels + log1p_exp
-    positive = pos_weight * labels * (ops.relu(-logits) + log1p_exp)
-    return positive + (1.0 - labels) * (ops.relu(logits) + log1p_exp)
+        return ops.where(nonneg, logits, zero) - logits * labels + log1p_exp
+    positive = pos_weight * labels * (ops.where(nonneg, zero, -logits) + log1p_exp)
+    return positive + (1.0 - labels) * (ops.where(nonneg, logits, zero) + log1p_exp)
 
 
 # -- softmax_ce ---------------------------------------------------------------------------------------------

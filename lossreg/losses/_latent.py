@@ -66,9 +66,12 @@ def vae_kl(y_true: Tensor, y_pred: Tensor, *, beta: float = 1.0, z_mean: Tensor,
     z_mean, z_log_var = promote(z_mean, z_log_var)
     # σ² = exp(log σ²) up to L, then exp(L) (1 + log σ² - L). A double `where`: exp only ever sees
     # min(log σ², L), so neither the value nor the gradient of the branch not taken overflows (0 * inf = NaN).
+    # The min is a `where` too: ops.minimum splits its gradient at a tie (JAX, PyTorch) and returns float32
+    # for float64 on PyTorch.
     limit = 10.0
     over = z_log_var > limit
-    variance = ops.where(over, math.exp(limit) * (1.0 + z_log_var - limit), ops.exp(ops.minimum(z_log_var, limit)))
+    capped = ops.where(over, ops.full_like(z_log_var, limit), z_log_var)
+    variance = ops.where(over, math.exp(limit) * (1.0 + z_log_var - limit), ops.exp(capped))
     terms = 1.0 + z_log_var - ops.square(z_mean) - variance
     return -0.5 * beta * reduce_non_batch(terms, "sum")
 

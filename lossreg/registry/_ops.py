@@ -36,11 +36,18 @@ def promote(*tensors: Any) -> tuple[Any, ...]:
 
 
 def reduce_non_batch(x: Any, reducer: str = "mean") -> Any:
-    """Reduce every axis but the first, giving one value per sample."""
+    """Reduce every axis but the first, giving one value per sample.
+
+    The mean is the sum over the count: ``keras.ops.mean`` of float64 computes in float32 on PyTorch and on
+    JAX (Keras 3.15), which would silently lower a float64 loss's precision.
+    """
     axes = tuple(range(1, len(x.shape)))
     if not axes:
         return x
-    return getattr(ops, reducer)(x, axis=axes)
+    if reducer != "mean":
+        return getattr(ops, reducer)(x, axis=axes)
+    count = ops.cast(ops.prod(ops.convert_to_tensor([ops.shape(x)[a] for a in axes], "int32")), x.dtype)
+    return ops.sum(x, axis=axes) / count
 
 
 def divide_no_nan(x: Any, y: Any) -> Any:

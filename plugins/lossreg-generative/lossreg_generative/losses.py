@@ -48,8 +48,13 @@ def _per_sample(x: Tensor) -> Tensor:
 
 
 def _softplus(x: Tensor) -> Tensor:
-    """``log(1 + exp(x))`` without overflow: ``max(x, 0) + log1p(exp(-|x|))``."""
-    return ops.relu(x) + ops.log1p(ops.exp(-ops.abs(x)))
+    """``log(1 + exp(x))`` without overflow: ``max(x, 0) + log1p(exp(-|x|))``, gradient σ(x) at every x.
+
+    The max and -|x| are `where`s on x >= 0 (as TensorFlow writes them): relu/abs would give a wrong gradient
+    at exactly x = 0 (0 on TensorFlow and PyTorch, -1/2 on JAX, instead of σ(0) = 1/2).
+    """
+    nonneg = x >= 0
+    return ops.where(nonneg, x, ops.zeros_like(x)) + ops.log1p(ops.exp(ops.where(nonneg, -x, x)))
 
 
 # what the losses accept, read by lossreg's pre-flight check (shapes are checked before TensorFlow runs)

@@ -412,7 +412,10 @@ def _cross_entropy(y_true: Tensor, y_pred: Tensor, from_logits: bool, activation
     axes = tuple(range(1, len(y_pred.shape)))
     if activation == "sigmoid":
         if from_logits:  # max(x, 0) - x y + log(1 + exp(-|x|)): no overflow at any logit
-            ce = ops.relu(y_pred) - y_pred * y_true + ops.log1p(ops.exp(-ops.abs(y_pred)))
+            # written with `where` on x >= 0 (as TensorFlow does): relu/abs would give a wrong gradient at x = 0
+            nonneg = y_pred >= 0
+            relu = ops.where(nonneg, y_pred, ops.zeros_like(y_pred))
+            ce = relu - y_pred * y_true + ops.log1p(ops.exp(ops.where(nonneg, -y_pred, y_pred)))
         else:
             p = ops.clip(y_pred, _EPSILON, 1.0 - _EPSILON)
             ce = -(y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p))
