@@ -44,8 +44,8 @@ __all__ = [
     "step_fn",
     "step_modes",
     "step_row",
-    "time_block",
     "threads",
+    "time_block",
     "time_steps",
     "to_backend",
     "use_backend",
@@ -334,7 +334,7 @@ def step_fn(model: Any, x: Any, y: Any) -> Callable[[], None]:
 
     state = jax.tree.map(
         lambda a: a.copy(),
-        model._get_jax_state(  # noqa: SLF001  (what fit() does; no public equivalent)
+        model._get_jax_state(  # what fit() does (private: there is no public equivalent)
             trainable_variables=True,
             non_trainable_variables=True,
             optimizer_variables=True,

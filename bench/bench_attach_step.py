@@ -103,7 +103,7 @@ def jax_terms() -> Terms:
 def torch_terms() -> Terms:
     """The same in ``torch.nn.functional`` (its binary cross-entropy clamps the log at -100, not p at 1e-7:
     equal for these sigmoid outputs, asserted)."""
-    import torch.nn.functional as F  # noqa: N812  (torch's own spelling)
+    import torch.nn.functional as F
 
     def terms(target: Any, aux: Any, output: Any) -> tuple[Any, Any]:
         return F.mse_loss(aux, target) + F.binary_cross_entropy(output, target), F.l1_loss(output, target)

@@ -80,7 +80,7 @@ def jax_losses() -> dict[str, Loss]:
 def torch_losses() -> dict[str, Loss]:
     """The same in ``torch.nn.functional``."""
     import torch
-    import torch.nn.functional as F  # noqa: N812  (torch's own spelling)
+    import torch.nn.functional as F
 
     def ce(y_true: Any, y_pred: Any) -> Any:
         classes = y_pred.shape[-1]
