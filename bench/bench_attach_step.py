@@ -184,7 +184,7 @@ def compiled_models(backend: str, mode: StepMode) -> tuple[Any, Any, Any]:
 
 def main(argv: Sequence[str] | None = None) -> list[Row]:
     args = parse_args(argv, __doc__.splitlines()[0], backend=True)
-    repeats = 5 if args.quick else 21
+    repeats = 5 if args.quick else 31
     images, targets = batch()
     rows, details = [], []
     labels = {"lossreg": "attach", "raw": "hand-written", "logged": "hand-written + term logging"}

@@ -127,7 +127,7 @@ def compiled_pair(backend: str, mode: StepMode) -> tuple[Any, Any]:
 
 def main(argv: Sequence[str] | None = None) -> list[Row]:
     args = parse_args(argv, __doc__.splitlines()[0], backend=True)
-    repeats = 5 if args.quick else 21
+    repeats = 5 if args.quick else 31
     x, y = batch()
     rows, details = [], []
     labels = {"lossreg": "lossreg", "raw": "hand-written"}
