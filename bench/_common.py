@@ -77,6 +77,7 @@ class Row:
     backend: str = ""
     mode: str = ""
     api: str = ""
+    control: float | None = None  # A/A: an identical copy of the baseline timed alongside, its median / baseline's
 
     @property
     def measured(self) -> bool:
@@ -368,12 +369,15 @@ def step_row(
     api: str,
     note: str = "",
     keep_samples: bool = True,
+    control: str | None = None,
 ) -> Row:
     """A row of median step times in ms, ``samples["lossreg"]`` against ``samples[baseline]``.
 
-    With ``keep_samples``, the row also carries those two sides' per-repetition times.
+    With ``keep_samples``, the row also carries those two sides' per-repetition times. ``control`` names the
+    samples of an identical copy of the baseline (an A/A comparison: how far apart two equal models measure).
     """
     kept = {name: samples[name] for name in ("lossreg", baseline)} if keep_samples else {}
+    aa = median(samples[control]) / median(samples[baseline]) if control else None
     return Row(
         f"{benchmark}, {backend} {mode.label}",
         median(samples["lossreg"]),
@@ -385,6 +389,7 @@ def step_row(
         backend=backend,
         mode=mode.label,
         api=api,
+        control=aa,
     )
 
 

@@ -21,8 +21,10 @@ Both get ``fit``'s data in the same form (images, ``{"output": masks}``) and sta
 their losses are asserted equal before timing. lossreg also logs each term (``complex_mse_bce_loss``,
 ``complex_mae_loss``, ``complex_mae_weighted_loss``); the baseline logs only ``loss``, as a hand-written model
 would. A second baseline, reported without a target, also logs the three terms with ``keras.metrics.Mean``,
-to tell the cost of logging from the rest. Modes as in ``bench_resolve_step.py``: TensorFlow graph and XLA,
-JAX jit, torch eager. One timed call is one optimizer step (Keras' train function on one batch).
+to tell the cost of logging from the rest; and an identical copy of the hand-written model is timed
+alongside as the A/A control (how far apart two equal models measure in this run). Modes as in
+``bench_resolve_step.py``: TensorFlow graph and XLA, JAX jit, torch eager. One timed call is one optimizer
+step (Keras' train function on one batch).
 
 Run: ``python bench/bench_attach_step.py --backend torch`` (default: ``KERAS_BACKEND``, else tensorflow;
 ``--quick`` for a smoke run).
@@ -155,9 +157,9 @@ def batch(seed: int = 0) -> tuple[Any, Any]:
     return to_backend(images), to_backend({"output": masks})
 
 
-def compiled_models(backend: str, mode: StepMode) -> tuple[Any, Any, Any]:
-    """The attached model, the hand-written one, and the hand-written one logging each term like attach; same
-    weights, same loss value (asserted)."""
+def compiled_models(backend: str, mode: StepMode) -> tuple[Any, Any, Any, Any]:
+    """The attached model, the hand-written one, the hand-written one logging each term like attach, and an
+    identical copy of the hand-written one (the A/A control); same weights, same loss value (asserted)."""
     import numpy as np
 
     import lossreg
@@ -165,21 +167,22 @@ def compiled_models(backend: str, mode: StepMode) -> tuple[Any, Any, Any]:
     model = _example().build_model(size=SIZE, seed=0)
     ours = lossreg.attach(model, SPEC)
     raw, logged = build_hand_written(backend), build_hand_written(backend, log_terms=True)
+    copy = build_hand_written(backend)
     by_name = {layer.name: layer for layer in model.layers}
     images, targets = batch()
-    for m in (raw, logged):
+    for m in (raw, logged, copy):
         for layer in m.layers:
             if layer.name in by_name:
                 layer.set_weights(by_name[layer.name].get_weights())
     results = []
-    for m in (ours, raw, logged):
+    for m in (ours, raw, logged, copy):
         compile_for_steps(m, mode)
         results.append(m.evaluate(images, targets, batch_size=BATCH, verbose=0, return_dict=True))
-    for name, result in zip(("hand-written", "hand-written + logging"), results[1:], strict=True):
+    for name, result in zip(("hand-written", "hand-written + logging", "the copy"), results[1:], strict=True):
         np.testing.assert_allclose(results[0]["loss"], result["loss"], rtol=1e-5, err_msg=f"attach and {name} differ")
     for key in TERMS:
         np.testing.assert_allclose(results[0][key], results[2][key], rtol=1e-5, err_msg=f"{key}: logged terms differ")
-    return ours, raw, logged
+    return ours, raw, logged, copy
 
 
 def main(argv: Sequence[str] | None = None) -> list[Row]:
@@ -187,15 +190,19 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
     repeats = 5 if args.quick else 31
     images, targets = batch()
     rows, details = [], []
-    labels = {"lossreg": "attach", "raw": "hand-written", "logged": "hand-written + term logging"}
+    labels = {
+        "lossreg": "attach",
+        "raw": "hand-written",
+        "logged": "hand-written + term logging",
+        "copy": "hand-written copy (A/A)",
+    }
     for mode in step_modes(args.backend):
-        ours, raw, logged = compiled_models(args.backend, mode)
-        samples = time_steps(
-            {"lossreg": (ours, images, targets), "raw": (raw, images, targets), "logged": (logged, images, targets)},
-            repeats=repeats,
-        )
+        models = dict(zip(labels, compiled_models(args.backend, mode), strict=True))
+        samples = time_steps({name: (m, images, targets) for name, m in models.items()}, repeats=repeats)
         common = {"backend": args.backend, "mode": mode, "api": "attach"}
-        rows.append(step_row("attach: train step, seed 004 model + 2 terms", samples, "raw", 1.05, **common))
+        rows.append(
+            step_row("attach: train step, seed 004 model + 2 terms", samples, "raw", 1.05, control="copy", **common)
+        )
         rows.append(
             step_row(
                 "attach vs hand-written logging the same 3 terms",

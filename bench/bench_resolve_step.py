@@ -13,7 +13,9 @@ cross-entropy, averaged over all pairs) on output_2 —
   the same ``log_softmax`` sum);
 - torch: ``torch.nn.functional.cross_entropy`` with class-probability targets and ``torch.triu``.
 
-Both models start from the same weights; their losses are asserted equal before anything is timed. Modes: on
+Both models start from the same weights; their losses are asserted equal before anything is timed. A third
+model, an identical copy of the hand-written one, is timed alongside: the A/A control, whose ratio to the
+baseline shows how far apart two equal models measure in this run (the noise floor of the ratio). Modes: on
 TensorFlow graph (the default ``compile``, no XLA on a CPU-only machine) and ``jit_compile=True`` (XLA); on
 JAX the jitted step (the default); on torch eager (the default; ``jit_compile=True`` would ``torch.compile``
 the step, which takes minutes per model on this machine). One timed call is one optimizer step (Keras' own
@@ -106,23 +108,27 @@ def batch(seed: int = 0) -> tuple[Any, dict[str, Any]]:
     return to_backend(x), to_backend({"output_1": y1, "output_2": y2})
 
 
-def compiled_pair(backend: str, mode: StepMode) -> tuple[Any, Any]:
-    """Two models with the same weights, compiled with lossreg's losses and with the hand-written ones."""
+def compiled_models(backend: str, mode: StepMode) -> tuple[Any, Any, Any]:
+    """Three models with the same weights, compiled with lossreg's losses, with the hand-written ones, and (the
+    A/A control) with the hand-written ones again."""
     import numpy as np
 
     import lossreg
     from lossreg._demo import build_joint_decoder  # seed 003's model, as `lossreg demo` and examples/ build it
 
-    ours, raw = build_joint_decoder(), build_joint_decoder()
+    ours, raw, copy = build_joint_decoder(), build_joint_decoder(), build_joint_decoder()
     raw.set_weights(ours.get_weights())
+    copy.set_weights(ours.get_weights())
     compile_for_steps(ours, mode, loss=lossreg.resolve(SPEC, model=ours))
     compile_for_steps(raw, mode, loss=HAND_WRITTEN[backend]())
+    compile_for_steps(copy, mode, loss=HAND_WRITTEN[backend]())
     x, y = batch()
     a = ours.evaluate(x, y, batch_size=BATCH, verbose=0, return_dict=True)
-    b = raw.evaluate(x, y, batch_size=BATCH, verbose=0, return_dict=True)
-    for key in ("loss", "output_1_loss", "output_2_loss"):
-        np.testing.assert_allclose(a[key], b[key], rtol=1e-5, err_msg=f"{key}: lossreg and hand-written differ")
-    return ours, raw
+    for other in (raw, copy):
+        b = other.evaluate(x, y, batch_size=BATCH, verbose=0, return_dict=True)
+        for key in ("loss", "output_1_loss", "output_2_loss"):
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-5, err_msg=f"{key}: lossreg and hand-written differ")
+    return ours, raw, copy
 
 
 def main(argv: Sequence[str] | None = None) -> list[Row]:
@@ -130,10 +136,10 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
     repeats = 5 if args.quick else 31
     x, y = batch()
     rows, details = [], []
-    labels = {"lossreg": "lossreg", "raw": "hand-written"}
+    labels = {"lossreg": "lossreg", "raw": "hand-written", "copy": "hand-written copy (A/A)"}
     for mode in step_modes(args.backend):
-        ours, raw = compiled_pair(args.backend, mode)
-        samples = time_steps({"lossreg": (ours, x, y), "raw": (raw, x, y)}, repeats=repeats)
+        ours, raw, copy = compiled_models(args.backend, mode)
+        samples = time_steps({"lossreg": (ours, x, y), "raw": (raw, x, y), "copy": (copy, x, y)}, repeats=repeats)
         rows.append(
             step_row(
                 "resolve: train step, seed 003 model",
@@ -144,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
                 mode=mode,
                 api="resolve",
                 note=mode.why,
+                control="copy",
             )
         )
         details.append(f"{args.backend} {mode.label}: losses equal (rtol 1e-5); " + per_step_line(samples, labels))

@@ -89,15 +89,17 @@ def run_script(
     return rows, elapsed, "\n".join(details)
 
 
-STEP_HEADER = ["backend", "API", "mode", "lossreg", "hand-written", "ratio", "target", "met?"]
+STEP_HEADER = ["backend", "API", "mode", "lossreg", "hand-written", "ratio", "target", "met?", "A/A"]
 
 
 def step_table(rows: list[Row]) -> str:
-    """Backend x API x mode: median step times of lossreg and the hand-written baseline, ratio, target."""
+    """Backend x API x mode: median step times of lossreg and the hand-written baseline, ratio, target, and the
+    A/A control (an identical copy of the baseline against the baseline: the noise floor of the ratio)."""
     lines = ["| " + " | ".join(STEP_HEADER) + " |", "|" + "|".join(" --- " for _ in STEP_HEADER) + "|"]
     for row in sorted(rows, key=lambda r: (r.api.split()[0] != "resolve", r.api, BACKENDS.index(r.backend))):
         cells = row.cells()
-        lines.append("| " + " | ".join([row.backend, row.api, row.mode, *cells[1:]]) + " |")
+        control = "—" if row.control is None else f"{row.control:.3f}"
+        lines.append("| " + " | ".join([row.backend, row.api, row.mode, *cells[1:], control]) + " |")
     return "\n".join(lines)
 
 
