@@ -1,4 +1,4 @@
-"""Training-step time of ``lossreg.attach`` with a multi-term spec against a hand-written ``add_loss`` model.
+"""Training-step time of ``lossreg.attach`` against the same loss hand-written in the backend's own ops.
 
 The model is seed 004's decoder from ``examples/seed004_intermediate.py`` (two strided conv branches,
 concatenated, a transposed conv ``deconv1`` back up, a 1x1 sigmoid conv ``output``). lossreg::
@@ -7,24 +7,49 @@ concatenated, a transposed conv ``deconv1`` back up, a 1x1 sigmoid conv ``output
                                        "on": "output", "inputs": {"aux": "deconv1"}}})
 
 i.e. ``mean((y - deconv1)^2) + bce(y, output) + 0.5 * mean(|y - output|)``, the target given to ``fit``.
-Baseline (seed 004's own way, without the private attributes): the target is a model input and a layer
-computes the same sum with raw TensorFlow ops and ``add_loss``-es it. Both start from the same weights; their
-losses are asserted equal before timing. lossreg also logs each term (``complex_mse_bce_loss``,
-``complex_mae_loss``, ``complex_mae_weighted_loss``); the baseline logs only ``loss``, as a hand-written
-model would; a second baseline, reported without a target, also logs the three terms with
-``keras.metrics.Mean``, to tell the cost of logging from the rest. One timed call is one optimizer step
-(Keras' ``train_function`` on one batch).
 
-Run: ``python bench/bench_attach_step.py`` (``--quick`` for a smoke run).
+Baseline: what a user of the backend writes without lossreg. The same layers as one functional model whose
+outputs are ``{"deconv1": ..., "output": ...}``, subclassing ``keras.Model`` to override ``compute_loss``
+(Keras 3's hook for a loss that reads several outputs; every backend's ``train_step`` calls it), the loss
+written in the backend's own ops:
+
+- TensorFlow: ``tf.reduce_mean``, ``tf.square``, ``tf.math.log`` (seed 004's raw expression);
+- JAX: ``jnp.mean``, ``jnp.square``, ``jnp.log`` (the same clipped binary cross-entropy as Keras');
+- torch: ``F.mse_loss``, ``F.binary_cross_entropy``, ``F.l1_loss`` (``torch.nn.functional``).
+
+Both get ``fit``'s data in the same form (images, ``{"output": masks}``) and start from the same weights;
+their losses are asserted equal before timing. lossreg also logs each term (``complex_mse_bce_loss``,
+``complex_mae_loss``, ``complex_mae_weighted_loss``); the baseline logs only ``loss``, as a hand-written model
+would. A second baseline, reported without a target, also logs the three terms with ``keras.metrics.Mean``,
+to tell the cost of logging from the rest; and an identical copy of the hand-written model is timed
+alongside as the A/A control (how far apart two equal models measure in this run). Modes as in
+``bench_resolve_step.py``: TensorFlow graph and XLA, JAX jit, torch eager. One timed call is one optimizer
+step (Keras' train function on one batch).
+
+Run: ``python bench/bench_attach_step.py --backend torch`` (default: ``KERAS_BACKEND``, else tensorflow;
+``--quick`` for a smoke run).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from _common import STEP_MODES, Row, compile_for_steps, parse_args, per_step_line, report, step_row, time_steps
+from _common import (
+    Row,
+    StepMode,
+    compile_for_steps,
+    parse_args,
+    per_step_line,
+    report,
+    step_modes,
+    step_row,
+    threads,
+    time_steps,
+    to_backend,
+    used_backends,
+)
 
 SIZE = 32
 BATCH = 16
@@ -35,6 +60,8 @@ SPEC = {
         "inputs": {"aux": "deconv1"},
     }
 }
+TERMS = ("complex_mse_bce_loss", "complex_mae_loss", "complex_mae_weighted_loss")  # what attach logs
+Terms = Callable[[Any, Any, Any], tuple[Any, Any]]  # (target, aux, output) -> (mse + bce, mae)
 
 
 def _example() -> Any:
@@ -49,118 +76,146 @@ def _example() -> Any:
     return seed004_intermediate
 
 
-def _layers(image: Any) -> tuple[Any, Any]:
-    return _example()._layers(image)
-
-
-def build_model(seed: int = 0) -> Any:
-    """The plain model, image -> mask (what lossreg.attach trains)."""
-    return _example().build_model(size=SIZE, seed=seed)
-
-
-def build_add_loss_model(seed: int = 0, log_terms: bool = False) -> Any:
-    """The hand-written training model: image and target in, the loss added by a raw-TF layer.
-
-    With ``log_terms``, the layer also logs each term with ``keras.metrics.Mean``, as ``attach`` does.
-    """
-    import keras
+def tensorflow_terms() -> Terms:
+    """Seed 004's raw TensorFlow: mse(target, aux) + bce(target, output), and mae(target, output)."""
     import tensorflow as tf
 
-    class RawComplexLoss(keras.layers.Layer):
-        """mse(target, aux) + bce(target, output) + 0.5 * mae(target, output), add_loss-ed."""
+    def terms(target: Any, aux: Any, output: Any) -> tuple[Any, Any]:
+        mse = tf.reduce_mean(tf.square(target - aux))
+        p = tf.clip_by_value(output, 1e-7, 1.0 - 1e-7)
+        bce = -tf.reduce_mean(target * tf.math.log(p) + (1.0 - target) * tf.math.log(1.0 - p))
+        return mse + bce, tf.reduce_mean(tf.abs(target - output))
 
-        def __init__(self, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            names = ("mse_bce_loss", "mae_loss", "mae_weighted_loss") if log_terms else ()
-            self.trackers = [keras.metrics.Mean(name=name) for name in names]
+    return terms
 
-        def call(self, inputs: Any) -> Any:
-            target, aux, output = inputs
-            mse = tf.reduce_mean(tf.square(target - aux))
-            p = tf.clip_by_value(output, 1e-7, 1.0 - 1e-7)
-            bce = -tf.reduce_mean(target * tf.math.log(p) + (1.0 - target) * tf.math.log(1.0 - p))
-            mae = tf.reduce_mean(tf.abs(target - output))
-            if self.trackers:
-                batch = tf.shape(target)[0]
-                for tracker, value in zip(self.trackers, (mse + bce, mae, 0.5 * mae), strict=True):
-                    tracker.update_state(value, sample_weight=batch)
-            self.add_loss(mse + bce + 0.5 * mae)
-            return output
+
+def jax_terms() -> Terms:
+    """The same in ``jax.numpy``."""
+    import jax.numpy as jnp
+
+    def terms(target: Any, aux: Any, output: Any) -> tuple[Any, Any]:
+        mse = jnp.mean(jnp.square(target - aux))
+        p = jnp.clip(output, 1e-7, 1.0 - 1e-7)
+        bce = -jnp.mean(target * jnp.log(p) + (1.0 - target) * jnp.log(1.0 - p))
+        return mse + bce, jnp.mean(jnp.abs(target - output))
+
+    return terms
+
+
+def torch_terms() -> Terms:
+    """The same in ``torch.nn.functional`` (its binary cross-entropy clamps the log at -100, not p at 1e-7:
+    equal for these sigmoid outputs, asserted)."""
+    import torch.nn.functional as F
+
+    def terms(target: Any, aux: Any, output: Any) -> tuple[Any, Any]:
+        return F.mse_loss(aux, target) + F.binary_cross_entropy(output, target), F.l1_loss(output, target)
+
+    return terms
+
+
+HAND_WRITTEN = {"tensorflow": tensorflow_terms, "jax": jax_terms, "torch": torch_terms}
+
+
+def build_hand_written(backend: str, log_terms: bool = False, seed: int = 0) -> Any:
+    """The seed's layers as one model with outputs ``{"deconv1", "output"}`` and the loss in ``compute_loss``.
+
+    With ``log_terms``, ``compute_loss`` also logs each term with ``keras.metrics.Mean``, as ``attach`` does.
+    """
+    import keras
+
+    terms = HAND_WRITTEN[backend]()
+
+    class HandWritten(keras.Model):
+        """mse(y, deconv1) + bce(y, output) + 0.5 * mae(y, output), in ``compute_loss``."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.term_metrics = [keras.metrics.Mean(name=name) for name in TERMS] if log_terms else []
+
+        def compute_loss(
+            self, x: Any = None, y: Any = None, y_pred: Any = None, sample_weight: Any = None, training: bool = True
+        ) -> Any:
+            mse_bce, mae = terms(y["output"], y_pred["deconv1"], y_pred["output"])
+            if self.term_metrics:
+                batch = keras.ops.shape(x)[0]
+                for metric, value in zip(self.term_metrics, (mse_bce, mae, 0.5 * mae), strict=True):
+                    metric.update_state(value, sample_weight=batch)
+            return mse_bce + 0.5 * mae
 
     keras.utils.set_random_seed(seed)
     image = keras.Input((SIZE, SIZE, 3), name="image")
-    target = keras.Input((SIZE, SIZE, 1), name="target")
-    deconv1, output = _layers(image)
-    passed_on = RawComplexLoss(name="complex_loss")([target, deconv1, output])
-    return keras.Model([image, target], passed_on, name="seed004_train")
+    deconv1, output = _example()._layers(image)
+    return HandWritten(image, {"deconv1": deconv1, "output": output}, name="seed004_hand_written")
 
 
 def batch(seed: int = 0) -> tuple[Any, Any]:
     import numpy as np
-    import tensorflow as tf
 
     rng = np.random.default_rng(seed)
     images = rng.uniform(size=(BATCH, SIZE, SIZE, 3)).astype("float32")
     masks = (rng.uniform(size=(BATCH, SIZE, SIZE, 1)) > 0.5).astype("float32")
-    return tf.constant(images), tf.constant(masks)
+    return to_backend(images), to_backend({"output": masks})
 
 
-def compiled_models(jit: bool) -> tuple[Any, Any, Any]:
-    """The attached model, the add_loss model and the add_loss model logging each term like attach; same
-    weights, same loss value (asserted)."""
+def compiled_models(backend: str, mode: StepMode) -> tuple[Any, Any, Any, Any]:
+    """The attached model, the hand-written one, the hand-written one logging each term like attach, and an
+    identical copy of the hand-written one (the A/A control); same weights, same loss value (asserted)."""
     import numpy as np
 
     import lossreg
 
-    model = build_model()
+    model = _example().build_model(size=SIZE, seed=0)
     ours = lossreg.attach(model, SPEC)
-    raw, logged = build_add_loss_model(), build_add_loss_model(log_terms=True)
+    raw, logged = build_hand_written(backend), build_hand_written(backend, log_terms=True)
+    copy = build_hand_written(backend)
     by_name = {layer.name: layer for layer in model.layers}
-    images, masks = batch()
-    a = None
-    for m in (ours, raw, logged):
-        if m is not ours:
-            for layer in m.layers:
-                if layer.name in by_name:
-                    layer.set_weights(by_name[layer.name].get_weights())
-        compile_for_steps(m, jit)
-        if m is ours:
-            a = ours.evaluate(images, {"output": masks}, batch_size=BATCH, verbose=0, return_dict=True)
-        else:
-            b = m.evaluate({"image": images, "target": masks}, batch_size=BATCH, verbose=0, return_dict=True)
-            np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-5, err_msg="attach and add_loss losses differ")
-    return ours, raw, logged
+    images, targets = batch()
+    for m in (raw, logged, copy):
+        for layer in m.layers:
+            if layer.name in by_name:
+                layer.set_weights(by_name[layer.name].get_weights())
+    results = []
+    for m in (ours, raw, logged, copy):
+        compile_for_steps(m, mode)
+        results.append(m.evaluate(images, targets, batch_size=BATCH, verbose=0, return_dict=True))
+    for name, result in zip(("hand-written", "hand-written + logging", "the copy"), results[1:], strict=True):
+        np.testing.assert_allclose(results[0]["loss"], result["loss"], rtol=1e-5, err_msg=f"attach and {name} differ")
+    for key in TERMS:
+        np.testing.assert_allclose(results[0][key], results[2][key], rtol=1e-5, err_msg=f"{key}: logged terms differ")
+    return ours, raw, logged, copy
 
 
 def main(argv: Sequence[str] | None = None) -> list[Row]:
-    args = parse_args(argv, __doc__.splitlines()[0])
-    repeats = 5 if args.quick else 25
-    images, masks = batch()
+    args = parse_args(argv, __doc__.splitlines()[0], backend=True)
+    repeats = 5 if args.quick else 31
+    images, targets = batch()
     rows, details = [], []
-    as_inputs = {"image": images, "target": masks}  # the add_loss models take the target as an input
-    labels = {"lossreg": "attach", "raw": "add_loss", "logged": "add_loss + term logging"}
-    for jit, mode in STEP_MODES:
-        ours, raw, logged = compiled_models(jit)
-        samples = time_steps(
-            {
-                "lossreg": (ours, images, {"output": masks}),
-                "raw": (raw, as_inputs, None),
-                "logged": (logged, as_inputs, None),
-            },
-            repeats=repeats,
+    labels = {
+        "lossreg": "attach",
+        "raw": "hand-written",
+        "logged": "hand-written + term logging",
+        "copy": "hand-written copy (A/A)",
+    }
+    for mode in step_modes(args.backend):
+        models = dict(zip(labels, compiled_models(args.backend, mode), strict=True))
+        samples = time_steps({name: (m, images, targets) for name, m in models.items()}, repeats=repeats)
+        common = {"backend": args.backend, "mode": mode, "api": "attach"}
+        rows.append(
+            step_row("attach: train step, seed 004 model + 2 terms", samples, "raw", 1.05, control="copy", **common)
         )
-        rows.append(step_row(f"attach: train step, seed 004 model + 2 terms, {mode}", samples, "raw", 1.05))
         rows.append(
             step_row(
-                f"attach vs add_loss logging the same 3 terms, {mode}",
+                "attach vs hand-written logging the same 3 terms",
                 samples,
                 "logged",
                 None,
                 note="the baseline also updates one keras.metrics.Mean per logged term, as attach does",
                 keep_samples=False,
+                **{**common, "api": "attach (vs logging)"},
             )
         )
-        details.append(f"{mode}: losses equal (rtol 1e-5); " + per_step_line(samples, labels))
+        details.append(f"{args.backend} {mode.label}: losses equal (rtol 1e-5); " + per_step_line(samples, labels))
+    details.append(f"{args.backend}: {threads()}; libraries imported: {used_backends()}")
     report(rows, args.json, details)
     return rows
 

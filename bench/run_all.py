@@ -1,11 +1,15 @@
-"""Run every lossreg benchmark, print one Markdown table, and record it in bench/README.md.
+"""Run every lossreg benchmark, print the results as Markdown tables, and record them in bench/README.md.
 
-Each benchmark runs in its own process (no TensorFlow state leaks from one to the next). The table goes
-to stdout and between the markers in ``bench/README.md`` (``--no-write`` leaves the file alone), with the
-command that reproduces it and the machine it ran on.
+Each benchmark runs in its own process, and the training-step benchmarks once per Keras backend, each in its
+own process with ``KERAS_BACKEND`` set before Keras is imported (no backend state leaks from one to the
+next). The first table is backend x (resolve, attach) x mode, with step times, ratios and which backend is
+fastest for these models; the second the other benchmarks. Both go to stdout and between the markers in
+``bench/README.md`` (``--no-write`` leaves the file alone), with the command that reproduces them and the
+machine they ran on.
 
 Run from the repository root: ``python bench/run_all.py`` (``--quick`` for a smoke run of a few
-repetitions; its figures are not measurements and it never writes the README).
+repetitions; its figures are not measurements and it never writes the README; ``--single-thread`` on a
+machine whose cores other processes are using).
 """
 
 from __future__ import annotations
@@ -24,15 +28,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _common import JSON_PREFIX, Row, markdown_table  # noqa: E402
+from _common import BACKENDS, JSON_PREFIX, Row, markdown_table  # noqa: E402
 
-SCRIPTS = (
-    "bench_resolve_step.py",
-    "bench_attach_step.py",
-    "bench_band_ce.py",
-    "bench_cli_startup.py",
-    "bench_discovery.py",
-)
+STEP_SCRIPTS = ("bench_resolve_step.py", "bench_attach_step.py")  # run once per backend
+SCRIPTS = ("bench_band_ce.py", "bench_cli_startup.py", "bench_discovery.py")  # TensorFlow (or no backend)
 START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
 TIMEOUT = 240  # seconds per benchmark; the whole run is budgeted at well under 5 minutes
 
@@ -56,15 +55,22 @@ def machine() -> str:
 
     return (
         f"{cpu}, {os.cpu_count()} cores; {platform.system()} {platform.release()}; Python "
-        f"{platform.python_version()}; TensorFlow {version('tensorflow')}, Keras {version('keras')}, "
-        f"lossreg {version('lossreg')}"
+        f"{platform.python_version()}; TensorFlow {version('tensorflow')}, JAX {version('jax')}, "
+        f"torch {version('torch')}, Keras {version('keras')}, lossreg {version('lossreg')}"
     )
 
 
-def run_script(script: str, quick: bool) -> tuple[list[Row], float, str]:
-    """Run one benchmark in a fresh process; its rows, its wall time and its detail lines."""
+def run_script(
+    script: str, quick: bool, backend: str | None = None, single_thread: bool = False
+) -> tuple[list[Row], float, str]:
+    """Run one benchmark in a fresh process (on ``backend``); its rows, its wall time and its detail lines."""
     command = [sys.executable, str(HERE / script), "--json"] + (["--quick"] if quick else [])
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONHASHSEED="0")
+    if backend is not None:
+        command += ["--backend", backend] + (["--single-thread"] if single_thread else [])
+        env["KERAS_BACKEND"] = backend
+    else:
+        env.pop("KERAS_BACKEND", None)  # the other benchmarks compare with raw TensorFlow
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, env=env, cwd=HERE.parent)
     elapsed = time.perf_counter() - start
@@ -83,6 +89,37 @@ def run_script(script: str, quick: bool) -> tuple[list[Row], float, str]:
     return rows, elapsed, "\n".join(details)
 
 
+STEP_HEADER = ["backend", "API", "mode", "lossreg", "hand-written", "ratio", "target", "met?", "A/A"]
+
+
+def step_table(rows: list[Row]) -> str:
+    """Backend x API x mode: median step times of lossreg and the hand-written baseline, ratio, target, and the
+    A/A control (an identical copy of the baseline against the baseline: the noise floor of the ratio)."""
+    lines = ["| " + " | ".join(STEP_HEADER) + " |", "|" + "|".join(" --- " for _ in STEP_HEADER) + "|"]
+    for row in sorted(rows, key=lambda r: (r.api.split()[0] != "resolve", r.api, BACKENDS.index(r.backend))):
+        cells = row.cells()
+        control = "—" if row.control is None else f"{row.control:.3f}"
+        lines.append("| " + " | ".join([row.backend, row.api, row.mode, *cells[1:], control]) + " |")
+    return "\n".join(lines)
+
+
+def fastest(rows: list[Row]) -> list[str]:
+    """For each API (its seed model), the backend and mode whose lossreg step is fastest, and the others."""
+    lines = []
+    for api, seed in (("resolve", "seed 003"), ("attach", "seed 004")):
+        timed = sorted((r for r in rows if r.api == api and r.lossreg is not None), key=lambda r: r.lossreg or 0.0)
+        if not timed:
+            continue
+        best = timed[0]
+        others = ", ".join(f"{r.backend} {r.mode} {r.lossreg:.2f} ms" for r in timed[1:])
+        hand = min((r for r in timed if r.baseline is not None), key=lambda r: r.baseline or 0.0)
+        lines.append(
+            f"Fastest for {seed}'s model ({api}): **{best.backend} {best.mode}**, {best.lossreg:.2f} ms a step "
+            f"(then {others}); hand-written, fastest on {hand.backend} {hand.mode} ({hand.baseline:.2f} ms)."
+        )
+    return lines
+
+
 def write_readme(block: str) -> None:
     readme = HERE / "README.md"
     text = readme.read_text(encoding="utf-8")
@@ -98,36 +135,61 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="few repetitions: a smoke run (never written)")
     parser.add_argument("--no-write", action="store_true", help="do not update bench/README.md")
     parser.add_argument("--note", default="", help="a line recorded under the table (e.g. the machine's load)")
+    parser.add_argument(
+        "--backends",
+        default=",".join(BACKENDS),
+        help=f"comma-separated, for the step benchmarks (default: all: {BACKENDS})",
+    )
+    parser.add_argument(
+        "--single-thread", action="store_true", help="step benchmarks on one intra-op thread per backend (busy machine)"
+    )
+    parser.add_argument("--steps-only", action="store_true", help="only the training-step benchmarks")
     args = parser.parse_args(argv)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = sorted(set(backends) - set(BACKENDS))
+    if unknown:
+        parser.error(f"unknown backends {unknown}: expected some of {BACKENDS}")
 
     start = time.perf_counter()
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    steps: list[Row] = []
     rows: list[Row] = []
-    for script in SCRIPTS:
-        script_rows, elapsed, details = run_script(script, args.quick)
-        rows += script_rows
-        print(f"{script}: {elapsed:.1f} s", file=sys.stderr, flush=True)
+    runs = [(script, backend) for backend in backends for script in STEP_SCRIPTS]
+    runs += [] if args.steps_only else [(script, None) for script in SCRIPTS]
+    for script, backend in runs:
+        script_rows, elapsed, details = run_script(script, args.quick, backend, args.single_thread)
+        (steps if backend else rows).extend(script_rows)
+        print(f"{script}{f' --backend {backend}' if backend else ''}: {elapsed:.1f} s", file=sys.stderr, flush=True)
         if details:
             print("  " + details.replace("\n", "\n  "), file=sys.stderr, flush=True)
     total = time.perf_counter() - start
     load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
-    table = markdown_table(rows)
-    missed = [r.benchmark for r in rows if r.met is False]
+    missed = [r.benchmark for r in steps + rows if r.met is False]
+    command = "python bench/run_all.py" + (" --single-thread" if args.single_thread else "")
+    threads = "one intra-op thread per backend (`--single-thread`)" if args.single_thread else "backend defaults"
     lines = [
-        table,
+        step_table(steps),
         "",
-        "Reproduce (from the repository root, with the venv's interpreter): `python bench/run_all.py`",
+        *fastest(steps),
+        "",
+        f"Threads: {threads}. torch runs eager (`jit_compile=True` would be `torch.compile`, minutes per model here).",
+    ]
+    if rows:
+        lines += ["", markdown_table(rows)]
+    lines += [
+        "",
+        f"Reproduce (from the repository root, with the venv's interpreter): `{command}`",
         "",
         f"Machine: {machine()}. Whole run: {total:.0f} s; 1-minute load average {load_before:.2f} before, "
         f"{load_after:.2f} after.",
     ]
     if args.note:
         lines += ["", args.note]
-    lines += ["", f"Targets missed: {len(missed)} of {sum(r.met is not None for r in rows)}."]
+    lines += ["", f"Targets missed: {len(missed)} of {sum(r.met is not None for r in steps + rows)}."]
     block = "\n".join(lines)
     print(block)
-    if not args.quick and not args.no_write:
+    if not args.quick and not args.no_write and not args.steps_only:
         write_readme(block)
     return 0
 
