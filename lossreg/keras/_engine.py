@@ -9,6 +9,7 @@ goes; replica arithmetic is :func:`per_replica`, per-term logging is :mod:`lossr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -281,10 +282,12 @@ def reduce(
     if reduction == "sum":
         return loss
     if reduction == "mean_with_sample_weight" and sample_weight is not None:
-        divisor = keras.ops.cast(keras.ops.sum(sample_weight), dtype)
+        loss = divide_no_nan(loss, keras.ops.cast(keras.ops.sum(sample_weight), dtype))
+    elif all(isinstance(d, int) for d in values.shape):  # a static count (never 0 here): one op, not four
+        loss = loss / keras.ops.cast(math.prod(values.shape), dtype)
     else:
         divisor = keras.ops.cast(keras.ops.prod(keras.ops.convert_to_tensor(keras.ops.shape(values), "int32")), dtype)
-    loss = divide_no_nan(loss, divisor)
+        loss = divide_no_nan(loss, divisor)
     return per_replica(loss) if scale else loss
 
 
