@@ -9,12 +9,12 @@ when that backend is the active one, so lossreg never imports TensorFlow on anot
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["backend", "replicas", "to_numpy", "value_and_grad"]
+__all__ = ["backend", "jit_in_seconds", "replicas", "to_numpy", "value_and_grad", "values_are_cheap"]
 
 
 def backend() -> str:
@@ -42,6 +42,27 @@ def to_numpy(tensor: Any) -> np.ndarray | None:
         return np.asarray(keras.ops.convert_to_numpy(tensor))
     except Exception:  # each backend raises its own type for a symbolic or traced tensor: no values
         return None
+
+
+def jit_in_seconds() -> bool:
+    """Whether ``jit_compile=True`` compiles a small model in seconds here: XLA on TensorFlow and JAX, yes;
+    on PyTorch it means ``torch.compile``, which took 76–250 s per model on a 2-core CPU, so no."""
+    return backend() != "torch"
+
+
+def values_are_cheap(tensors: Iterable[Any]) -> bool:
+    """Whether the pre-flight may read these tensors' values: not inside a PyTorch training or evaluation step.
+
+    TensorFlow and JAX compile ``fit``'s steps, where tensors have no values to read (:func:`to_numpy` gives
+    ``None``). PyTorch runs them eagerly, so every step would copy its targets to the host: on PyTorch the
+    values are read only outside autograd, i.e. not when a tensor is part of a graph being differentiated
+    (a training step's prediction) nor under ``torch.no_grad`` (Keras' evaluation and prediction steps).
+    """
+    if backend() != "torch":
+        return True
+    import torch
+
+    return torch.is_grad_enabled() and not any(bool(getattr(t, "requires_grad", False)) for t in tensors)
 
 
 def replicas() -> int:

@@ -20,7 +20,7 @@ from lossreg._errors import LossInputError
 from lossreg.keras._logging import safe_label
 from lossreg.registry import REGISTRY, Expects, LossDef
 from lossreg.registry._expects import same_rank
-from lossreg.registry._ops import reduce_non_batch
+from lossreg.registry._ops import divide_no_nan, reduce_non_batch
 from lossreg.spec import extras_not_passed
 
 __all__ = [
@@ -141,7 +141,7 @@ def _row_mean(values: Any, mask: Any) -> Any:
         return reduce_non_batch(values)
     weights = keras.ops.cast(mask, values.dtype)
     axes = tuple(range(1, len(values.shape)))
-    return keras.ops.divide_no_nan(keras.ops.sum(values * weights, axis=axes), keras.ops.sum(weights, axis=axes))
+    return divide_no_nan(keras.ops.sum(values * weights, axis=axes), keras.ops.sum(weights, axis=axes))
 
 
 def _add(total: Any, total_mask: Any, value: Any, value_mask: Any) -> tuple[Any, Any]:
@@ -264,7 +264,7 @@ def reduce(
         if reduction in ("mean", "sum_over_batch_size"):
             total = keras.ops.cast(keras.ops.prod(keras.ops.convert_to_tensor(keras.ops.shape(mask), "int32")), dtype)
             valid = keras.ops.sum(keras.ops.cast(mask, dtype))
-            float_mask = keras.ops.where(mask, keras.ops.divide_no_nan(total, valid), 0)
+            float_mask = keras.ops.where(mask, divide_no_nan(total, valid), keras.ops.zeros((), dtype))
         else:
             float_mask = keras.ops.cast(mask, dtype)
         if sample_weight is not None:
@@ -284,7 +284,7 @@ def reduce(
         divisor = keras.ops.cast(keras.ops.sum(sample_weight), dtype)
     else:
         divisor = keras.ops.cast(keras.ops.prod(keras.ops.convert_to_tensor(keras.ops.shape(values), "int32")), dtype)
-    loss = keras.ops.divide_no_nan(loss, divisor)
+    loss = divide_no_nan(loss, divisor)
     return per_replica(loss) if scale else loss
 
 

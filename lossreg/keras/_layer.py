@@ -9,7 +9,7 @@ import keras
 
 from lossreg._errors import LossInputError
 from lossreg.keras._engine import bind, float_dtype, loss_value, term_labels
-from lossreg.keras._logging import logged_sum, term_trackers
+from lossreg.keras._logging import LayerMean, logged_sum, term_trackers
 from lossreg.spec import parse
 
 __all__ = ["LossLayer"]
@@ -65,7 +65,9 @@ class LossLayer(keras.layers.Layer):
             for t, lb in zip(self.terms, labels, strict=True)
         ]
         self.extras = tuple(dict.fromkeys(e for b in self._bound for e in b.extras))
-        self.term_trackers = term_trackers((b.label, b.weight) for b in self._bound)
+        # running means kept as this layer's state: a metric updated in `call` fails on JAX (keras#21639)
+        self.term_trackers = term_trackers(((b.label, b.weight) for b in self._bound), make=LayerMean)
+        self._running = [v for tracker in self.term_trackers for v in tracker.state]
         self.supports_masking = True  # y_pred's mask is applied to the loss and passed on with y_pred
         self.built = True
 
@@ -120,6 +122,12 @@ class LossLayer(keras.layers.Layer):
         if y_pred is not None:
             return keras.KerasTensor(y_pred.shape, dtype=y_pred.dtype)
         return keras.KerasTensor((), dtype="float32")
+
+    def save_own_variables(self, store: Any) -> None:
+        """Save nothing: the layer's only variables are its logged running means, reset by every fit."""
+
+    def load_own_variables(self, store: Any) -> None:
+        """Load nothing (files saved before 0.4.0 hold no variables for this layer either)."""
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

@@ -6,7 +6,7 @@ import typing
 from typing import Any, Literal
 
 from lossreg.registry import register
-from lossreg.registry._ops import ops, promote
+from lossreg.registry._ops import divide_no_nan, ops, promote
 
 __all__ = ["band_mask", "band_masked_softmax_ce"]
 
@@ -120,7 +120,7 @@ def band_masked_softmax_ce(
     if normalize == "band":
         kept = ops.sum(ops.cast(keep, ce.dtype))
         total = ops.cast(rows * cols, ce.dtype)
-        masked = masked * ops.divide_no_nan(total, kept)
+        masked = masked * divide_no_nan(total, kept)
     return masked
 
 

@@ -157,11 +157,11 @@ def _is_integer(tensor: Any) -> bool:
     return standardize_dtype(tensor.dtype).startswith(("int", "uint"))
 
 
-def _concrete(tensor: Any) -> Any:
-    """The tensor's values as a NumPy array when it has them (eager), else ``None`` (symbolic, traced)."""
+def _concrete(tensor: Any, read: bool = True) -> Any:
+    """The tensor's values as a NumPy array when it has them (eager) and ``read``, else ``None``."""
     from lossreg._backend import to_numpy
 
-    return to_numpy(tensor)
+    return to_numpy(tensor) if read else None
 
 
 def _class_ids_hint(loss: str, y_true: Any, y_pred: Any) -> str | None:
@@ -267,7 +267,7 @@ class _Shaped:
         self.shape, self.dtype = shape, dtype
 
 
-def _check_class_ids(loss: str, y_true: Any, y_pred: Any, ignore_class: int | None) -> Any:
+def _check_class_ids(loss: str, y_true: Any, y_pred: Any, ignore_class: int | None, read: bool = True) -> Any:
     """For a class-id loss: refuse one-hot targets with the fix; ``(batch, 1)`` ids stand as ``(batch,)``."""
     true, pred = _shape(y_true), _shape(y_pred)
     if not pred:
@@ -281,7 +281,7 @@ def _check_class_ids(loss: str, y_true: Any, y_pred: Any, ignore_class: int | No
             "'categorical_crossentropy' (or 'softmax_ce' on logits) for one-hot labels, or pass the ids "
             "(np.argmax(labels, axis=-1))."
         )
-    values = _concrete(y_true)
+    values = _concrete(y_true, read)
     if values is None or values.size == 0:
         return y_true
     import numpy as np
@@ -318,16 +318,19 @@ def check_inputs(
     ``ignore_class`` is a class-id target value the loss skips (Keras' ``ignore_class``). Raises
     ``LossInputError`` naming the loss, what it expects and what it received.
     """
+    from lossreg._backend import values_are_cheap
+
     y_true, y_pred = tensors.get("y_true"), tensors.get("y_pred")
+    read = values_are_cheap(tensors.values())  # value checks (not shape checks) need the values on the host
     if expects.targets == "one_hot" and y_true is not None and y_pred is not None:
         hint = _class_ids_hint(loss, y_true, y_pred)
         if hint:
             raise LossInputError(hint)
     if expects.targets == "class_ids" and y_true is not None and y_pred is not None:
-        tensors = {**tensors, "y_true": _check_class_ids(loss, y_true, y_pred, ignore_class)}
+        tensors = {**tensors, "y_true": _check_class_ids(loss, y_true, y_pred, ignore_class, read)}
     _match(loss, expects, tensors)
     if expects.targets in ("one_hot", "unit") and y_true is not None:
-        values = _concrete(y_true)
+        values = _concrete(y_true, read)
         if values is not None:
             fix = (
                 "Scale them (masks stored as 0/255: divide by 255), or use a loss for real-valued targets."
@@ -336,7 +339,7 @@ def check_inputs(
             )
             _check_range(loss, "y_true", values, _TARGET_WHY[expects.targets], fix)
     if logits is False and y_pred is not None:
-        values = _concrete(y_pred)
+        values = _concrete(y_pred, read)
         if values is not None:
             fix = (
                 "They look like logits: pass params {'from_logits': True}, or end the model with a sigmoid/softmax."

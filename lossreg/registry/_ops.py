@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ops", "promote", "reduce_non_batch"]
+__all__ = ["divide_no_nan", "ops", "promote", "reduce_non_batch"]
 
 
 class _LazyKerasOps:
@@ -41,3 +41,14 @@ def reduce_non_batch(x: Any, reducer: str = "mean") -> Any:
     if not axes:
         return x
     return getattr(ops, reducer)(x, axis=axes)
+
+
+def divide_no_nan(x: Any, y: Any) -> Any:
+    """``x / y``, and 0 where ``y`` is 0, in the inputs' dtype on every backend.
+
+    ``keras.ops.divide_no_nan`` returns float32 for float64 scalars on PyTorch (Keras 3.15: ``torch.where``
+    with a Python 0 promotes to the default dtype), which would silently lower a float64 loss to float32.
+    """
+    zero = ops.zeros_like(y)
+    nonzero = ops.not_equal(y, zero)
+    return ops.where(nonzero, x / ops.where(nonzero, y, ops.ones_like(y)), zero)

@@ -16,8 +16,9 @@ check that failed and what it saw:
    probabilities of exactly 0 and 1) in every dtype of ``dtypes`` (float32 and float16 by default).
 4. **serialization** — ``keras.losses.serialize`` gives JSON-able config; ``deserialize`` of it gives a loss
    with the same config and the same value.
-5. **training** — a tiny model whose outputs have the inputs' shapes, compiled with ``jit_compile=True``,
-   lowers the loss over ``train_steps`` steps. A loss without extras is trained with
+5. **training** — a tiny model whose outputs have the inputs' shapes, compiled with ``jit_compile=True``
+   (eager on PyTorch, where that means minutes of ``torch.compile``), lowers the loss over ``train_steps``
+   steps. A loss without extras is trained with
    ``compile(loss=lossreg.get(...))``; a loss with extras with ``lossreg.attach`` (one model output per
    extra, wired through ``inputs``), the way users train such losses.
 6. **docs** — the factory has a docstring (``lossreg show`` prints it).

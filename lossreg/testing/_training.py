@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from lossreg._backend import jit_in_seconds
+
 from ._report import fail
 from ._subject import Subject, cast, loss_args
 
@@ -23,7 +25,7 @@ def check_training(
         raise fail(
             subject.name,
             "training",
-            f"{steps} Adam steps (learning rate {learning_rate}, jit_compile=True) on a tiny model took "
+            f"{steps} Adam steps (learning rate {learning_rate}, jit_compile={jit_in_seconds()}) on a tiny model took "
             f"the loss from {before} to {after}; it should go down.",
         )
     return before, after
@@ -53,18 +55,19 @@ def _fit(subject: Subject, model: Any, loss: Any, x: np.ndarray, y_true: np.ndar
     import lossreg
 
     optimizer, steps, batch = fit["optimizer"], fit["epochs"], x.shape[0]
+    jit = jit_in_seconds()  # compiled as users train, where compiling takes seconds (not torch.compile's minutes)
     if not subject.extras:
-        model.compile(optimizer=optimizer, loss=loss, jit_compile=True)
+        model.compile(optimizer=optimizer, loss=loss, jit_compile=jit)
         model.fit(x, y_true, batch_size=batch, epochs=steps, verbose=0, shuffle=False)
         return
     entry = {"loss": subject.name, "params": dict(subject.params), "inputs": {e: e for e in subject.extras}}
     if fit["uses_y_pred"]:
         train = lossreg.attach(model, {"y_pred": entry})
-        train.compile(optimizer=optimizer, jit_compile=True)
+        train.compile(optimizer=optimizer, jit_compile=jit)
         train.fit(x, {"y_pred": y_true}, batch_size=batch, epochs=steps, verbose=0, shuffle=False)
     else:  # the loss reads only its extras: an entry with no target
         train = lossreg.attach(model, {"check": entry})
-        train.compile(optimizer=optimizer, jit_compile=True)
+        train.compile(optimizer=optimizer, jit_compile=jit)
         train.fit(x, batch_size=batch, epochs=steps, verbose=0, shuffle=False)
 
 
@@ -84,7 +87,7 @@ def _train(
     loss = lossreg.get(subject.name, **subject.params)
 
     def current() -> float:
-        predicted = model(x)
+        predicted = model.predict_on_batch(x)  # values only: no autograd graph (PyTorch), no tracing
         tensors = dict(predicted) if extras else {"y_pred": predicted}
         tensors.setdefault("y_pred", np.zeros_like(data["y_pred"], dtype="float32"))  # a loss that ignores it
         return float(loss(*loss_args({"y_true": y_true, **tensors}, extras)))

@@ -1,0 +1,211 @@
+"""Train lossreg models two SGD steps on one device and on two devices, and print what both runs logged as JSON.
+
+The engine is the Keras backend (``KERAS_BACKEND``):
+
+- ``tensorflow``: ``tf.distribute.OneDeviceStrategy`` against ``tf.distribute.MirroredStrategy`` over two
+  logical CPUs;
+- ``jax``: no distribution against ``keras.distribution.DataParallel`` over two host devices
+  (``XLA_FLAGS=--xla_force_host_platform_device_count=2``).
+
+Both need their devices configured before the engine initialises, hence a script run in a fresh process.
+
+Usage: ``python distribute_train.py [case ...]``, cases ``resolve``, ``attach``, ``layer``, ``attach+layer``
+(default: all). The last stdout line is JSON: ``{case: {"single": run, "distributed": run}}``, or
+``{case: {"error": ...}}`` when a case raised; a run holds the per-epoch ``history``, the total loss from
+``evaluate`` after training, the initial and final ``weights``, and where the training step ran: the devices
+and per-device batch rows a probe layer saw when the step was traced, and how many devices hold each variable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any
+
+BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # deterministic float sums on every CPU
+
+if BACKEND == "jax":
+    # before jax is first imported: the CPU platform reads it once
+    if "--xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2".strip()
+    import jax
+elif BACKEND == "tensorflow":
+    import tensorflow as tf
+
+    _cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(_cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+else:
+    sys.exit(f"distribute_train.py runs on tensorflow or jax, not {BACKEND!r}: Keras 3 distributes only those.")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import lossreg  # noqa: E402
+
+BATCH = 4  # 8 samples: two SGD steps of 4, split 2 + 2 over two devices
+PAIRS = {"loss": [{"loss": "band_masked_softmax_ce"}, {"loss": "softmax_ce", "weight": 0.5}], "weight": 2.0}
+MASK = {"loss": "mse_bce", "inputs": {"aux": "hidden_mask"}, "weight": 0.7}  # aux: an intermediate layer
+
+#: what the probe saw each time a training step was traced: (devices holding the batch, rows per device)
+SEEN: list[tuple[list[str], int]] = []
+
+
+class Probe(keras.layers.Layer):
+    """Identity on the model input; records how the batch is laid out when the step is traced."""
+
+    def call(self, x: Any) -> Any:
+        if BACKEND == "jax":
+
+            def record(sharding: Any) -> None:
+                devices = sorted(str(d) for d in sharding.device_set)
+                SEEN.append((devices, int(sharding.shard_shape(tuple(x.shape))[0])))
+
+            jax.debug.inspect_array_sharding(x, callback=record)  # inside jit: the partitioner's layout
+        else:
+            context = tf.distribute.get_replica_context()
+            if context is not None and not tf.executing_eagerly():  # one trace per replica, on its device
+                SEEN.append(([context.replica_id_in_sync_group.device], int(x.shape[0])))
+        return x
+
+
+def trunk() -> tuple[Any, Any, Any, Any]:
+    """The input, the ``pairs`` output (batch, 3, 3, 2), the intermediate ``hidden_mask`` and the ``mask`` output."""
+    keras.utils.set_random_seed(1)
+    inp = keras.Input((6,), name="x")
+    h = keras.layers.Dense(16, activation="tanh", name="h")(Probe()(inp))
+    pairs = keras.layers.Reshape((3, 3, 2), name="pairs")(keras.layers.Dense(18, name="pairs_logits")(h))
+    hidden = keras.layers.Dense(4, name="hidden_mask")(h)
+    mask = keras.layers.Dense(4, activation="sigmoid", name="mask")(hidden)
+    return inp, pairs, hidden, mask
+
+
+def data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 6)).astype("float32")
+    y_pairs = np.eye(2, dtype="float32")[rng.integers(0, 2, (8, 3, 3))]
+    y_mask = rng.uniform(size=(8, 4)).astype("float32")
+    return x, y_pairs, y_mask
+
+
+def case_resolve() -> tuple[keras.Model, keras.Model, Any, Any]:
+    """``compile(loss=lossreg.resolve(spec))``: a multi-term entry and a second output, both weighted."""
+    inp, pairs, _, mask = trunk()
+    model = keras.Model(inp, {"pairs": pairs, "mask": mask})
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1),
+        loss=lossreg.resolve({"pairs": PAIRS, "mask": {"loss": "bce", "weight": 0.7}}, model=model),
+    )
+    x, y_pairs, y_mask = data()
+    return model, model, x, {"pairs": y_pairs, "mask": y_mask}
+
+
+def case_attach() -> tuple[keras.Model, keras.Model, Any, Any]:
+    """``lossreg.attach``: the multi-term entry, and ``mse_bce`` reading the intermediate ``hidden_mask``."""
+    inp, pairs, _, mask = trunk()
+    model = keras.Model(inp, {"pairs": pairs, "mask": mask})
+    train = lossreg.attach(model, {"pairs": PAIRS, "mask": MASK})
+    train.compile(optimizer=keras.optimizers.SGD(0.1))
+    x, y_pairs, y_mask = data()
+    return model, train, x, {"pairs": y_pairs, "mask": y_mask}
+
+
+def case_layer() -> tuple[keras.Model, keras.Model, Any, Any]:
+    """``lossreg.LossLayer`` only: the multi-term loss on ``pairs`` and ``mse_bce`` over ``hidden_mask``."""
+    inp, pairs, hidden, mask = trunk()
+    t_pairs, t_mask = keras.Input((3, 3, 2), name="t_pairs"), keras.Input((4,), name="t_mask")
+    pairs = lossreg.LossLayer(PAIRS["loss"], weight=PAIRS["weight"], name="pairs_loss")([t_pairs, pairs])
+    mask = lossreg.LossLayer("mse_bce", weight=MASK["weight"], name="mask_loss")([t_mask, hidden, mask])
+    model = keras.Model([inp, t_pairs, t_mask], [pairs, mask])
+    model.compile(optimizer=keras.optimizers.SGD(0.1))  # the loss comes from the layers
+    x, y_pairs, y_mask = data()
+    return model, model, {"x": x, "t_pairs": y_pairs, "t_mask": y_mask}, None
+
+
+def case_attach_layer() -> tuple[keras.Model, keras.Model, Any, Any]:
+    """``attach`` for ``pairs`` and a ``LossLayer`` for the mask in the same model: both losses are trained."""
+    inp, pairs, hidden, mask = trunk()
+    target = keras.Input((4,), name="target")
+    mask = lossreg.LossLayer([{"loss": "mse_bce", "weight": 0.7}], name="mask_loss")([target, hidden, mask])
+    model = keras.Model([inp, target], [pairs, mask])
+    train = lossreg.attach(model, {"pairs": PAIRS})
+    train.compile(optimizer=keras.optimizers.SGD(0.1))
+    x, y_pairs, y_mask = data()
+    return model, train, {"x": x, "target": y_mask}, {"pairs": y_pairs}
+
+
+CASES: dict[str, Callable[[], tuple[keras.Model, keras.Model, Any, Any]]] = {
+    "resolve": case_resolve,
+    "attach": case_attach,
+    "layer": case_layer,
+    "attach+layer": case_attach_layer,
+}
+
+
+def variable_devices(variable: keras.Variable) -> int:
+    """How many devices hold ``variable``: its mirrors under ``tf.distribute``, its sharding's devices on JAX."""
+    if BACKEND == "jax":
+        return len(variable.value.sharding.device_set)
+    return len(getattr(variable.value, "values", [None]))
+
+
+def weights(model: keras.Model) -> dict[str, list[Any]]:
+    """The model's weights by path (``h/kernel``): every case names its layers alike, whatever their order."""
+    return {v.path: v.numpy().tolist() for v in sorted(model.weights, key=lambda v: v.path)}
+
+
+def scopes() -> dict[str, Callable[[], Any]]:
+    """The single-device and the two-device scope of this engine, and how many replicas each has."""
+    if BACKEND == "jax":
+        assert jax.device_count() == 2, jax.devices()
+        return {
+            "single": contextlib.nullcontext,
+            "distributed": lambda: keras.distribution.DataParallel(devices=jax.devices()).scope(),
+        }
+    return {
+        "single": lambda: tf.distribute.OneDeviceStrategy("/cpu:0").scope(),
+        "distributed": lambda: tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope(),
+    }
+
+
+def run(case: str, scope: Callable[[], Any]) -> dict[str, Any]:
+    with scope():
+        model, train, x, y = CASES[case]()
+        initial = weights(model)
+        SEEN.clear()
+        history = train.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)  # 2 steps of 4 samples
+        seen = sorted({(tuple(devices), rows) for devices, rows in SEEN})
+        evaluate = train.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
+    return {
+        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+        "evaluate": {k: float(v) for k, v in evaluate.items()},
+        "initial_weights": initial,
+        "weights": weights(model),
+        "trainable": sorted(v.path for v in model.trainable_weights),
+        "step_devices": sorted({d for devices, _ in seen for d in devices}),
+        "step_rows": sorted({rows for _, rows in seen}),
+        "variable_devices": sorted({variable_devices(v) for v in train.trainable_variables}),
+        "device_count": jax.device_count() if BACKEND == "jax" else len(tf.config.list_logical_devices("CPU")),
+    }
+
+
+def main(cases: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for case in cases:
+        try:
+            yield case, {name: run(case, scope) for name, scope in scopes().items()}
+        except Exception as exc:  # reported to the test, which fails with it
+            tail = "".join(traceback.format_exception(exc)[-6:])
+            yield case, {"error": f"{type(exc).__name__}: {exc}", "traceback": tail}
+
+
+if __name__ == "__main__":
+    wanted = sys.argv[1:] or list(CASES)
+    unknown = [c for c in wanted if c not in CASES]
+    if unknown:
+        sys.exit(f"unknown case(s) {unknown}; choose from {list(CASES)}")
+    print(json.dumps(dict(main(wanted))))
