@@ -22,16 +22,14 @@ Every check comes in two parts:
     and a non-finite logit outside the band of ``band_masked_softmax_ce`` does not leak into it.
 Also: ``sample_weight`` through the Keras reduction, for a per-sample and a per-element loss.
 
-float64, backend by backend (Keras 3.15; see FLOAT64, float64_gives and LOSS_FLOAT64):
+float64, backend by backend (Keras 3.15; see FLOAT64 and float64_gives):
 
 * TensorFlow: float64 in, float64 out, to 1e-12, for the loss functions and for ``Loss(dtype="float64")``.
 * JAX: float64 only with ``JAX_ENABLE_X64=1``; without it JAX truncates float64 arrays to float32 as they are
   converted, so float64 inputs give float32 values, gradients and ``Loss`` results: checked as float32. With it,
   float64 to 1e-12, except mse_bce: Keras' ``ops.mean`` computes in float32 there (its float64 values are float32
   rounded, held to a few float32 ulps).
-* PyTorch: the loss functions keep float64, to 1e-12 except mse_bce (``ops.mean``, as on JAX) and
-  ``normalize="band"`` (``ops.divide_no_nan`` computes in float32); ``Loss(dtype="float64")`` returns float32, as
-  Keras' own losses do there: marked xfail, needs a library fix, its value held to float32.
+* PyTorch: float64 in, float64 out, to 1e-12, except mse_bce (``ops.mean``, as on JAX with x64).
 """
 
 from __future__ import annotations
@@ -67,20 +65,10 @@ def backend_dtype(dtype: str) -> str:
 #: float64 inputs are computed in float64: on TensorFlow and PyTorch always, on JAX only with JAX_ENABLE_X64=1.
 FLOAT64 = backend_dtype("float64") == "float64"
 
-#: ``Loss(dtype="float64")`` returns float64: not on PyTorch, where Keras 3.15's ``ops.divide_no_nan`` returns float32
-#: for float64 operands and lossreg's mean (lossreg/keras/_engine.py, ``reduce``) divides with it.
-LOSS_FLOAT64 = pytest.mark.xfail(
-    BACKEND == "torch",
-    strict=True,
-    reason="needs library fix: on torch keras.ops.divide_no_nan(float64, float64) is float32 (Keras 3.15), so "
-    "lossreg.keras._engine.reduce() returns float32 for RegisteredLoss(dtype='float64'); cast the quotient back "
-    "to the values' dtype",
-)
-# Keras 3.15 computes two keras.ops in float32 even for float64 operands, because its dtypes.result_type("float64",
-# "float32") is "float32" on the JAX and torch backends (float64 on TensorFlow): ``ops.mean`` on JAX (with x64) and
-# torch, which casts the float32 result back to float64, and ``ops.divide_no_nan`` on torch, which returns it as
-# float32. lossreg's mse_bce takes its per-sample means with ops.mean, and normalize="band" scales by n² / Σm with
-# divide_no_nan: there their float64 values are float64 numbers rounded through float32 once.
+# Keras 3.15 computes ``ops.mean`` in float32 even for float64 operands on the JAX (with x64) and torch backends (its
+# dtypes.result_type("float64", "float32") is "float32" there, float64 on TensorFlow), then casts the result back
+# to float64. lossreg's mse_bce takes its per-sample means with ops.mean: there its float64 values are float64
+# numbers rounded through float32 once.
 
 
 def float64_gives(case: dict[str, Any]) -> tuple[str, float]:
@@ -88,9 +76,7 @@ def float64_gives(case: dict[str, Any]) -> tuple[str, float]:
     numbers (golden values, the reference's gradient) that its precision allows."""
     if not FLOAT64:  # JAX without x64: float32 throughout, checked as float32 (as the float32 cases of (b))
         return "float32", 1e-5
-    mean_in_float32 = BACKEND in ("jax", "torch") and case["loss"] == "mse_bce"
-    divide_in_float32 = BACKEND == "torch" and case["params"].get("normalize") == "band"
-    if mean_in_float32 or divide_in_float32:
+    if BACKEND in ("jax", "torch") and case["loss"] == "mse_bce":  # keras.ops.mean, see above
         return "float64", 1e-6  # one rounding to float32 (6e-8) in a float64 computation: a few float32 ulps
     return "float64", 1e-12
 
@@ -472,7 +458,7 @@ def test_b_values_equal_golden_float64_reference(case, dtype):
 
 @NO_X64_WARNING
 @by_id(CASES)
-@pytest.mark.parametrize("dtype", ["float32", pytest.param("float64", marks=LOSS_FLOAT64)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_b_loss_equals_golden_float64_reference(case, dtype):
     """``Loss(dtype=dtype)`` returns that dtype (float32 on JAX without x64, see FLOAT64) and the golden mean."""
     computed, rtol = float64_gives(case) if dtype == "float64" else ("float32", 1e-5)
@@ -482,16 +468,6 @@ def test_b_loss_equals_golden_float64_reference(case, dtype):
     assert_close(value, case["loss_value"], rtol, f"{dtype} Loss vs golden")
 
 
-@only_on("torch", why="the float64 Loss value that torch gives (float32, see LOSS_FLOAT64)")
-def test_b_loss_float64_on_torch_is_the_golden_mean_to_float32():
-    """Until the library casts its mean back, a float64 Loss on torch still gives the golden mean, rounded to
-    float32 (the float64 sum divided by divide_no_nan in float32): held to a few float32 ulps."""
-    for case in CASES:
-        loss = lossreg.RegisteredLoss([{"loss": case["loss"], "params": case["params"]}], dtype="float64")
-        value = loss_of(loss, arrays(case, "float64"))
-        assert_close(value, case["loss_value"], 1e-6, f"{case['id']}: float64 Loss on torch vs golden")
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # (c) the gradient equals the float64 reference's, and the raw TensorFlow expression's
 
@@ -499,8 +475,8 @@ def test_b_loss_float64_on_torch_is_the_golden_mean_to_float32():
 @by_id(CASES)
 @pytest.mark.parametrize("dtype", ["float32", pytest.param("float64", marks=NEEDS_X64)])
 def test_c_gradient_equals_float64_reference(case, dtype):
-    """Gradient of the Loss (the mean) w.r.t. y_pred (and aux), by the backend's autodiff, against the float64
-    reference's central differences.
+    """Gradient of ``Loss(dtype=dtype)`` (the mean) w.r.t. y_pred (and aux), by the backend's autodiff, against
+    the float64 reference's central differences.
 
     float32: entries are sums of a few float32 terms, each right to a few ulps: 1e-5 relative (as the values in
     (b)), plus a tenth of that of the largest entry (an entry that cancels to ~0, like softmax - y for a confident
@@ -510,11 +486,8 @@ def test_c_gradient_equals_float64_reference(case, dtype):
     computed, rtol = float64_gives(case) if dtype == "float64" else ("float32", 1e-5)
     rtol = max(rtol, 1e-9)
     inputs = arrays(case, dtype)
-    if dtype == "float32":  # the Loss, as training sees it
-        _, grads = reduced(lossreg.get(case["loss"], **case["params"]), inputs)
-    else:  # the loss function's float64 gradient, d mean = d sum / N (the float64 Loss's dtype: see LOSS_FLOAT64)
-        values, grads = raw(case, inputs)
-        grads = {k: g / values.size for k, g in grads.items()}
+    loss = lossreg.RegisteredLoss([{"loss": case["loss"], "params": case["params"]}], dtype=dtype)
+    _, grads = reduced(loss, inputs)
     for key, got in grads.items():
         assert got.dtype == computed, f"d loss / d {key}: {got.dtype}"
         want = reference_gradient(case, inputs, key)
