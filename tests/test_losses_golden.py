@@ -22,14 +22,14 @@ Every check comes in two parts:
     and a non-finite logit outside the band of ``band_masked_softmax_ce`` does not leak into it.
 Also: ``sample_weight`` through the Keras reduction, for a per-sample and a per-element loss.
 
-float64, backend by backend (Keras 3.15; see FLOAT64 and float64_gives):
+float64, backend by backend (Keras 3.15; see FLOAT64, float64_gives and float64_marks):
 
 * TensorFlow: float64 in, float64 out, to 1e-12, for the loss functions and for ``Loss(dtype="float64")``.
 * JAX: float64 only with ``JAX_ENABLE_X64=1``; without it JAX truncates float64 arrays to float32 as they are
-  converted, so float64 inputs give float32 values, gradients and ``Loss`` results: checked as float32. With it,
-  float64 to 1e-12, except mse_bce: Keras' ``ops.mean`` computes in float32 there (its float64 values are float32
-  rounded, held to a few float32 ulps).
-* PyTorch: float64 in, float64 out, to 1e-12, except mse_bce (``ops.mean``, as on JAX with x64).
+  converted, so float64 inputs give float32 values and ``Loss`` results: checked as float32. With it, float64.
+* PyTorch: float64 in, float64 out.
+* On PyTorch and on JAX with x64, mse_bce's float64 values are float32-rounded (Keras' ``ops.mean`` computes in
+  float32 there): xfail, needs a library fix.
 """
 
 from __future__ import annotations
@@ -65,20 +65,42 @@ def backend_dtype(dtype: str) -> str:
 #: float64 inputs are computed in float64: on TensorFlow and PyTorch always, on JAX only with JAX_ENABLE_X64=1.
 FLOAT64 = backend_dtype("float64") == "float64"
 
-# Keras 3.15 computes ``ops.mean`` in float32 even for float64 operands on the JAX (with x64) and torch backends (its
-# dtypes.result_type("float64", "float32") is "float32" there, float64 on TensorFlow), then casts the result back
-# to float64. lossreg's mse_bce takes its per-sample means with ops.mean: there its float64 values are float64
-# numbers rounded through float32 once.
 
-
-def float64_gives(case: dict[str, Any]) -> tuple[str, float]:
-    """What float64 inputs of ``case`` give on this backend: the dtype, and the relative tolerance against float64
-    numbers (golden values, the reference's gradient) that its precision allows."""
+def float64_gives() -> tuple[str, float]:
+    """What float64 inputs give on this backend: the dtype, and the relative tolerance against float64 numbers."""
     if not FLOAT64:  # JAX without x64: float32 throughout, checked as float32 (as the float32 cases of (b))
         return "float32", 1e-5
-    if BACKEND in ("jax", "torch") and case["loss"] == "mse_bce":  # keras.ops.mean, see above
-        return "float64", 1e-6  # one rounding to float32 (6e-8) in a float64 computation: a few float32 ulps
     return "float64", 1e-12
+
+
+#: Keras 3.15 computes ``ops.mean`` in float32 even for float64 operands on torch and on JAX with x64 (its
+#: dtypes.result_type("float64", "float32") is "float32" there, "float64" on TensorFlow), then casts the result back.
+MEAN_IN_FLOAT32 = FLOAT64 and BACKEND in ("jax", "torch")
+MSE_BCE_MEAN = (
+    "needs library fix (lossreg/registry/_ops.py reduce_non_batch, used by mse_bce): keras.ops.mean computes float64 "
+    "in float32 on torch and JAX with x64 (Keras 3.15), so mse_bce's float64 values are float32-rounded; ops.sum "
+    "over the count keeps float64"
+)
+
+
+def float64_marks(case: dict[str, Any]) -> list[Any]:
+    """The xfail of a float64 check of ``case`` (its values, its Loss, its gradient) that keras.ops.mean rounds
+    through float32 (MSE_BCE_MEAN): the values, and the gradient, whose incoming float64 cotangent is rounded to
+    float32 on the way back through the mean."""
+    affected = MEAN_IN_FLOAT32 and case["loss"] == "mse_bce"
+    return [pytest.mark.xfail(affected, strict=True, reason=MSE_BCE_MEAN)] if affected else []
+
+
+def by_case_and_dtype(cases: list[dict[str, Any]], dtypes: tuple[str, ...], gradient: bool = False) -> Any:
+    """Parametrise ``case, dtype``; float64 ones get float64_marks (and NEEDS_X64 for gradients)."""
+    params = []
+    for dtype in dtypes:
+        for case in cases:
+            marks = float64_marks(case) if dtype == "float64" else []
+            if dtype == "float64" and gradient:
+                marks.append(NEEDS_X64)
+            params.append(pytest.param(case, dtype, id=f"{dtype}-{case['id']}", marks=marks))
+    return pytest.mark.parametrize("case, dtype", params)
 
 
 #: a float64 gradient needs float64: JAX without x64 truncates the inputs to exactly the float32 case's numbers
@@ -402,23 +424,23 @@ def test_a_band_defaults_are_the_seed_expression_in_raw_tensorflow(case):
 F64_F16_CASES = [c for c in CASES if c["inputs"]["y_pred"] and np.asarray(c["inputs"]["y_pred"]).shape[0] > 1][::3]
 
 
-@by_id(F64_F16_CASES)
-def test_a_float64_and_float16_inputs(case):
+@by_case_and_dtype(F64_F16_CASES, ("float64", "float16"))
+def test_a_float64_and_float16_inputs(case, dtype):
     """float64 stays float64 where the backend computes float64 and matches the golden numbers to 1e-12 (see
-    float64_gives for where it does not); float16 inputs are computed in float32 and match the float64 reference
-    of the same (float16) numbers."""
-    computed, rtol = float64_gives(case)
-    values64 = values_of(case, arrays(case, "float64"))
-    assert values64.dtype == computed
-    atol = F32_ATOL if computed == "float32" else 0.0  # JAX without x64: float32, as in (b)
-    np.testing.assert_allclose(values64, case["values"], rtol=rtol, atol=atol, err_msg="float64 inputs")
-
-    inputs16 = arrays(case, "float16")
-    values16 = values_of(case, inputs16)
-    assert values16.dtype == np.float32
-    np.testing.assert_allclose(
-        values16, reference(case, inputs16), rtol=1e-5, atol=F32_ATOL, err_msg="float16 inputs vs float64 reference"
-    )
+    float64_gives); float16 inputs are computed in float32 and match the float64 reference of the same (float16)
+    numbers."""
+    inputs = arrays(case, dtype)
+    values = values_of(case, inputs)
+    if dtype == "float64":
+        computed, rtol = float64_gives()
+        assert values.dtype == computed
+        atol = F32_ATOL if computed == "float32" else 0.0  # JAX without x64: float32, as in (b)
+        np.testing.assert_allclose(values, case["values"], rtol=rtol, atol=atol, err_msg="float64 inputs")
+    else:
+        assert values.dtype == np.float32
+        np.testing.assert_allclose(
+            values, reference(case, inputs), rtol=1e-5, atol=F32_ATOL, err_msg="float16 inputs vs float64 reference"
+        )
 
 
 @RAW_TF
@@ -445,11 +467,10 @@ def test_a_float64_and_float16_inputs_equal_raw_tensorflow(case):
 # (b) equals the committed float64 NumPy golden numbers
 
 
-@by_id(CASES)
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@by_case_and_dtype(CASES, ("float32", "float64"))
 def test_b_values_equal_golden_float64_reference(case, dtype):
     """The raw loss function, element by element (F32_ATOL says why float32 gets an absolute term)."""
-    computed, rtol = float64_gives(case) if dtype == "float64" else ("float32", 1e-5)
+    computed, rtol = float64_gives() if dtype == "float64" else ("float32", 1e-5)
     atol = F32_ATOL if computed == "float32" else 0.0
     values = values_of(case, arrays(case, dtype))
     assert values.dtype == computed, f"{dtype} inputs gave {values.dtype} values"
@@ -457,11 +478,10 @@ def test_b_values_equal_golden_float64_reference(case, dtype):
 
 
 @NO_X64_WARNING
-@by_id(CASES)
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@by_case_and_dtype(CASES, ("float32", "float64"))
 def test_b_loss_equals_golden_float64_reference(case, dtype):
     """``Loss(dtype=dtype)`` returns that dtype (float32 on JAX without x64, see FLOAT64) and the golden mean."""
-    computed, rtol = float64_gives(case) if dtype == "float64" else ("float32", 1e-5)
+    computed, rtol = float64_gives() if dtype == "float64" else ("float32", 1e-5)
     loss = lossreg.RegisteredLoss([{"loss": case["loss"], "params": case["params"]}], dtype=dtype)
     value = loss_of(loss, arrays(case, dtype))
     assert value.dtype == computed, f"Loss(dtype={dtype!r}) gave {value.dtype}"
@@ -472,19 +492,16 @@ def test_b_loss_equals_golden_float64_reference(case, dtype):
 # (c) the gradient equals the float64 reference's, and the raw TensorFlow expression's
 
 
-@by_id(CASES)
-@pytest.mark.parametrize("dtype", ["float32", pytest.param("float64", marks=NEEDS_X64)])
+@by_case_and_dtype(CASES, ("float32", "float64"), gradient=True)
 def test_c_gradient_equals_float64_reference(case, dtype):
     """Gradient of ``Loss(dtype=dtype)`` (the mean) w.r.t. y_pred (and aux), by the backend's autodiff, against
     the float64 reference's central differences.
 
     float32: entries are sums of a few float32 terms, each right to a few ulps: 1e-5 relative (as the values in
     (b)), plus a tenth of that of the largest entry (an entry that cancels to ~0, like softmax - y for a confident
-    pair, has no meaningful relative error of its own). float64: 1e-9, the central differences' accuracy, where the
-    backend computes float64 throughout; else what float64_gives says.
+    pair, has no meaningful relative error of its own). float64: 1e-9, the central differences' accuracy.
     """
-    computed, rtol = float64_gives(case) if dtype == "float64" else ("float32", 1e-5)
-    rtol = max(rtol, 1e-9)
+    computed, rtol = ("float64", 1e-9) if dtype == "float64" else ("float32", 1e-5)
     inputs = arrays(case, dtype)
     loss = lossreg.RegisteredLoss([{"loss": case["loss"], "params": case["params"]}], dtype=dtype)
     _, grads = reduced(loss, inputs)
