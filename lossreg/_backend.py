@@ -84,8 +84,9 @@ def value_and_grad(
     """``fn(**inputs)`` as NumPy, and the gradient of its sum with respect to each of ``wrt``.
 
     The gradient is taken by the active backend's own autodiff (``tf.GradientTape``, ``jax.value_and_grad``,
-    ``torch.autograd``), of the sum of ``fn``'s values in float32 at least; ``None`` for an input the value
-    does not depend on (TensorFlow and PyTorch tell; JAX gives zeros).
+    ``torch.autograd``), of the sum of ``fn``'s values cast to float32 (the sum's cotangent, 1, is exact in
+    any dtype, so gradients keep the inputs' dtype and precision); ``None`` for an input the value does not
+    depend on (TensorFlow and PyTorch tell; JAX gives zeros).
 
     Args:
         fn: a function of tensors, called as ``fn(**inputs)`` with backend tensors.

@@ -22,14 +22,14 @@ Every check comes in two parts:
     and a non-finite logit outside the band of ``band_masked_softmax_ce`` does not leak into it.
 Also: ``sample_weight`` through the Keras reduction, for a per-sample and a per-element loss.
 
-float64, backend by backend (Keras 3.15; see FLOAT64, float64_gives and float64_marks):
+float64, backend by backend (Keras 3.15; see FLOAT64 and float64_gives):
 
 * TensorFlow: float64 in, float64 out, to 1e-12, for the loss functions and for ``Loss(dtype="float64")``.
 * JAX: float64 only with ``JAX_ENABLE_X64=1``; without it JAX truncates float64 arrays to float32 as they are
   converted, so float64 inputs give float32 values and ``Loss`` results: checked as float32. With it, float64.
 * PyTorch: float64 in, float64 out.
-* On PyTorch and on JAX with x64, mse_bce's float64 values are float32-rounded (Keras' ``ops.mean`` computes in
-  float32 there): xfail, needs a library fix.
+* Keras' ``ops.mean`` computes float64 in float32 on PyTorch and on JAX with x64 (Keras 3.15); lossreg's
+  per-sample means are sums over the count, so float64 stays float64 there too (checked here to 1e-12).
 """
 
 from __future__ import annotations
@@ -73,30 +73,12 @@ def float64_gives() -> tuple[str, float]:
     return "float64", 1e-12
 
 
-#: Keras 3.15 computes ``ops.mean`` in float32 even for float64 operands on torch and on JAX with x64 (its
-#: dtypes.result_type("float64", "float32") is "float32" there, "float64" on TensorFlow), then casts the result back.
-MEAN_IN_FLOAT32 = FLOAT64 and BACKEND in ("jax", "torch")
-MSE_BCE_MEAN = (
-    "needs library fix (lossreg/registry/_ops.py reduce_non_batch, used by mse_bce): keras.ops.mean computes float64 "
-    "in float32 on torch and JAX with x64 (Keras 3.15), so mse_bce's float64 values are float32-rounded; ops.sum "
-    "over the count keeps float64"
-)
-
-
-def float64_marks(case: dict[str, Any]) -> list[Any]:
-    """The xfail of a float64 check of ``case`` (its values, its Loss, its gradient) that keras.ops.mean rounds
-    through float32 (MSE_BCE_MEAN): the values, and the gradient, whose incoming float64 cotangent is rounded to
-    float32 on the way back through the mean."""
-    affected = MEAN_IN_FLOAT32 and case["loss"] == "mse_bce"
-    return [pytest.mark.xfail(affected, strict=True, reason=MSE_BCE_MEAN)] if affected else []
-
-
 def by_case_and_dtype(cases: list[dict[str, Any]], dtypes: tuple[str, ...], gradient: bool = False) -> Any:
-    """Parametrise ``case, dtype``; float64 ones get float64_marks (and NEEDS_X64 for gradients)."""
+    """Parametrise ``case, dtype``; float64 gradients need x64 on JAX (NEEDS_X64)."""
     params = []
     for dtype in dtypes:
         for case in cases:
-            marks = float64_marks(case) if dtype == "float64" else []
+            marks = []
             if dtype == "float64" and gradient:
                 marks.append(NEEDS_X64)
             params.append(pytest.param(case, dtype, id=f"{dtype}-{case['id']}", marks=marks))
