@@ -112,7 +112,9 @@ def test_the_numpy_references_equal_raw_tensorflow():
     p = tf.clip_by_value(t(probabilities), 1e-7, 1 - 1e-7)
     clipped = tf.reduce_mean(-(t(binary) * tf.math.log(p) + (1 - t(binary)) * tf.math.log(1 - p)))
     np.testing.assert_allclose(clipped_bce(binary, probabilities), float(clipped), rtol=1e-12)
-    np.testing.assert_allclose(mse(binary, probabilities), float(tf.reduce_mean(tf.square(t(binary) - t(probabilities)))))
+    np.testing.assert_allclose(
+        mse(binary, probabilities), float(tf.reduce_mean(tf.square(t(binary) - t(probabilities))))
+    )
     m, v = t(z_mean), t(z_log_var)
     kl = tf.reduce_mean(-0.5 * tf.reduce_sum(1 + v - tf.square(m) - tf.exp(v), axis=1))
     np.testing.assert_allclose(vae_kl(z_mean, z_log_var), float(kl), rtol=1e-12)
@@ -160,7 +162,8 @@ def test_seed000_generator_and_py_dataset_both_train_and_list_and_dict_specs_agr
 
 @pytest.fixture(scope="module")
 def seed001():
-    return load("seed001_dict_io").main(samples=16, size=8, steps=8, batch_size=8, epochs=2)
+    # 4 epochs: the first RMSprop steps can overshoot from a start (each backend draws its own initial weights)
+    return load("seed001_dict_io").main(samples=16, size=8, steps=8, batch_size=8, epochs=4)
 
 
 def test_seed001_dict_model_losses_match_mse_and_softmax_ce_for_any_series_length(seed001):

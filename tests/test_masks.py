@@ -9,8 +9,13 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from on_backend import BACKEND
 
 import lossreg
+
+LOSS_LAYER_ON_JAX = pytest.mark.xfail(
+    BACKEND == "jax", strict=True, reason="needs library fix: LossLayer logging on JAX (keras-team/keras#21639)"
+)
 
 V, T, C, B = 20, 7, 5, 4
 LENGTHS = [7, 4, 2, 5]
@@ -32,6 +37,13 @@ def data():
     y = np.eye(C, dtype="float32")[rng.integers(0, C, (B, T))]
     y[x == 0] = 0.0  # no tag on padding: an unmasked mean is the masked one times valid / total steps
     return x, y
+
+
+def on_every_step(row_weight):
+    """Each row's weight on every one of its steps, (batch, T), for Keras' own loss: Keras documents a (batch, 1)
+    weight, but on torch its ``apply_mask`` multiplies it by the (batch, T) mask in place (``sample_weight *=
+    float_mask``), which torch cannot broadcast; the same weight spelt out per step gives the same value."""
+    return np.repeat(row_weight[:, None], T, axis=1)
 
 
 KERAS_LOSS = keras.losses.CategoricalCrossentropy(from_logits=True)
@@ -77,7 +89,7 @@ def test_the_tagger_is_masked_and_keras_and_resolve_agree():
     np.testing.assert_allclose(model.evaluate(x, y, verbose=0), expected, rtol=1e-5)
 
 
-@pytest.mark.parametrize("path", ["attach", "layer"])
+@pytest.mark.parametrize("path", ["attach", pytest.param("layer", marks=LOSS_LAYER_ON_JAX)])
 def test_attach_and_loss_layer_give_keras_masked_value_and_training_step(path):
     x, y = data()
     reference = keras_model()
@@ -117,7 +129,7 @@ def test_registered_loss_on_masked_predictions_equals_keras_with_a_per_row_weigh
     theirs = keras.losses.CategoricalCrossentropy(from_logits=True, reduction=reduction)
     for got, want in [
         (ours(y, y_pred), theirs(y, y_pred)),
-        (ours(y, y_pred, weight), theirs(y, y_pred, weight[:, None])),  # Keras needs (batch, 1) to weight rows
+        (ours(y, y_pred, weight), theirs(y, y_pred, on_every_step(weight))),  # Keras: (batch,) is not per row
     ]:
         np.testing.assert_allclose(keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(want), rtol=1e-6)
 
@@ -125,11 +137,12 @@ def test_registered_loss_on_masked_predictions_equals_keras_with_a_per_row_weigh
 def test_attach_weights_whole_rows_of_masked_steps_like_keras_with_a_batch_by_1_weight():
     x, y = data()
     weight = np.array([1.0, 0.5, 2.0, 0.0], "float32")
-    expected = keras_model().evaluate(x, y, sample_weight=weight[:, None], verbose=0)
+    expected = keras_model().evaluate(x, y, sample_weight=on_every_step(weight), verbose=0)
     logs = attached_model().evaluate(x, {"tags": y}, sample_weight=weight, verbose=0, return_dict=True)
     np.testing.assert_allclose(logs["tags_loss"], expected, rtol=1e-6)
 
 
+@LOSS_LAYER_ON_JAX
 def test_a_loss_layer_called_on_a_dict_reads_the_mask_of_y_pred():
     x, y = data()
     expected = keras_model().evaluate(x, y, verbose=0)
@@ -154,4 +167,5 @@ def test_a_per_step_and_a_per_sample_term_on_masked_steps_average_each_sample_ov
     kept = x != 0
     per_step = (ce * kept).sum(-1) / kept.sum(-1)
     dice = keras.ops.convert_to_numpy(lossreg.RegisteredLoss([{"loss": "sigmoid_dice"}], reduction="none")(y, raw))
-    np.testing.assert_allclose(float(loss(y, y_pred)), float(np.mean(per_step + 0.5 * dice)), rtol=1e-6)
+    value = float(keras.ops.convert_to_numpy(loss(y, y_pred)))  # y_pred is a model's output: torch tracks grads
+    np.testing.assert_allclose(value, float(np.mean(per_step + 0.5 * dice)), rtol=1e-6)
