@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from on_backend import BACKEND
 from references import REFERENCES, covered
 
 import lossreg
@@ -11,8 +12,14 @@ from lossreg.testing import LossCheckError, check_loss
 
 SEED = 20240601
 RUNS = [(ref, i, run) for ref in covered(lossreg.names()) for i, run in enumerate(ref.conformance)]
+#: check_loss's training check compiles with jit_compile=True: torch.compile on torch (minutes), and it reads the
+#: loss with float() of a tensor that tracks gradients (a UserWarning, an error here)
+CHECK_TRAINING_ON_TORCH = pytest.mark.xfail(
+    BACKEND == "torch", strict=True, reason="needs library fix: check_loss jit on torch"
+)
 
 
+@CHECK_TRAINING_ON_TORCH
 @pytest.mark.parametrize(("reference", "index", "run"), RUNS, ids=[f"{r.name}-{i}" for r, i, _ in RUNS])
 def test_conforms(reference, index, run):
     inputs = reference.recipe(np.random.default_rng([SEED, index]), run.shape, run.params)
@@ -60,8 +67,15 @@ def test_check_loss_catches_a_wrong_reference():
         check_loss("sigmoid_bce", reference=lambda y, x: sigmoid_bce(y, x) * 1.01, train=False)
 
 
-def test_check_loss_catches_a_wrong_gradient(forget_loss):
-    """A loss whose forward value is right but whose gradient is cut must fail the gradient check."""
+@pytest.mark.xfail(
+    BACKEND == "jax",
+    strict=True,
+    reason="needs library fix: check_loss on JAX takes a cut gradient (zeros from jax.grad, not None) as flowing",
+)
+@pytest.mark.parametrize("reference", [sigmoid_bce, None], ids=["with-reference", "without-reference"])
+def test_check_loss_catches_a_wrong_gradient(forget_loss, reference):
+    """A loss whose forward value is right but whose gradient is cut must fail the gradient check, with or without
+    a reference (without one, the finite differences cannot catch it)."""
 
     @lossreg.register("test_conformance_stopped", override=True)
     def stopped():
@@ -76,7 +90,7 @@ def test_check_loss_catches_a_wrong_gradient(forget_loss):
 
     forget_loss("test_conformance_stopped")
     with pytest.raises(LossCheckError, match=r"'gradient' check.*no gradient flows"):
-        check_loss("test_conformance_stopped", reference=sigmoid_bce, train=False)
+        check_loss("test_conformance_stopped", reference=reference, train=False)
 
 
 def test_check_loss_catches_overflow_at_extreme_logits(forget_loss):
@@ -124,6 +138,7 @@ def test_check_loss_catches_a_gradient_unlike_the_references(forget_loss):
         check_loss("test_conformance_straight_through", reference=sigmoid_bce, train=False)
 
 
+@CHECK_TRAINING_ON_TORCH
 def test_check_loss_catches_training_that_does_not_lower_the_loss():
     with pytest.raises(LossCheckError, match=r"'training' check: 2 Adam steps \(learning rate 0.0.*should go down"):
         check_loss("sigmoid_bce", train_steps=2, learning_rate=0.0, extreme=False, serialization=False)
