@@ -23,6 +23,12 @@ BACKEND = keras.backend.backend()
 CHECK_LOSS_ON_TORCH = pytest.mark.xfail(
     BACKEND == "torch", strict=True, reason="needs library fix: check_loss jit on torch"
 )
+#: a raw TensorFlow golden reference: TensorFlow ops on TensorFlow tensors
+RAW_TF = pytest.mark.skipif(
+    BACKEND != "tensorflow",
+    reason="raw TensorFlow golden reference (the NumPy cross-check runs everywhere): "
+    f"runs on tensorflow, this run is on {BACKEND}",
+)
 
 RNG = np.random.default_rng(7)
 NAMES = ("soft_dice", "jaccard", "soft_tversky", "focal_tversky", "dice_bce")
@@ -89,7 +95,7 @@ def test_dice_bce_equals_sigmoid_and_softmax_cross_entropy_plus_dice():
     np.testing.assert_allclose(got, cce + dice, rtol=1e-5)
 
 
-@pytest.mark.skipif(BACKEND != "tensorflow", reason="raw TensorFlow golden reference: runs on tensorflow")
+@RAW_TF
 def test_dice_bce_equals_raw_tensorflow_sigmoid_and_softmax_cross_entropy_plus_dice():
     import tensorflow as tf
 
