@@ -12,15 +12,22 @@ from lossreg.testing import LossCheckError, check_loss
 
 SEED = 20240601
 RUNS = [(ref, i, run) for ref in covered(lossreg.names()) for i, run in enumerate(ref.conformance)]
-#: check_loss's training check compiles with jit_compile=True: torch.compile on torch (minutes), and it reads the
-#: loss with float() of a tensor that tracks gradients (a UserWarning, an error here)
+#: check_loss's training check compiles with jit_compile=True (torch.compile on torch) and reads the loss with float()
+#: of a tensor that tracks gradients. Under this suite's warnings-as-errors that fails or passes by what ran before
+#: in the process (torch warns once per process; dynamo stops compiling train_step after 8 recompiles), so the
+#: marker cannot be strict: a run may pass before the library fix.
 CHECK_TRAINING_ON_TORCH = pytest.mark.xfail(
-    BACKEND == "torch", strict=True, reason="needs library fix: check_loss jit on torch"
+    BACKEND == "torch", strict=False, reason="needs library fix: check_loss jit on torch"
 )
+PARAMS = [
+    pytest.param(
+        ref, i, run, id=f"{ref.name}-{i}", marks=CHECK_TRAINING_ON_TORCH if run.check.get("train", True) else ()
+    )
+    for ref, i, run in RUNS
+]
 
 
-@CHECK_TRAINING_ON_TORCH
-@pytest.mark.parametrize(("reference", "index", "run"), RUNS, ids=[f"{r.name}-{i}" for r, i, _ in RUNS])
+@pytest.mark.parametrize(("reference", "index", "run"), PARAMS)
 def test_conforms(reference, index, run):
     inputs = reference.recipe(np.random.default_rng([SEED, index]), run.shape, run.params)
     report = check_loss(reference.name, reference=reference.fn, inputs=inputs, params=run.params, **run.check)

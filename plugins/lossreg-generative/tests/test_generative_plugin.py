@@ -19,9 +19,12 @@ from lossreg.registry import static_metadata
 from lossreg.testing import check_loss
 
 BACKEND = keras.backend.backend()
-#: check_loss trains with jit_compile=True, which on torch is torch.compile (minutes a loss)
-CHECK_LOSS_ON_TORCH = pytest.mark.xfail(
-    BACKEND == "torch", strict=True, reason="needs library fix: check_loss jit on torch"
+#: check_loss's training check compiles with jit_compile=True (torch.compile on torch) and reads the loss with float()
+#: of a tensor that tracks gradients. Under this suite's warnings-as-errors that fails or passes by what ran before
+#: in the process (torch warns once per process; dynamo stops compiling train_step after 8 recompiles), so the
+#: marker cannot be strict: a run may pass before the library fix.
+CHECK_TRAINING_ON_TORCH = pytest.mark.xfail(
+    BACKEND == "torch", strict=False, reason="needs library fix: check_loss jit on torch"
 )
 #: a raw TensorFlow golden reference: TensorFlow ops on TensorFlow tensors
 RAW_TF = pytest.mark.skipif(
@@ -48,7 +51,7 @@ CASES = [  # (loss, parameters, inputs); each is checked against reference.REFER
 ]
 
 
-@CHECK_LOSS_ON_TORCH
+@CHECK_TRAINING_ON_TORCH  # every case trains
 @pytest.mark.parametrize(("name", "params", "inputs"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_conforms(name, params, inputs):
     shape = next(iter(inputs.values())).shape
