@@ -9,15 +9,11 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-from on_backend import BACKEND, RAW_TF
+from on_backend import RAW_TF
 from references import REFERENCES
 
 import lossreg
 from lossreg.spec import ModelView
-
-LOSS_LAYER_ON_JAX = pytest.mark.xfail(
-    BACKEND == "jax", strict=True, reason="needs library fix: LossLayer logging on JAX (keras-team/keras#21639)"
-)
 
 SPEC = {
     "adjacency": {"loss": "band_masked_softmax_ce", "weight": 2.0},
@@ -281,7 +277,6 @@ def seed004_model():
     return keras.Model([image, target], passed_on), keras.Model(image, [deconv1, output])
 
 
-@LOSS_LAYER_ON_JAX
 def test_loss_layer_adds_logs_and_reloads_in_a_fresh_process(tmp_path):
     model, taps = seed004_model()
     model.compile(optimizer="adam")

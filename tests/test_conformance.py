@@ -12,22 +12,9 @@ from lossreg.testing import LossCheckError, check_loss
 
 SEED = 20240601
 RUNS = [(ref, i, run) for ref in covered(lossreg.names()) for i, run in enumerate(ref.conformance)]
-#: check_loss's training check compiles with jit_compile=True (torch.compile on torch) and reads the loss with float()
-#: of a tensor that tracks gradients. Under this suite's warnings-as-errors that fails or passes by what ran before
-#: in the process (torch warns once per process; dynamo stops compiling train_step after 8 recompiles), so the
-#: marker cannot be strict: a run may pass before the library fix.
-CHECK_TRAINING_ON_TORCH = pytest.mark.xfail(
-    BACKEND == "torch", strict=False, reason="needs library fix: check_loss jit on torch"
-)
-PARAMS = [
-    pytest.param(
-        ref, i, run, id=f"{ref.name}-{i}", marks=CHECK_TRAINING_ON_TORCH if run.check.get("train", True) else ()
-    )
-    for ref, i, run in RUNS
-]
 
 
-@pytest.mark.parametrize(("reference", "index", "run"), PARAMS)
+@pytest.mark.parametrize(("reference", "index", "run"), RUNS, ids=[f"{r.name}-{i}" for r, i, _ in RUNS])
 def test_conforms(reference, index, run):
     inputs = reference.recipe(np.random.default_rng([SEED, index]), run.shape, run.params)
     report = check_loss(reference.name, reference=reference.fn, inputs=inputs, params=run.params, **run.check)
@@ -145,7 +132,6 @@ def test_check_loss_catches_a_gradient_unlike_the_references(forget_loss):
         check_loss("test_conformance_straight_through", reference=sigmoid_bce, train=False)
 
 
-@CHECK_TRAINING_ON_TORCH
 def test_check_loss_catches_training_that_does_not_lower_the_loss():
     with pytest.raises(LossCheckError, match=r"'training' check: 2 Adam steps \(learning rate 0.0.*should go down"):
         check_loss("sigmoid_bce", train_steps=2, learning_rate=0.0, extreme=False, serialization=False)

@@ -14,14 +14,11 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from on_backend import BACKEND, RAW_TF
+from on_backend import RAW_TF
 from references import REFERENCES
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 RTOL = 1e-5
-LOSS_LAYER_ON_JAX = pytest.mark.xfail(
-    BACKEND == "jax", strict=True, reason="needs library fix: LossLayer logging on JAX (keras-team/keras#21639)"
-)
 
 
 def load(name: str):
@@ -323,7 +320,6 @@ def test_seed004_attach_wires_the_intermediate_layer_and_matches_the_formula(see
     close(logs["loss"], expected)
 
 
-@LOSS_LAYER_ON_JAX
 def test_seed004_loss_layer_model_matches_the_formula_and_has_no_lambda(seed004_layer):
     train_model, predict_model = seed004_layer["train_model"], seed004_layer["predict_model"]
     images, masks = seed004_layer["images"], seed004_layer["masks"]
@@ -337,7 +333,6 @@ def test_seed004_loss_layer_model_matches_the_formula_and_has_no_lambda(seed004_
     close(logs["loss"], expected)
 
 
-@LOSS_LAYER_ON_JAX
 def test_seed004_loss_layer_and_attach_give_the_same_loss_for_the_same_weights(seed004_attach, seed004_layer):
     example = load("seed004_intermediate")
     # trained from the same seed on the same batches: the same history and the same weights

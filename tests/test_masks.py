@@ -9,13 +9,8 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from on_backend import BACKEND
 
 import lossreg
-
-LOSS_LAYER_ON_JAX = pytest.mark.xfail(
-    BACKEND == "jax", strict=True, reason="needs library fix: LossLayer logging on JAX (keras-team/keras#21639)"
-)
 
 V, T, C, B = 20, 7, 5, 4
 LENGTHS = [7, 4, 2, 5]
@@ -89,7 +84,7 @@ def test_the_tagger_is_masked_and_keras_and_resolve_agree():
     np.testing.assert_allclose(model.evaluate(x, y, verbose=0), expected, rtol=1e-5)
 
 
-@pytest.mark.parametrize("path", ["attach", pytest.param("layer", marks=LOSS_LAYER_ON_JAX)])
+@pytest.mark.parametrize("path", ["attach", "layer"])
 def test_attach_and_loss_layer_give_keras_masked_value_and_training_step(path):
     x, y = data()
     reference = keras_model()
@@ -142,7 +137,6 @@ def test_attach_weights_whole_rows_of_masked_steps_like_keras_with_a_batch_by_1_
     np.testing.assert_allclose(logs["tags_loss"], expected, rtol=1e-6)
 
 
-@LOSS_LAYER_ON_JAX
 def test_a_loss_layer_called_on_a_dict_reads_the_mask_of_y_pred():
     x, y = data()
     expected = keras_model().evaluate(x, y, verbose=0)

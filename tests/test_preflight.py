@@ -242,6 +242,11 @@ def eager_mask_model():
     return train
 
 
+@only_on(
+    "tensorflow",
+    "jax",
+    why="PyTorch reads values only outside autograd: a training step's targets are not checked (no host copy a step)",
+)
 def test_attach_reports_bad_values_in_an_eager_fit_at_the_term_path():
     train = eager_mask_model()
     masks = np.full((4, 2), 255.0, f32)
@@ -306,20 +311,33 @@ def test_a_malformed_declaration_fails_at_registration(kwargs, match):
     assert "test_bad_declaration" not in lossreg.names()
 
 
-@only_on("tensorflow", "jax", why="a traced graph (tf.function, jax.jit): Keras' torch backend trains eagerly")
-def test_values_are_not_checked_inside_a_compiled_graph_but_shapes_are():
-    """Values are read only from eager tensors; a traced graph gets no extra ops for the check."""
+def test_values_are_not_checked_inside_a_training_step_but_are_in_a_direct_call():
+    """Values are read only where reading them is free: never in a traced graph (TensorFlow, JAX), which gets no
+    extra ops for the check; on PyTorch, whose ``fit`` runs eagerly, not inside autograd (a training step's
+    prediction tracks gradients) nor under ``torch.no_grad`` (evaluation and prediction steps)."""
     loss = lossreg.get("binary_crossentropy")
-    labels, logits = np.array([[1.0], [0.0]], f32), np.array([[3.0], [-2.0]], f32)
+    labels, logits = np.array([[1.0], [0.0]], f32), np.array([[3.0], [-2.0]], f32)  # logits, not probabilities
     if BACKEND == "tensorflow":
         import tensorflow as tf
 
         spec = tf.TensorSpec((None, 1))
-        traced = tf.function(lambda t, p: loss(t, p)).get_concrete_function(spec, spec)
-    else:
+        steps = [tf.function(lambda t, p: loss(t, p)).get_concrete_function(spec, spec)]
+    elif BACKEND == "jax":
         import jax
 
-        traced = jax.jit(lambda t, p: loss(t, p))
-    assert np.isfinite(float(traced(labels, logits)))  # no eager check in the graph
-    with pytest.raises(lossreg.LossInputError):
-        loss(labels, logits)  # the same call, eager
+        steps = [jax.jit(lambda t, p: loss(t, p))]
+    else:
+        import torch
+
+        def training(t, p):
+            return loss(t, torch.tensor(p, requires_grad=True))
+
+        def evaluation(t, p):
+            with torch.no_grad():
+                return loss(t, p)
+
+        steps = [training, evaluation]
+    for step in steps:
+        assert np.isfinite(float(keras.ops.convert_to_numpy(step(labels, logits))))  # no value check in the step
+    with pytest.raises(lossreg.LossInputError, match=r"received values in \[-2, 3\]"):
+        loss(labels, logits)  # the same call, direct

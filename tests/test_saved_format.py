@@ -12,7 +12,6 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from on_backend import BACKEND
 
 import lossreg  # noqa: F401  (registers lossreg's Keras classes, as a user's `import lossreg` does)
 
@@ -21,14 +20,9 @@ EXPECTED = json.loads((HERE / "expected.json").read_text(encoding="utf-8"))
 X = np.asarray(EXPECTED["x"], "float32")
 Y_A, Y_B = np.asarray(EXPECTED["y_a"], "float32"), np.asarray(EXPECTED["y_b"], "float32")
 DATA = {"resolve": (X, {"a": Y_A, "b": Y_B}), "attach": (X, {"b": Y_B}), "loss_layer": ([X, Y_B], None)}
-LOSS_LAYER_ON_JAX = pytest.mark.xfail(
-    BACKEND == "jax", strict=True, reason="needs library fix: LossLayer logging on JAX (keras-team/keras#21639)"
-)
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=LOSS_LAYER_ON_JAX) if n == "loss_layer" else n for n in sorted(DATA)]
-)
+@pytest.mark.parametrize("name", sorted(DATA))
 def test_a_model_saved_by_0_2_0_loads_in_safe_mode_and_evaluates_to_the_same_loss(name):
     model = keras.saving.load_model(HERE / f"{name}.keras", safe_mode=True)
     x, y = DATA[name]

@@ -19,13 +19,6 @@ from lossreg.registry import static_metadata
 from lossreg.testing import check_loss
 
 BACKEND = keras.backend.backend()
-#: check_loss's training check compiles with jit_compile=True (torch.compile on torch) and reads the loss with float()
-#: of a tensor that tracks gradients. Under this suite's warnings-as-errors that fails or passes by what ran before
-#: in the process (torch warns once per process; dynamo stops compiling train_step after 8 recompiles), so the
-#: marker cannot be strict: a run may pass before the library fix.
-CHECK_TRAINING_ON_TORCH = pytest.mark.xfail(
-    BACKEND == "torch", strict=False, reason="needs library fix: check_loss jit on torch"
-)
 #: a raw TensorFlow golden reference: TensorFlow ops on TensorFlow tensors
 RAW_TF = pytest.mark.skipif(
     BACKEND != "tensorflow",
@@ -51,7 +44,6 @@ CASES = [  # (loss, parameters, inputs); each is checked against reference.REFER
 ]
 
 
-@CHECK_TRAINING_ON_TORCH  # every case trains
 @pytest.mark.parametrize(("name", "params", "inputs"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_conforms(name, params, inputs):
     shape = next(iter(inputs.values())).shape
@@ -94,9 +86,6 @@ def test_non_saturating_losses_equal_raw_tensorflow_cross_entropy():
     np.testing.assert_allclose(lossreg.get("ns_gan_generator").call(None, fake), g_expected, rtol=1e-6)
 
 
-@pytest.mark.xfail(
-    BACKEND == "jax", strict=True, reason="needs library fix: LossLayer logging on JAX (keras-team/keras#21639)"
-)
 def test_discriminator_losses_train_from_a_layer_pair_with_loss_layer():
     """The natural GAN shape: D applied to a real and a fake batch; the loss reads both logits as extras."""
     real_in, fake_in = keras.Input((4,), name="real"), keras.Input((4,), name="fake")

@@ -19,13 +19,6 @@ from lossreg.registry import static_metadata
 from lossreg.testing import check_loss, value_and_grad
 
 BACKEND = keras.backend.backend()
-#: check_loss's training check compiles with jit_compile=True (torch.compile on torch) and reads the loss with float()
-#: of a tensor that tracks gradients. Under this suite's warnings-as-errors that fails or passes by what ran before
-#: in the process (torch warns once per process; dynamo stops compiling train_step after 8 recompiles), so the
-#: marker cannot be strict: a run may pass before the library fix.
-CHECK_TRAINING_ON_TORCH = pytest.mark.xfail(
-    BACKEND == "torch", strict=False, reason="needs library fix: check_loss jit on torch"
-)
 #: a raw TensorFlow golden reference: TensorFlow ops on TensorFlow tensors
 RAW_TF = pytest.mark.skipif(
     BACKEND != "tensorflow",
@@ -64,10 +57,7 @@ EXTRA_PARAMS = {
 }
 
 
-@pytest.mark.parametrize(
-    "variant",
-    [pytest.param(v, marks=CHECK_TRAINING_ON_TORCH if VARIANTS[v][2].get("train", True) else ()) for v in VARIANTS],
-)
+@pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("name", NAMES)
 def test_conforms(name, variant):
     params, inputs, kwargs = VARIANTS[variant]
