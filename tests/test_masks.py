@@ -124,12 +124,12 @@ def test_registered_loss_on_masked_predictions_equals_keras_with_a_per_row_weigh
     theirs = keras.losses.CategoricalCrossentropy(from_logits=True, reduction=reduction)
     for got, want in [
         (ours(y, y_pred), theirs(y, y_pred)),
-        (ours(y, y_pred, weight), theirs(y, y_pred, on_every_step(weight))),  # Keras: (batch,) is not per row
+        (ours(y, y_pred, weight), theirs(y, y_pred, on_every_step(weight))),  # for Keras: per step
     ]:
         np.testing.assert_allclose(keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(want), rtol=1e-6)
 
 
-def test_attach_weights_whole_rows_of_masked_steps_like_keras_with_a_batch_by_1_weight():
+def test_attach_weights_whole_rows_of_masked_steps_like_keras_with_the_row_weight_on_each_step():
     x, y = data()
     weight = np.array([1.0, 0.5, 2.0, 0.0], "float32")
     expected = keras_model().evaluate(x, y, sample_weight=on_every_step(weight), verbose=0)
