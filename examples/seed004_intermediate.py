@@ -81,11 +81,17 @@ def fake_data_generator_2(samples: int, size: int = 16, seed: int = 0) -> Iterat
         yield ({"image": images, "target": masks},)
 
 
-def main(size: int = 16, batch_size: int = 8, steps: int = 5, epochs: int = 2, verbose: int = 0) -> dict[str, Any]:
-    """Train both ways from the same start on the same batches; return models, a batch and the results."""
-    fit_args = {"steps_per_epoch": steps, "epochs": epochs, "validation_steps": 2, "shuffle": False}
+def _fit_args(steps: int, epochs: int) -> dict[str, Any]:
+    return {"steps_per_epoch": steps, "epochs": epochs, "validation_steps": 2, "shuffle": False}
 
-    # 1. attach: the spec wires deconv1 in; the target is passed the normal way.
+
+def _eval_batch(batch_size: int, size: int) -> tuple[Any, Any]:
+    """The batch both ways are evaluated on (a seed of its own, unseen in training)."""
+    return next(fake_data_generator(2 * batch_size, size, seed=2))
+
+
+def train_attached(size: int = 16, batch_size: int = 8, steps: int = 5, epochs: int = 2, verbose: int = 0) -> dict:
+    """Way 1, ``attach``: the spec wires deconv1 in; the target is passed the normal way."""
     model = build_model(size)
     attached = lossreg.attach(model, SPEC)
     attached.compile(optimizer=keras.optimizers.Adam(1e-3))
@@ -93,33 +99,49 @@ def main(size: int = 16, batch_size: int = 8, steps: int = 5, epochs: int = 2, v
         fake_data_generator(batch_size, size),
         validation_data=fake_data_generator(batch_size, size, seed=1),
         verbose=verbose,
-        **fit_args,
+        **_fit_args(steps, epochs),
     )
+    images, masks = _eval_batch(batch_size, size)
+    return {
+        "model": model,
+        "attached": attached,
+        "images": images,
+        "masks": masks,
+        "attach_history": attach_history.history,
+        "attach_evaluate": attached.evaluate(images, masks, batch_size=len(images), verbose=0, return_dict=True),
+    }
 
-    # 2. LossLayer: the target as an input, the loss added inside the graph.
+
+def train_with_loss_layer(
+    size: int = 16, batch_size: int = 8, steps: int = 5, epochs: int = 2, verbose: int = 0
+) -> dict[str, Any]:
+    """Way 2, ``LossLayer``: the target as an input, the loss added inside the graph."""
     train_model, predict_model = build_loss_layer_model(size)
     train_model.compile(optimizer=keras.optimizers.Adam(1e-3))  # the loss comes from the layer
     loss_layer_history = train_model.fit(
         fake_data_generator_2(batch_size, size),
         validation_data=fake_data_generator_2(batch_size, size, seed=1),
         verbose=verbose,
-        **fit_args,
+        **_fit_args(steps, epochs),
     )
-
-    images, masks = next(fake_data_generator(2 * batch_size, size, seed=2))
+    images, masks = _eval_batch(batch_size, size)
     return {
-        "model": model,
-        "attached": attached,
         "train_model": train_model,
         "predict_model": predict_model,
         "images": images,
         "masks": masks,
-        "attach_history": attach_history.history,
         "loss_layer_history": loss_layer_history.history,
-        "attach_evaluate": attached.evaluate(images, masks, batch_size=len(images), verbose=0, return_dict=True),
         "loss_layer_evaluate": train_model.evaluate(
             {"image": images, "target": masks}, batch_size=len(images), verbose=0, return_dict=True
         ),
+    }
+
+
+def main(size: int = 16, batch_size: int = 8, steps: int = 5, epochs: int = 2, verbose: int = 0) -> dict[str, Any]:
+    """Train both ways from the same start on the same batches; return models, a batch and the results."""
+    return {
+        **train_attached(size, batch_size, steps, epochs, verbose),
+        **train_with_loss_layer(size, batch_size, steps, epochs, verbose),
     }
 
 

@@ -1,4 +1,5 @@
-"""lossreg.attach, LossLayer and inference_model: wiring, values against raw TensorFlow, logging, save/load, errors."""
+"""lossreg.attach, LossLayer and inference_model: wiring, values against float64 NumPy (held to raw TensorFlow on
+TensorFlow), logging, save/load, errors."""
 
 import json
 import subprocess
@@ -8,7 +9,8 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from on_backend import RAW_TF
+from references import REFERENCES
 
 import lossreg
 from lossreg.spec import ModelView
@@ -42,10 +44,43 @@ def data(n=32):
     return x, y
 
 
-def raw_terms(model, x, y):
-    """The spec's terms computed with raw TensorFlow on the model's own tensors."""
+def tapped(model, x):
+    """The model's own features, adjacency, deconv1 and output on ``x``, as float64."""
     taps = keras.Model(model.input, [model.get_layer(n).output for n in ("features", "adjacency", "deconv1", "output")])
-    features, adjacency, deconv1, output = (tf.constant(t, tf.float64) for t in taps.predict(x, verbose=0))
+    return [t.astype("float64") for t in taps.predict(x, verbose=0)]
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, "float64")))
+
+
+def clipped_bce(y, p):
+    """Keras' binary cross-entropy on probabilities, clipped to [1e-7, 1 - 1e-7], element-wise."""
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def vae_kl(z_mean, z_log_var):
+    """The batch mean of -1/2 sum(1 + log var - mean^2 - var)."""
+    return np.mean(-0.5 * np.sum(1 + z_log_var - z_mean**2 - np.exp(z_log_var), axis=1))
+
+
+def raw_terms(model, x, y):
+    """The spec's terms computed in float64 NumPy on the model's own tensors."""
+    features, adjacency, deconv1, output = tapped(model, x)
+    y = {k: v.astype("float64") for k, v in y.items()}
+    ce = REFERENCES["softmax_ce"].fn(y["adjacency"], adjacency)  # per pair, (batch, n, n)
+    band = np.mean(np.triu(ce, 1))  # the strict upper triangle: band_part(ce, 0, -1) - band_part(ce, 0, 0)
+    feat = np.mean(REFERENCES["softmax_ce"].fn(y["features"], features))
+    recon = np.mean((y["output"] - deconv1) ** 2) + np.mean(clipped_bce(y["output"], output))
+    return {"adjacency": float(band), "features": float(feat), "recon": float(recon)}
+
+
+def raw_tf_terms(model, x, y):
+    """The spec's terms computed with raw TensorFlow on the model's own tensors (the golden reference)."""
+    import tensorflow as tf
+
+    features, adjacency, deconv1, output = (tf.constant(t, tf.float64) for t in tapped(model, x))
     y = {k: tf.constant(v, tf.float64) for k, v in y.items()}
     ce = tf.nn.softmax_cross_entropy_with_logits(labels=y["adjacency"], logits=adjacency)
     band = tf.reduce_mean(tf.linalg.band_part(ce, 0, -1) - tf.linalg.band_part(ce, 0, 0))
@@ -56,7 +91,16 @@ def raw_terms(model, x, y):
     return {"adjacency": float(band), "features": float(feat), "recon": float(recon)}
 
 
-def test_attach_logs_every_term_and_their_weighted_sum_matching_raw_tf():
+@RAW_TF
+def test_the_numpy_terms_equal_raw_tensorflow():
+    x, y = data()
+    model = build()
+    raw_tf = raw_tf_terms(model, x, y)
+    for key, value in raw_terms(model, x, y).items():
+        np.testing.assert_allclose(value, raw_tf[key], rtol=1e-12, err_msg=key)
+
+
+def test_attach_logs_every_term_and_their_weighted_sum_matching_the_formulas():
     model = build()
     train = lossreg.attach(model, SPEC)
     train.compile(optimizer="adam")
@@ -140,7 +184,7 @@ def test_vae_kl_needs_no_target_and_matches_the_formula():
     x = np.random.default_rng(1).normal(size=(16, 6)).astype("float32")
     logs = train.evaluate(x, {"decoded": x}, batch_size=16, verbose=0, return_dict=True)
     m, lv = (keras.Model(inp, t).predict(x, verbose=0).astype("float64") for t in (z_mean, z_log_var))
-    kl = np.mean(-0.5 * 0.5 * np.sum(1 + lv - m**2 - np.exp(lv), axis=1))
+    kl = 0.5 * vae_kl(m, lv)
     np.testing.assert_allclose(logs["kl_loss"], kl, rtol=1e-5)
     mse = np.mean((model.predict(x, verbose=0).astype("float64") - x) ** 2)
     np.testing.assert_allclose(logs["loss"], mse + kl, rtol=1e-5)
@@ -244,12 +288,9 @@ def test_loss_layer_adds_logs_and_reloads_in_a_fresh_process(tmp_path):
     history = model.fit(x, epochs=2, batch_size=4, verbose=0)
     assert set(history.history) == {"loss", "complex_loss"}
     logs = model.evaluate(x, batch_size=8, verbose=0, return_dict=True)
-    deconv1, output = (tf.constant(t, tf.float64) for t in taps.predict(x["image"], verbose=0))
-    target = tf.constant(x["target"], tf.float64)
-    p = tf.clip_by_value(output, 1e-7, 1 - 1e-7)
-    expected = tf.reduce_mean(tf.square(target - deconv1)) + tf.reduce_mean(
-        -(target * tf.math.log(p) + (1 - target) * tf.math.log(1 - p))
-    )
+    deconv1, output = (t.astype("float64") for t in taps.predict(x["image"], verbose=0))
+    target = x["target"].astype("float64")
+    expected = np.mean((target - deconv1) ** 2) + np.mean(clipped_bce(target, output))
     np.testing.assert_allclose(logs["complex_loss"], float(expected), rtol=1e-5)
     np.testing.assert_allclose(logs["loss"], float(expected), rtol=1e-5)
     path = tmp_path / "seed004.keras"
@@ -291,7 +332,7 @@ def test_inference_model_applies_the_activation_and_shares_weights():
     x = np.random.default_rng(0).normal(size=(4, 5)).astype("float32")
     model.compile(optimizer=keras.optimizers.SGD(0.5), loss=lossreg.get("sigmoid_bce"))
     model.fit(x, (x[:, :3] > 0).astype("float32"), epochs=2, verbose=0)  # the shared weights move
-    np.testing.assert_allclose(probs.predict(x, verbose=0), tf.sigmoid(model.predict(x, verbose=0)), rtol=1e-6)
+    np.testing.assert_allclose(probs.predict(x, verbose=0), sigmoid(model.predict(x, verbose=0)), rtol=1e-6)
     two = keras.Model(inp, {"a": logits, "b": keras.layers.Dense(2, name="b")(inp)})
     mixed = lossreg.inference_model(two, activation={"a": "sigmoid", "b": None})
     out = mixed.predict(x, verbose=0)
@@ -313,7 +354,7 @@ def test_a_multi_output_layer_is_refused_by_name_and_attached_models_give_their_
     train = lossreg.attach(model, {"decoded": "mse"})
     probs = lossreg.inference_model(train, activation="sigmoid")
     x = np.zeros((2, 4), "float32")
-    np.testing.assert_allclose(probs.predict(x, verbose=0), tf.sigmoid(model.predict(x, verbose=0)), rtol=1e-6)
+    np.testing.assert_allclose(probs.predict(x, verbose=0), sigmoid(model.predict(x, verbose=0)), rtol=1e-6)
 
 
 def nested_vae(seed=0):
@@ -346,9 +387,8 @@ def test_a_nested_models_outputs_are_tapped_by_layer_slash_output_name(tmp_path)
     train.compile(optimizer="sgd")
     x = np.random.default_rng(0).normal(size=(16, 6)).astype("float32")
     logs = train.evaluate(x, {"recon": x}, batch_size=16, verbose=0, return_dict=True)
-    z_mean, z_log_var = (tf.constant(t, tf.float64) for t in encoder.predict(x, verbose=0))
-    kl = tf.reduce_mean(-0.5 * tf.reduce_sum(1 + z_log_var - z_mean**2 - tf.exp(z_log_var), axis=1))
-    recon = tf.reduce_mean((tf.constant(model.predict(x, verbose=0), tf.float64) - x) ** 2)
+    kl = vae_kl(*(t.astype("float64") for t in encoder.predict(x, verbose=0)))
+    recon = np.mean((model.predict(x, verbose=0).astype("float64") - x) ** 2)
     np.testing.assert_allclose(logs["kl_loss"], float(kl), rtol=1e-5)
     np.testing.assert_allclose(logs["loss"], float(recon + 0.5 * kl), rtol=1e-5)
 
@@ -393,16 +433,15 @@ def test_a_single_output_sub_model_and_a_multi_output_layer_are_tapped_in_the_ou
 
     x = np.random.default_rng(1).uniform(size=(8, 4)).astype("float32")
     y = (x[:, :2] > 0.5).astype("float32")
-    features = tf.constant(block.predict(x, verbose=0), tf.float64)
-    p = tf.clip_by_value(tf.constant(model.predict(x, verbose=0), tf.float64), 1e-7, 1 - 1e-7)
-    bce = -tf.reduce_mean(y * tf.math.log(p) + (1 - y) * tf.math.log(1 - p))
+    features = block.predict(x, verbose=0).astype("float64")
+    bce = np.mean(clipped_bce(y, model.predict(x, verbose=0).astype("float64")))
 
     train = lossreg.attach(model, {"output": {"loss": "mse_bce", "inputs": {"aux": "halves/1"}}})
     train.compile(optimizer="sgd")
     logs = train.evaluate(x, {"output": y}, batch_size=8, verbose=0, return_dict=True)
-    np.testing.assert_allclose(logs["loss"], float(tf.reduce_mean((y - features[:, 2:]) ** 2) + bce), rtol=1e-5)
+    np.testing.assert_allclose(logs["loss"], float(np.mean((y - features[:, 2:]) ** 2) + bce), rtol=1e-5)
 
     train = lossreg.attach(model, {"features": {"loss": "mse", "on": "block"}})  # a single-output sub-model
     train.compile(optimizer="sgd")
     logs = train.evaluate(x, {"block": x}, batch_size=8, verbose=0, return_dict=True)
-    np.testing.assert_allclose(logs["loss"], float(tf.reduce_mean((features - x) ** 2)), rtol=1e-5)
+    np.testing.assert_allclose(logs["loss"], float(np.mean((features - x) ** 2)), rtol=1e-5)

@@ -14,6 +14,7 @@ from typing import Literal
 
 import numpy as np
 import pytest
+from on_backend import only_on
 
 import lossreg
 from lossreg import LossInputError, LossSpecError
@@ -259,20 +260,36 @@ def test_making_a_factory_and_loading_the_plugins_written_with_it_import_no_kera
 # -- promote -------------------------------------------------------------------------------------------------
 
 
-def test_promote_computes_in_float32_at_least():
+def promoted_dtypes(*dtypes):
     from keras.backend import standardize_dtype
 
+    return [standardize_dtype(t.dtype) for t in lossreg.promote(*(np.ones(2, d) for d in dtypes))]
+
+
+def test_promote_computes_in_float32_at_least():
     dtypes = {
         ("float16", "int32"): ["float32", "float32"],
-        ("float32", "float64"): ["float64", "float64"],
+        ("float32", "float32"): ["float32", "float32"],
         ("bool", "float16"): ["float32", "float32"],
     }
     for given, expected in dtypes.items():
-        tensors = lossreg.promote(*(np.ones(2, d) for d in given))
-        assert [standardize_dtype(t.dtype) for t in tensors] == expected
+        assert promoted_dtypes(*given) == expected
     a, b = lossreg.promote([1, 2], np.array([0.5, 0.25], "float16"))
     np.testing.assert_array_equal(np.asarray(a), [1.0, 2.0])
     np.testing.assert_array_equal(np.asarray(b), [0.5, 0.25])
+
+
+@only_on("tensorflow", "torch", why="float64 tensors: JAX computes float32 unless JAX_ENABLE_X64=1")
+def test_promote_keeps_float64_when_any_input_is_float64():
+    assert promoted_dtypes("float32", "float64") == ["float64", "float64"]
+
+
+@only_on("jax", why="JAX's own float64 rule")
+def test_promote_on_jax_gives_float64_only_with_x64_enabled():
+    import jax
+
+    widest = "float64" if jax.config.jax_enable_x64 else "float32"  # JAX_ENABLE_X64=1 turns float64 on
+    assert promoted_dtypes("float32", "float64") == [widest, widest]
 
 
 def test_register_takes_the_factorys_extras_and_declarations(registered):

@@ -60,8 +60,10 @@ def test_check_loss_catches_a_wrong_reference():
         check_loss("sigmoid_bce", reference=lambda y, x: sigmoid_bce(y, x) * 1.01, train=False)
 
 
-def test_check_loss_catches_a_wrong_gradient(forget_loss):
-    """A loss whose forward value is right but whose gradient is cut must fail the gradient check."""
+@pytest.mark.parametrize("reference", [sigmoid_bce, None], ids=["with-reference", "without-reference"])
+def test_check_loss_catches_a_wrong_gradient(forget_loss, reference):
+    """A loss whose forward value is right but whose gradient is cut must fail the gradient check, with or without
+    a reference (without one, the finite differences cannot catch it)."""
 
     @lossreg.register("test_conformance_stopped", override=True)
     def stopped():
@@ -76,7 +78,7 @@ def test_check_loss_catches_a_wrong_gradient(forget_loss):
 
     forget_loss("test_conformance_stopped")
     with pytest.raises(LossCheckError, match=r"'gradient' check.*no gradient flows"):
-        check_loss("test_conformance_stopped", reference=sigmoid_bce, train=False)
+        check_loss("test_conformance_stopped", reference=reference, train=False)
 
 
 def test_check_loss_catches_overflow_at_extreme_logits(forget_loss):

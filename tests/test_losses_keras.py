@@ -6,8 +6,9 @@ Issue 2, golden-value suite (e) and (f):
     fresh ``python -c "import lossreg, keras; keras.models.load_model(path)"`` (safe mode, no ``custom_objects``)
     and evaluates to the same losses;
 (f) a tiny model compiled with ``lossreg.resolve()`` lowers each built-in loss over a few steps, in graph mode and
-    with ``jit_compile=True`` (``mse_bce``, which needs the extra ``aux`` tensor that ``compile(loss=...)`` cannot
-    pass, is trained by a model whose ``compute_loss`` hands it ``{"y_pred": ..., "aux": ...}``).
+    with ``jit_compile=True`` where that is XLA, on TensorFlow and JAX (``mse_bce``, which needs the extra ``aux``
+    tensor that ``compile(loss=...)`` cannot pass, is trained by a model whose ``compute_loss`` hands it
+    ``{"y_pred": ..., "aux": ...}``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
+from on_backend import BACKEND, only_on
 
 import lossreg
 
@@ -149,7 +151,7 @@ def test_e_saved_model_loads_in_a_fresh_process(tmp_path):
         "y = {k[2:]: data[k] for k in data.files if k.startswith('y_')}\n"
         "print(json.dumps(model.evaluate(data['x'], y, verbose=0, return_dict=True)))\n"
     )
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0", KERAS_BACKEND="tensorflow")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0", KERAS_BACKEND=BACKEND)
     result = subprocess.run(
         [sys.executable, "-c", code, str(path), str(tmp_path / "data.npz")],
         capture_output=True,
@@ -203,7 +205,10 @@ class AuxModel(keras.Model):
         return self.mse_bce(y, y_pred, sample_weight=sample_weight)
 
 
-@pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
+XLA = only_on("tensorflow", "jax", why="jit_compile=True is XLA; on torch it is torch.compile (minutes a model)")
+
+
+@pytest.mark.parametrize("jit_compile", [pytest.param(False, id="graph"), pytest.param(True, id="xla", marks=XLA)])
 @pytest.mark.parametrize(
     "name", ["softmax_ce", "sigmoid_bce", "sigmoid_focal", "sigmoid_dice", "band_masked_softmax_ce", "mse_bce"]
 )

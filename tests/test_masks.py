@@ -34,6 +34,13 @@ def data():
     return x, y
 
 
+def on_every_step(row_weight):
+    """Each row's weight on every one of its steps, (batch, T), for Keras' own loss: Keras documents a (batch, 1)
+    weight, but on torch its ``apply_mask`` multiplies it by the (batch, T) mask in place (``sample_weight *=
+    float_mask``), which torch cannot broadcast; the same weight spelt out per step gives the same value."""
+    return np.repeat(row_weight[:, None], T, axis=1)
+
+
 KERAS_LOSS = keras.losses.CategoricalCrossentropy(from_logits=True)
 
 
@@ -117,15 +124,15 @@ def test_registered_loss_on_masked_predictions_equals_keras_with_a_per_row_weigh
     theirs = keras.losses.CategoricalCrossentropy(from_logits=True, reduction=reduction)
     for got, want in [
         (ours(y, y_pred), theirs(y, y_pred)),
-        (ours(y, y_pred, weight), theirs(y, y_pred, weight[:, None])),  # Keras needs (batch, 1) to weight rows
+        (ours(y, y_pred, weight), theirs(y, y_pred, on_every_step(weight))),  # for Keras: per step
     ]:
         np.testing.assert_allclose(keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(want), rtol=1e-6)
 
 
-def test_attach_weights_whole_rows_of_masked_steps_like_keras_with_a_batch_by_1_weight():
+def test_attach_weights_whole_rows_of_masked_steps_like_keras_with_the_row_weight_on_each_step():
     x, y = data()
     weight = np.array([1.0, 0.5, 2.0, 0.0], "float32")
-    expected = keras_model().evaluate(x, y, sample_weight=weight[:, None], verbose=0)
+    expected = keras_model().evaluate(x, y, sample_weight=on_every_step(weight), verbose=0)
     logs = attached_model().evaluate(x, {"tags": y}, sample_weight=weight, verbose=0, return_dict=True)
     np.testing.assert_allclose(logs["tags_loss"], expected, rtol=1e-6)
 
@@ -154,4 +161,5 @@ def test_a_per_step_and_a_per_sample_term_on_masked_steps_average_each_sample_ov
     kept = x != 0
     per_step = (ce * kept).sum(-1) / kept.sum(-1)
     dice = keras.ops.convert_to_numpy(lossreg.RegisteredLoss([{"loss": "sigmoid_dice"}], reduction="none")(y, raw))
-    np.testing.assert_allclose(float(loss(y, y_pred)), float(np.mean(per_step + 0.5 * dice)), rtol=1e-6)
+    value = float(keras.ops.convert_to_numpy(loss(y, y_pred)))  # y_pred is a model's output: torch tracks grads
+    np.testing.assert_allclose(value, float(np.mean(per_step + 0.5 * dice)), rtol=1e-6)

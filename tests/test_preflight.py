@@ -1,5 +1,7 @@
 """Shape, dtype and value pre-flight: each loss declares what it accepts; a mismatch is a LossInputError that
-names the loss, the expected and the received shape (or values), before TensorFlow meets the tensors."""
+names the loss, the expected and the received shape (or values), before the backend meets the tensors.
+
+Expected values are float64 NumPy (tests/references/), held to raw TensorFlow where TensorFlow is the backend."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ import re
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from on_backend import BACKEND, RAW_TF, only_on
+from references import REFERENCES
 
 import lossreg
 from lossreg.registry import REGISTRY
@@ -62,12 +65,42 @@ def test_a_tensor_of_the_wrong_rank_names_the_loss_the_pattern_and_the_shape(nam
     assert "shaped (" in message and f"received shape {received}" in message
 
 
+def sparse_softmax_ce(ids, logits):
+    """-log softmax(logits)[id] per row (tf.nn.sparse_softmax_cross_entropy_with_logits), float64."""
+    return REFERENCES["softmax_ce"].fn(np.eye(logits.shape[-1])[ids], np.asarray(logits, "float64"))
+
+
+@RAW_TF
+def test_the_numpy_references_equal_raw_tensorflow():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(1)
+    logits, ids = rng.normal(0, 2, (6, 4)), rng.integers(0, 4, 6)
+    labels = rng.integers(0, 2, (6, 4)).astype("float64")
+    np.testing.assert_allclose(
+        REFERENCES["sigmoid_bce"].fn(labels, logits),
+        tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.constant(labels), logits=tf.constant(logits)),
+        rtol=1e-12,
+    )
+    one_hot = np.eye(4)[ids]
+    np.testing.assert_allclose(
+        REFERENCES["softmax_ce"].fn(one_hot, logits),
+        tf.nn.softmax_cross_entropy_with_logits(labels=tf.constant(one_hot), logits=tf.constant(logits)),
+        rtol=1e-12,
+    )
+    np.testing.assert_allclose(
+        sparse_softmax_ce(ids, logits),
+        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.constant(ids), logits=tf.constant(logits)),
+        rtol=1e-12,
+    )
+
+
 def test_elementwise_losses_accept_any_rank_and_keras_rank_rule_applies():
     """(batch,) targets against (batch, 1) predictions are brought to the same rank, as Keras' losses do;
     without it, sigmoid_bce would broadcast to (batch, batch) and give a silently wrong value."""
-    logits = tf.constant([[2.0], [-1.0], [0.5]])
-    labels = tf.constant([1.0, 0.0, 0.0])
-    expected = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels[:, None], logits))
+    logits = np.array([[2.0], [-1.0], [0.5]], f32)
+    labels = np.array([1.0, 0.0, 0.0], f32)
+    expected = np.mean(REFERENCES["sigmoid_bce"].fn(labels[:, None].astype("float64"), logits.astype("float64")))
     for loss in (lossreg.get("sigmoid_bce"), lossreg.get("sigmoid_focal", alpha=None, gamma=0.0)):
         np.testing.assert_allclose(float(loss(labels, logits)), float(expected), rtol=1e-6)
         np.testing.assert_allclose(float(loss(labels[:, None], logits[:, 0])), float(expected), rtol=1e-6)
@@ -81,10 +114,10 @@ def test_integer_class_ids_for_a_one_hot_loss_get_the_fix(name):
         lossreg.get(name)(ids, y_pred)
     assert "keras.ops.one_hot(labels, 4)" in str(info.value)
     assert "sparse_categorical_crossentropy" in str(info.value)
-    # the same labels one-hot encoded, even as integers, are accepted and give the raw TF value
+    # the same labels one-hot encoded, even as integers, are accepted and give the reference value
     one_hot = np.eye(4, dtype=np.int64)[ids]
     if name == "softmax_ce":
-        expected = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(tf.cast(one_hot, tf.float32), y_pred))
+        expected = np.mean(REFERENCES["softmax_ce"].fn(one_hot.astype("float64"), y_pred.astype("float64")))
         np.testing.assert_allclose(float(lossreg.get(name)(one_hot, y_pred)), float(expected), rtol=1e-6)
 
 
@@ -113,13 +146,13 @@ def test_sparse_class_ids_are_checked_for_shape_range_and_integrality(labels, ma
 def test_sparse_class_ids_accept_what_keras_accepts_with_keras_values():
     logits = np.random.default_rng(0).normal(size=(4, 3)).astype(f32)
     ids = np.array([0, 1, 2, 1])
-    expected = float(tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(ids, logits)))
+    expected = float(np.mean(sparse_softmax_ce(ids, logits)))
     loss = lossreg.get(SPARSE, from_logits=True)
     for labels in (ids, ids[:, None], ids.astype(f32)):  # (batch,), (batch, 1) and float ids, as Keras takes
         np.testing.assert_allclose(float(loss(labels, logits)), expected, rtol=1e-6)
     ignored = lossreg.get(SPARSE, from_logits=True, ignore_class=-1)(np.array([0, -1, 2, 1]), logits)
-    kept = tf.nn.sparse_softmax_cross_entropy_with_logits(ids[[0, 2, 3]], logits[[0, 2, 3]])
-    np.testing.assert_allclose(float(ignored), float(tf.reduce_sum(kept)) / 3, rtol=1e-6)  # Keras: mean of kept
+    kept = sparse_softmax_ce(ids[[0, 2, 3]], logits[[0, 2, 3]])
+    np.testing.assert_allclose(float(ignored), float(np.sum(kept)) / 3, rtol=1e-6)  # Keras: mean of kept
     with pytest.raises(lossreg.LossInputError, match=r"y_true shaped \(2, 5, 4\).*without their class axis"):
         loss(np.zeros((2, 5, 4)), np.zeros((2, 5, 5, 3), f32))
 
@@ -201,14 +234,27 @@ def test_a_dict_y_for_a_single_output_model_gets_a_fix_not_a_dtype_error():
         model.fit(np.zeros((8, 3), f32), {"out": np.eye(4, dtype=f32)[np.zeros(8, int)]}, verbose=0)
 
 
-def test_attach_reports_bad_values_in_an_eager_fit_at_the_term_path():
+def eager_mask_model():
     inputs = keras.Input((3,))
     model = keras.Model(inputs, keras.layers.Dense(2, name="mask")(inputs))
     train = lossreg.attach(model, {"mask": {"loss": [{"loss": "sigmoid_bce"}, {"loss": "mse", "weight": 0.5}]}})
     train.compile(optimizer="sgd", run_eagerly=True)
+    return train
+
+
+@only_on(
+    "tensorflow",
+    "jax",
+    why="PyTorch reads values only outside autograd: a training step's targets are not checked (no host copy a step)",
+)
+def test_attach_reports_bad_values_in_an_eager_fit_at_the_term_path():
+    train = eager_mask_model()
     masks = np.full((4, 2), 255.0, f32)
     with pytest.raises(lossreg.LossInputError, match=r"^spec\['mask'\]\['loss'\]\[0\]: sigmoid_bce expects targets"):
         train.fit(np.zeros((4, 3), f32), {"mask": masks}, verbose=0)
+    if BACKEND == "jax":  # Keras' JAX trainer takes the variables out of the model during fit and puts them back at
+        # the end of the epoch: a fit that raised leaves them empty ("'NoneType' object is not callable")
+        train = eager_mask_model()
     history = train.fit(np.zeros((4, 3), f32), {"mask": masks / 255}, verbose=0)
     np.testing.assert_allclose(history.history["mask_sigmoid_bce_loss"][0], np.log(2.0), rtol=1e-5)
 
@@ -265,13 +311,33 @@ def test_a_malformed_declaration_fails_at_registration(kwargs, match):
     assert "test_bad_declaration" not in lossreg.names()
 
 
-def test_values_are_not_checked_inside_a_compiled_graph_but_shapes_are():
-    """Values are read only from eager tensors; a traced graph gets no extra ops for the check."""
+def test_values_are_not_checked_inside_a_training_step_but_are_in_a_direct_call():
+    """Values are read only where reading them is free: never in a traced graph (TensorFlow, JAX), which gets no
+    extra ops for the check; on PyTorch, whose ``fit`` runs eagerly, not inside autograd (a training step's
+    prediction tracks gradients) nor under ``torch.no_grad`` (evaluation and prediction steps)."""
     loss = lossreg.get("binary_crossentropy")
-    traced = tf.function(lambda t, p: loss(t, p)).get_concrete_function(
-        tf.TensorSpec((None, 1)), tf.TensorSpec((None, 1))
-    )
-    logits = tf.constant([[3.0], [-2.0]])
-    assert np.isfinite(float(traced(tf.constant([[1.0], [0.0]]), logits)))  # no eager check in the graph
-    with pytest.raises(lossreg.LossInputError):
-        loss(tf.constant([[1.0], [0.0]]), logits)  # the same call, eager
+    labels, logits = np.array([[1.0], [0.0]], f32), np.array([[3.0], [-2.0]], f32)  # logits, not probabilities
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        spec = tf.TensorSpec((None, 1))
+        steps = [tf.function(lambda t, p: loss(t, p)).get_concrete_function(spec, spec)]
+    elif BACKEND == "jax":
+        import jax
+
+        steps = [jax.jit(lambda t, p: loss(t, p))]
+    else:
+        import torch
+
+        def training(t, p):
+            return loss(t, torch.tensor(p, requires_grad=True))
+
+        def evaluation(t, p):
+            with torch.no_grad():
+                return loss(t, p)
+
+        steps = [training, evaluation]
+    for step in steps:
+        assert np.isfinite(float(keras.ops.convert_to_numpy(step(labels, logits))))  # no value check in the step
+    with pytest.raises(lossreg.LossInputError, match=r"received values in \[-2, 3\]"):
+        loss(labels, logits)  # the same call, direct

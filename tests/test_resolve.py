@@ -12,6 +12,8 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
+from on_backend import RAW_TF
+from references import REFERENCES
 
 import lossreg
 from lossreg import LossSpecError
@@ -131,10 +133,27 @@ def test_resolve_and_get_work_before_keras_is_imported():
     assert result.stdout.split() == ["2x_mse", "mae"]
 
 
-def test_fit_and_evaluate_take_per_sample_weights_on_a_per_pair_loss():
-    """evaluate(sample_weight=(batch,)) on band_masked_softmax_ce, whose values are (batch, n, n)."""
+def band_weighted_mean_numpy(y, logits, w):
+    """sum(band(ce) * w) / size, in float64 NumPy: the strict upper triangle of the per-pair cross-entropy."""
+    ce = REFERENCES["softmax_ce"].fn(y.astype("float64"), logits.astype("float64"))
+    masked = np.triu(ce, 1)
+    return float(np.sum(masked * w[:, None, None]) / masked.size)
+
+
+def band_weighted_mean_raw_tf(y, logits, w):
+    """The same in raw TensorFlow (the golden reference)."""
     import tensorflow as tf
 
+    ce = tf.nn.softmax_cross_entropy_with_logits(labels=y, logits=logits)
+    masked = tf.linalg.band_part(ce, 0, -1) - tf.linalg.band_part(ce, 0, 0)
+    return float(tf.reduce_sum(masked * w[:, None, None]) / tf.cast(tf.size(masked), tf.float32))
+
+
+@pytest.mark.parametrize(
+    "reference", [band_weighted_mean_numpy, pytest.param(band_weighted_mean_raw_tf, marks=RAW_TF)], ids=["numpy", "tf"]
+)
+def test_fit_and_evaluate_take_per_sample_weights_on_a_per_pair_loss(reference):
+    """evaluate(sample_weight=(batch,)) on band_masked_softmax_ce, whose values are (batch, n, n)."""
     keras.utils.set_random_seed(0)
     inp = keras.Input((4,))
     out = keras.layers.Reshape((3, 3, 2), name="pairs")(keras.layers.Dense(18)(inp))
@@ -146,10 +165,7 @@ def test_fit_and_evaluate_take_per_sample_weights_on_a_per_pair_loss():
     w = np.array([0.0, 1.0, 3.0], "float32")
     model.fit(x, y, sample_weight=w, epochs=1, verbose=0)
     value = model.evaluate(x, y, sample_weight=w, batch_size=3, verbose=0)
-    ce = tf.nn.softmax_cross_entropy_with_logits(labels=y, logits=model.predict(x, verbose=0))
-    masked = tf.linalg.band_part(ce, 0, -1) - tf.linalg.band_part(ce, 0, 0)
-    expected = tf.reduce_sum(masked * w[:, None, None]) / tf.cast(tf.size(masked), tf.float32)
-    np.testing.assert_allclose(value, float(expected), rtol=1e-5)
+    np.testing.assert_allclose(value, reference(y, model.predict(x, verbose=0), w), rtol=1e-5)
 
 
 # -- a saved config is untrusted input (issue 9, bug 2) ---------------------------------------------------------------

@@ -76,10 +76,10 @@ def softmax_ce(y_true: Tensor, y_pred: Tensor, *, label_smoothing: float = 0.0) 
         >>> from keras import ops
         >>> y = np.array([[0.0, 1.0], [1.0, 0.0]])
         >>> logits = np.array([[0.0, 0.0], [3.0, 0.0]])
-        >>> ops.convert_to_numpy(softmax_ce(y, logits)).round(4)   # log 2, log(1 + e^-3)
-        array([0.6931, 0.0486])
-        >>> ops.convert_to_numpy(softmax_ce(y, logits, label_smoothing=0.2)).round(4)   # targets 0.9, 0.1
-        array([0.6931, 0.3486])
+        >>> print(ops.convert_to_numpy(softmax_ce(y, logits)).round(4))   # log 2, log(1 + e^-3)
+        [0.6931 0.0486]
+        >>> print(ops.convert_to_numpy(softmax_ce(y, logits, label_smoothing=0.2)).round(4))   # targets 0.9, 0.1
+        [0.6931 0.3486]
 
         As a registered loss, reduced over the batch by Keras:
 
@@ -135,10 +135,10 @@ def sigmoid_bce(y_true: Tensor, y_pred: Tensor, *, label_smoothing: float = 0.0,
         >>> from keras import ops
         >>> z = np.array([[1.0, 0.0]])
         >>> x = np.array([[0.0, 0.0]])
-        >>> ops.convert_to_numpy(sigmoid_bce(z, x)).round(4)   # log 2 each
-        array([[0.6931, 0.6931]])
-        >>> ops.convert_to_numpy(sigmoid_bce(z, x, pos_weight=2.0)).round(4)   # the positive counts twice
-        array([[1.3863, 0.6931]])
+        >>> print(ops.convert_to_numpy(sigmoid_bce(z, x)).round(4))   # log 2 each
+        [[0.6931 0.6931]]
+        >>> print(ops.convert_to_numpy(sigmoid_bce(z, x, pos_weight=2.0)).round(4))   # the positive counts twice
+        [[1.3863 0.6931]]
 
         As a registered loss, reduced by Keras:
 
@@ -197,10 +197,10 @@ def sigmoid_focal(y_true: Tensor, y_pred: Tensor, *, alpha: float | None = 0.25,
         >>> from keras import ops
         >>> z = np.array([[1.0, 0.0]])
         >>> x = np.array([[0.0, -2.0]])
-        >>> ops.convert_to_numpy(sigmoid_focal(z, x, alpha=None, gamma=0.0)).round(4)   # plain BCE
-        array([[0.6931, 0.1269]])
-        >>> ops.convert_to_numpy(sigmoid_focal(z, x)).round(4)   # 0.25 * 0.5² * log 2, 0.75 * σ(-2)² * BCE
-        array([[0.0433, 0.0014]])
+        >>> print(ops.convert_to_numpy(sigmoid_focal(z, x, alpha=None, gamma=0.0)).round(4))   # plain BCE
+        [[0.6931 0.1269]]
+        >>> print(ops.convert_to_numpy(sigmoid_focal(z, x)).round(4))   # 0.25 * 0.5² * log 2, 0.75 * σ(-2)² * BCE
+        [[0.0433 0.0014]]
 
         As a registered loss, reduced by Keras:
 

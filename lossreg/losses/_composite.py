@@ -58,10 +58,10 @@ def mse_bce(
         >>> from keras import ops
         >>> y = np.array([[1.0, 0.0]])
         >>> p = np.array([[0.5, 0.5]])
-        >>> ops.convert_to_numpy(mse_bce(y, p, aux=np.array([[0.0, 0.0]]))).round(4)   # 0.5 + log 2
-        array([1.1931])
-        >>> ops.convert_to_numpy(mse_bce(y, p, mse_weight=0.0, aux=np.array([[0.0, 0.0]]))).round(4)
-        array([0.6931])
+        >>> print(ops.convert_to_numpy(mse_bce(y, p, aux=np.array([[0.0, 0.0]]))).round(4))   # 0.5 + log 2
+        [1.1931]
+        >>> print(ops.convert_to_numpy(mse_bce(y, p, mse_weight=0.0, aux=np.array([[0.0, 0.0]]))).round(4))
+        [0.6931]
 
         As a registered loss, the extra tensor is passed with ``y_pred`` in a dict:
 

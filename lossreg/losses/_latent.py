@@ -57,10 +57,10 @@ def vae_kl(y_true: Tensor, y_pred: Tensor, *, beta: float = 1.0, z_mean: Tensor,
         >>> from keras import ops
         >>> mu = np.array([[1.0, 0.0], [0.0, 0.0]])
         >>> log_var = np.array([[0.0, 0.0], [0.0, 1.0]])
-        >>> ops.convert_to_numpy(vae_kl(None, None, z_mean=mu, z_log_var=log_var)).round(4)   # μ²/2, (e - 2)/2
-        array([0.5   , 0.3591])
-        >>> ops.convert_to_numpy(vae_kl(None, None, beta=2.0, z_mean=mu, z_log_var=log_var)).round(4)
-        array([1.    , 0.7183])
+        >>> print(ops.convert_to_numpy(vae_kl(None, None, z_mean=mu, z_log_var=log_var)).round(4))   # μ²/2, (e - 2)/2
+        [0.5    0.3591]
+        >>> print(ops.convert_to_numpy(vae_kl(None, None, beta=2.0, z_mean=mu, z_log_var=log_var)).round(4))
+        [1.     0.7183]
     """
     _check_vae_kl(beta)
     z_mean, z_log_var = promote(z_mean, z_log_var)

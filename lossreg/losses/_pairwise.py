@@ -91,12 +91,12 @@ def band_masked_softmax_ce(
         >>> from keras import ops
         >>> y = np.eye(2)[np.zeros((1, 2, 2), int)]              # (1, 2, 2, 2), class 0 everywhere
         >>> logits = np.zeros((1, 2, 2, 2))                      # log 2 on every pair
-        >>> ops.convert_to_numpy(band_masked_softmax_ce(y, logits)).round(4)   # strict upper triangle
-        array([[[0.    , 0.6931],
-                [0.    , 0.    ]]])
-        >>> ops.convert_to_numpy(band_masked_softmax_ce(y, logits, normalize="band")).round(4)   # x 4 / 1
-        array([[[0.    , 2.7726],
-                [0.    , 0.    ]]])
+        >>> print(ops.convert_to_numpy(band_masked_softmax_ce(y, logits)).round(4))   # strict upper triangle
+        [[[0.     0.6931]
+          [0.     0.    ]]]
+        >>> print(ops.convert_to_numpy(band_masked_softmax_ce(y, logits, normalize="band")).round(4))   # x 4 / 1
+        [[[0.     2.7726]
+          [0.     0.    ]]]
 
         As a registered loss, reduced by Keras:
 

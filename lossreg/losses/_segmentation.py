@@ -42,8 +42,8 @@ def sigmoid_dice(y_true: Tensor, y_pred: Tensor, *, smooth: float = 1.0) -> Tens
         >>> from keras import ops
         >>> y = np.array([[1.0, 0.0], [0.0, 0.0]])
         >>> x = np.array([[0.0, 0.0], [-20.0, -20.0]])
-        >>> ops.convert_to_numpy(sigmoid_dice(y, x)).round(4)   # 1 - (2*0.5 + 1) / (1 + 1 + 1); empty masks: 0
-        array([0.3333, 0.    ])
+        >>> print(ops.convert_to_numpy(sigmoid_dice(y, x)).round(4))   # 1 - (2*0.5 + 1) / (1 + 1 + 1); empty masks: 0
+        [0.3333 0.    ]
 
         As a registered loss, reduced by Keras:
 

@@ -1,22 +1,30 @@
 """lossreg-segmentation: every loss through lossreg.testing.check_loss against its float64 NumPy reference
-(lossreg_segmentation.reference), cross-checked against raw TensorFlow, plus its registration through the entry
-points."""
+(lossreg_segmentation.reference), cross-checked against the formulas written out in NumPy (and in raw TensorFlow
+where TensorFlow is the backend), plus its registration through the entry points."""
 
 from __future__ import annotations
 
 import doctest
 import importlib.metadata
 
+import keras
 import lossreg_segmentation.losses
 import numpy as np
 import pytest
-import tensorflow as tf
 from lossreg_segmentation.reference import REFERENCES
 
 import lossreg
 from lossreg import LossInputError, LossSpecError
 from lossreg.registry import static_metadata
-from lossreg.testing import check_loss
+from lossreg.testing import check_loss, value_and_grad
+
+BACKEND = keras.backend.backend()
+#: a raw TensorFlow golden reference: TensorFlow ops on TensorFlow tensors
+RAW_TF = pytest.mark.skipif(
+    BACKEND != "tensorflow",
+    reason="raw TensorFlow golden reference (the NumPy cross-check runs everywhere): "
+    f"runs on tensorflow, this run is on {BACKEND}",
+)
 
 RNG = np.random.default_rng(7)
 NAMES = ("soft_dice", "jaccard", "soft_tversky", "focal_tversky", "dice_bce")
@@ -58,14 +66,34 @@ def test_conforms(name, variant):
     assert report.value == pytest.approx(report.reference_value, rel=1e-5)
 
 
-# -- cross-checks against raw TensorFlow and between the losses ------------------------------------------
+# -- cross-checks against the formulas (NumPy; raw TensorFlow on TensorFlow) and between the losses ------------
 
 
 def _value(name, inputs, **params):
-    return np.asarray(lossreg.get(name, **params).call(inputs["y_true"], inputs["y_pred"]))
+    return keras.ops.convert_to_numpy(lossreg.get(name, **params).call(inputs["y_true"], inputs["y_pred"]))
 
 
+def test_dice_bce_equals_sigmoid_and_softmax_cross_entropy_plus_dice():
+    y, x = MULTILABEL["y_true"], MULTILABEL["y_pred"]
+    p = 1 / (1 + np.exp(-x))
+    dice = 1 - (2 * np.sum(p * y, (1, 2)) + 1) / (np.sum(p + y, (1, 2)) + 1)
+    bce = np.mean(np.logaddexp(0, x) - y * x, (1, 2, 3))  # sigmoid cross-entropy on logits
+    expected = 0.4 * bce + 0.6 * np.mean(dice, -1)
+    np.testing.assert_allclose(_value("dice_bce", MULTILABEL, bce_weight=0.4, dice_weight=0.6), expected, rtol=1e-5)
+
+    y, x = ONE_HOT["y_true"], ONE_HOT["y_pred"]
+    log_p = x - np.log(np.sum(np.exp(x), -1, keepdims=True))
+    p = np.exp(log_p)
+    dice = 1 - (2 * np.sum(p * y, (1, 2, 3)) + 1) / (np.sum(p + y, (1, 2, 3)) + 1)
+    cce = np.mean(-np.sum(y * log_p, -1), (1, 2))
+    got = _value("dice_bce", ONE_HOT, activation="softmax", per_class=False)
+    np.testing.assert_allclose(got, cce + dice, rtol=1e-5)
+
+
+@RAW_TF
 def test_dice_bce_equals_raw_tensorflow_sigmoid_and_softmax_cross_entropy_plus_dice():
+    import tensorflow as tf
+
     y, x = (tf.constant(MULTILABEL[k], tf.float32) for k in ("y_true", "y_pred"))
     p = tf.sigmoid(x)
     dice = 1 - (2 * tf.reduce_sum(p * y, [1, 2]) + 1) / (tf.reduce_sum(p + y, [1, 2]) + 1)
@@ -103,13 +131,11 @@ def test_tversky_specialises_to_dice_and_jaccard():
 def test_perfect_prediction_gives_zero_and_a_finite_focal_gradient():
     y = np.zeros((2, 3, 3, 2))
     y[:, :2] = 1.0
-    logits = tf.constant(np.where(y > 0, 50.0, -50.0), tf.float32)
-    with tf.GradientTape() as tape:
-        tape.watch(logits)
-        value = lossreg.get("focal_tversky", smooth=1e-6, gamma=0.5).call(y, logits)
-    grad = tape.gradient(value, logits)
+    logits = np.where(y > 0, 50.0, -50.0).astype("float32")
+    loss = lossreg.get("focal_tversky", smooth=1e-6, gamma=0.5)
+    value, grads = value_and_grad(lambda y_pred: loss.call(y, y_pred), {"y_pred": logits}, ["y_pred"])
     np.testing.assert_allclose(value, 0.0, atol=1e-6)
-    assert np.all(np.isfinite(grad))
+    assert grads["y_pred"] is not None and np.all(np.isfinite(grads["y_pred"]))
 
 
 def _mismatch_reference(y_true, y_pred, alpha=1.0, beta=1.0, gamma=1.0, tp_weight=1.0, smooth=1.0):
