@@ -146,7 +146,8 @@ def promote(*tensors: Any) -> tuple[Any, ...]:
     """Convert tensors to one float dtype, at least float32: the dtype a loss computes in.
 
     Half-precision inputs (mixed precision) are computed in float32, as Keras recommends for losses;
-    float64 stays float64 when any input is float64. Imports Keras on first use.
+    float64 stays float64 when any input is float64 (on JAX only with ``JAX_ENABLE_X64=1``: JAX has no float64
+    arrays otherwise). Imports Keras on first use.
 
     Args:
         *tensors: tensors, arrays or nested lists (e.g. ``y_true`` and ``y_pred``).
