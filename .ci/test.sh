@@ -33,11 +33,14 @@ trap 'rm -rf "$work"' EXIT
 projects=(. packaging/lossreg plugins/lossreg-segmentation plugins/lossreg-generative)
 step=$SECONDS
 took() { echo "   took $((SECONDS - step))s"; step=$SECONDS; }
+pip_install() {  # quietly; without the line per package that a pip configured with an absent index folder prints
+    python -m pip install --quiet "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+}
 
 echo "== fresh virtual environment: .venv-ci (${SECONDS}s)"
 python3 -m venv --clear .venv-ci
 . .venv-ci/bin/activate
-python -m pip install --quiet build
+pip_install build
 took
 
 echo "== build: ${projects[*]} (${SECONDS}s)"
@@ -49,13 +52,13 @@ ls "$work/dist"
 took
 
 echo "== install: torch==2.13.0 (CPU), then the wheels with jax, jaxlib, TensorFlow and the dev tools (${SECONDS}s)"
-python -m pip install --quiet "torch==2.13.0"
+pip_install "torch==2.13.0"
 core_wheel=("$work"/dist/lossreg_core-[0-9]*.whl)
 other_wheels=()
 for wheel in "$work"/dist/*.whl; do
     [ "$wheel" = "${core_wheel[0]}" ] || other_wheels+=("$wheel")
 done
-python -m pip install --quiet "${core_wheel[0]}[tensorflow,jax,torch,dev]" "${other_wheels[@]}"
+pip_install "${core_wheel[0]}[tensorflow,jax,torch,dev]" "${other_wheels[@]}"
 python -m pip list 2>/dev/null | grep -iE '^(lossreg[-a-z]*|keras|tensorflow|jax|jaxlib|torch|numpy) ' || true
 took
 
