@@ -1,4 +1,8 @@
-"""lossreg's version: the installed distribution's metadata, so it is pyproject.toml's and written once."""
+"""lossreg's version: the installed distribution's metadata, so it is pyproject.toml's and written once.
+
+The library's distribution is ``lossreg-core`` (``lossreg`` is the meta-distribution that adds TensorFlow, of the
+same version), so that is the one whose version this reads: it is there whichever backend was installed.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 __all__ = ["__version__"]
 
 
-def _installed_version(distribution: str = "lossreg") -> str:
+def _installed_version(distribution: str = "lossreg-core") -> str:
     """The version pip recorded when it installed ``distribution`` (a wheel or an editable install).
 
     The one fallback: lossreg imported from a source tree that was never installed (``PYTHONPATH=.``, a vendored
