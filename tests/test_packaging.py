@@ -95,7 +95,7 @@ def test_the_lossreg_meta_distribution_is_lossreg_core_with_tensorflow_of_the_sa
         {"tensorflow"},
         f"=={core['version']}",
     )
-    # `pip install 'lossreg[yaml]'` (what lossreg's YAML error message says) keeps working
+    # `pip install 'lossreg[yaml]'` (what 0.3's YAML error message said) keeps working
     for extra, reqs in meta["optional-dependencies"].items():
         (req,) = (Requirement(r) for r in reqs)
         assert (req.name, req.extras, str(req.specifier)) == ("lossreg-core", {extra}, f"=={core['version']}")

@@ -1,4 +1,4 @@
-"""Reading spec files: JSON, TOML and YAML (``yaml.safe_load``, the optional ``lossreg[yaml]`` extra).
+"""Reading spec files: JSON, TOML and YAML (``yaml.safe_load``, the optional ``lossreg-core[yaml]`` extra).
 
 Files are data only: YAML tags that would build Python objects are refused, duplicate keys are refused
 (a silently dropped entry is a bug waiting to happen), and files over ``MAX_BYTES`` are refused unread.
@@ -41,8 +41,8 @@ def _load_yaml(text: str) -> Any:
         import yaml
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise LossSpecError(
-            "Reading a YAML spec needs PyYAML. Install it with `pip install 'lossreg[yaml]'`, "
-            "or write the spec as JSON or TOML."
+            "Reading a YAML spec needs PyYAML. Install it with `pip install pyyaml` (or the extra: "
+            "`pip install 'lossreg-core[yaml]'`), or write the spec as JSON or TOML."
         ) from exc
 
     class _StrictLoader(yaml.SafeLoader):
