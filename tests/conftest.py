@@ -26,6 +26,7 @@ def forget_loss() -> Iterator[Callable[[str], None]]:
     for name in names:
         REGISTRY.remove(name)
 
+
 # tests/scripts/ holds programs the tests run in fresh processes (they configure devices at import): not test
 # modules, and --doctest-modules must not import them
 collect_ignore_glob = ["scripts/*"]
