@@ -56,7 +56,7 @@ def machine() -> str:
     return (
         f"{cpu}, {os.cpu_count()} cores; {platform.system()} {platform.release()}; Python "
         f"{platform.python_version()}; TensorFlow {version('tensorflow')}, JAX {version('jax')}, "
-        f"torch {version('torch')}, Keras {version('keras')}, lossreg {version('lossreg')}"
+        f"torch {version('torch')}, Keras {version('keras')}, lossreg {version('lossreg-core')}"
     )
 
 
