@@ -6,6 +6,7 @@ importing Keras (and so TensorFlow) when lossreg is imported, so listing losses 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 __all__ = ["divide_no_nan", "ops", "promote", "reduce_non_batch"]
@@ -46,6 +47,9 @@ def reduce_non_batch(x: Any, reducer: str = "mean") -> Any:
         return x
     if reducer != "mean":
         return getattr(ops, reducer)(x, axis=axes)
+    dims = [x.shape[a] for a in axes]
+    if all(isinstance(d, int) for d in dims):  # static: a Python number, no ops (eager PyTorch pays per op)
+        return ops.sum(x, axis=axes) / float(math.prod(dims))
     count = ops.cast(ops.prod(ops.convert_to_tensor([ops.shape(x)[a] for a in axes], "int32")), x.dtype)
     return ops.sum(x, axis=axes) / count
 
