@@ -9,7 +9,6 @@ goes; replica arithmetic is :func:`per_replica`, per-term logging is :mod:`lossr
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +20,7 @@ from lossreg._errors import LossInputError
 from lossreg.keras._logging import safe_label
 from lossreg.registry import REGISTRY, Expects, LossDef
 from lossreg.registry._expects import same_rank
-from lossreg.registry._ops import divide_no_nan, reduce_non_batch
+from lossreg.registry._ops import divide_no_nan, element_count, reduce_non_batch
 from lossreg.spec import extras_not_passed
 
 __all__ = [
@@ -263,7 +262,7 @@ def reduce(
     if mask is not None:
         mask = keras.ops.cast(mask, "bool")
         if reduction in ("mean", "sum_over_batch_size"):
-            total = keras.ops.cast(keras.ops.prod(keras.ops.convert_to_tensor(keras.ops.shape(mask), "int32")), dtype)
+            total = keras.ops.cast(element_count(mask, dtype=dtype), dtype)
             valid = keras.ops.sum(keras.ops.cast(mask, dtype))
             float_mask = keras.ops.where(mask, divide_no_nan(total, valid), keras.ops.zeros((), dtype))
         else:
@@ -283,11 +282,10 @@ def reduce(
         return loss
     if reduction == "mean_with_sample_weight" and sample_weight is not None:
         loss = divide_no_nan(loss, keras.ops.cast(keras.ops.sum(sample_weight), dtype))
-    elif all(isinstance(d, int) for d in values.shape):  # a static count (never 0 here): one op, not four
-        loss = loss / keras.ops.cast(math.prod(values.shape), dtype)
     else:
-        divisor = keras.ops.cast(keras.ops.prod(keras.ops.convert_to_tensor(keras.ops.shape(values), "int32")), dtype)
-        loss = divide_no_nan(loss, divisor)
+        count = element_count(values)
+        # a static, non-zero count divides with one op; otherwise Keras' divide_no_nan (an empty batch gives 0)
+        loss = loss / count if isinstance(count, float) and count else divide_no_nan(loss, keras.ops.cast(count, dtype))
     return per_replica(loss) if scale else loss
 
 

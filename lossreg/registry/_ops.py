@@ -7,9 +7,10 @@ importing Keras (and so TensorFlow) when lossreg is imported, so listing losses 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["divide_no_nan", "ops", "promote", "reduce_non_batch"]
+__all__ = ["divide_no_nan", "element_count", "ops", "promote", "reduce_non_batch"]
 
 
 class _LazyKerasOps:
@@ -47,11 +48,17 @@ def reduce_non_batch(x: Any, reducer: str = "mean") -> Any:
         return x
     if reducer != "mean":
         return getattr(ops, reducer)(x, axis=axes)
+    return ops.sum(x, axis=axes) / element_count(x, axes)
+
+
+def element_count(x: Any, axes: Sequence[int] | None = None, dtype: Any = None) -> Any:
+    """How many elements ``x`` has over ``axes`` (every axis by default): a Python float when those axes are
+    static (no ops: eager PyTorch pays for each one), else a tensor of ``dtype`` (default ``x``'s)."""
+    axes = range(len(x.shape)) if axes is None else axes
     dims = [x.shape[a] for a in axes]
-    if all(isinstance(d, int) for d in dims):  # static: a Python number, no ops (eager PyTorch pays per op)
-        return ops.sum(x, axis=axes) / float(math.prod(dims))
-    count = ops.cast(ops.prod(ops.convert_to_tensor([ops.shape(x)[a] for a in axes], "int32")), x.dtype)
-    return ops.sum(x, axis=axes) / count
+    if all(isinstance(d, int) for d in dims):
+        return float(math.prod(dims))
+    return ops.cast(ops.prod(ops.convert_to_tensor([ops.shape(x)[a] for a in axes], "int32")), dtype or x.dtype)
 
 
 def divide_no_nan(x: Any, y: Any) -> Any:
