@@ -13,7 +13,16 @@ from lossreg._version import __version__ as __version__  # pyproject.toml's, fro
 from lossreg.registry import LossInfo, Param, describe, loss_factory, names, ops, promote, register
 
 if TYPE_CHECKING:
-    from lossreg.keras import AttachedModel, LossLayer, RegisteredLoss, attach, get, inference_model, resolve
+    from lossreg.keras import (
+        AttachedModel,
+        LossLayer,
+        RegisteredLoss,
+        attach,
+        get,
+        inference_model,
+        resolve,
+        schedule_value,
+    )
 
 __all__ = [
     "AttachedModel",
@@ -34,11 +43,12 @@ __all__ = [
     "promote",
     "register",
     "resolve",
+    "schedule_value",
 ]
 
 #: Names that live in :mod:`lossreg.keras`, loaded on first use (it imports Keras, then its adapters).
 _KERAS_NAMES = frozenset(
-    {"AttachedModel", "LossLayer", "RegisteredLoss", "attach", "get", "inference_model", "resolve"}
+    {"AttachedModel", "LossLayer", "RegisteredLoss", "attach", "get", "inference_model", "resolve", "schedule_value"}
 )
 
 

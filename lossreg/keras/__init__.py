@@ -12,5 +12,15 @@ from lossreg.keras._attach import AttachedModel, attach
 from lossreg.keras._inference import inference_model
 from lossreg.keras._layer import LossLayer
 from lossreg.keras._loss import RegisteredLoss, get, resolve
+from lossreg.keras._schedules import schedule_value
 
-__all__ = ["AttachedModel", "LossLayer", "RegisteredLoss", "attach", "get", "inference_model", "resolve"]
+__all__ = [
+    "AttachedModel",
+    "LossLayer",
+    "RegisteredLoss",
+    "attach",
+    "get",
+    "inference_model",
+    "resolve",
+    "schedule_value",
+]

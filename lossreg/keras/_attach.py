@@ -15,10 +15,22 @@ from typing import Any
 import keras
 
 from lossreg._errors import LossInputError, LossSpecError, did_you_mean, format_path
+from lossreg._frozen import freeze, thaw
 from lossreg.keras._engine import BoundTerm, bind, float_dtype, loss_value, per_replica, term_labels
 from lossreg.keras._graph import output_tensors, tensor_by_name
 from lossreg.keras._logging import logged_sum, term_trackers
-from lossreg.spec import Entry, ModelView, ParsedSpec, Problems, Term, check_extras, check_outputs, parse
+from lossreg.keras._weights import EpochCounter, TermWeights, weigh
+from lossreg.spec import (
+    Entry,
+    ModelView,
+    ParsedSpec,
+    Problems,
+    Term,
+    check_extras,
+    check_outputs,
+    check_weights,
+    parse,
+)
 from lossreg.spec._rules import check_tap
 from lossreg.spec._targets import target_like
 
@@ -93,6 +105,7 @@ def _wire(model: Any, spec: Any) -> tuple[list[_Wired], dict[str, Any]]:
     """Validate a spec against a model (the spec rules, then a dry run); return the wired terms and the spec data."""
     parsed = parse(spec)
     problems = Problems()
+    check_weights(parsed, problems)
     check_outputs(parsed, ModelView.of(model), problems)
     outputs = list(output_tensors(model))
     wired: list[_Wired] = []
@@ -106,13 +119,20 @@ def _wire(model: Any, spec: Any) -> tuple[list[_Wired], dict[str, Any]]:
         for term, label in zip(entry.terms, labels, strict=True):
             term_on = term.on if term.on is not None else on
             loss_def = known[term.path]
-            bound = bind(term.loss, term.params, term.weight, path=term.path, label=label, loss_def=loss_def)
+            bound = bind(
+                term.loss, term.params, term.weight, path=term.path, label=label, loss_def=loss_def, varies=term.varies
+            )
             item = _Wired(term, bound, term_on, term_on, {e: entry.inputs[e] for e in loss_def.extras})
             _dry_run(item, model, entry, name)
             wired.append(item)
         data: dict[str, Any] = {
             "loss": [
-                {"loss": t.loss, "params": dict(t.params), "weight": t.weight, **({"on": t.on} if t.on else {})}
+                {
+                    "loss": t.loss,
+                    "params": dict(t.params),
+                    "weight": t.varies.as_spec() if t.varies is not None else t.weight,
+                    **({"on": t.on} if t.on else {}),
+                }
                 for t in entry.terms
             ]
         }
@@ -130,22 +150,50 @@ class AttachedModel(keras.Model):
 
     Build it with :func:`attach`. ``compile`` takes the optimizer (and metrics) but no loss; ``fit`` and
     ``evaluate`` take targets keyed by output name, as usual. Logged: ``<term>_loss`` (unweighted),
-    ``<term>_weighted_loss`` (when the weight is not 1) and ``loss`` (the sum of weighted terms, plus any
-    ``add_loss`` of the model's layers).
+    ``<term>_weighted_loss`` (when the weight is not 1), ``<term>_weight`` (when it changes during training) and
+    ``loss`` (the sum of weighted terms, plus any ``add_loss`` of the model's layers).
+
+    ``spec`` is the spec as built, read-only: a loss's terms are fixed once built (use a schedule to change a
+    weight during training).
     """
 
     def __init__(self, model: keras.Model, spec: Any, **kwargs: Any) -> None:
         kwargs.setdefault("name", f"{model.name}_lossreg")
         super().__init__(**kwargs)
-        self._wired, self.spec = _wire(model, spec)
+        self._wired, spec = _wire(model, spec)
+        self._spec = freeze(spec)
         self.inference_model = model
         needed = dict(output_tensors(model))
         for item in self._wired:
             for tap in ([item.on] if item.on else []) + list(item.inputs.values()):
                 needed.setdefault(tap, tensor_by_name(model, tap))
         self.taps = keras.Model(model.input, needed, name=f"{model.name}_taps")
-        self.term_trackers = term_trackers((w.bound.label, w.bound.weight) for w in self._wired)
+        changing = [w.bound.varies for w in self._wired]
+        # the changing weights' state (step, epoch, learned weights): variables of this training model
+        self.term_weights = (
+            TermWeights(changing, [w.bound.label for w in self._wired], name="term_weights")
+            if any(c is not None for c in changing)
+            else None
+        )
+        self.term_trackers = term_trackers(
+            (w.bound.label, w.bound.weight, w.bound.varies is not None) for w in self._wired
+        )
         self.built = True
+
+    @property
+    def spec(self) -> Any:
+        """The spec this model trains on, as built (read-only)."""
+        return self._spec
+
+    def fit(self, *args: Any, callbacks: Any = None, **kwargs: Any) -> Any:
+        """``keras.Model.fit``; with epoch-counted weights (epoch schedules, ``dwa``) it also counts the epochs."""
+        if len(args) > 5:  # fit(x, y, batch_size, epochs, verbose, callbacks, ...) positionally
+            args, callbacks = args[:5] + args[6:], args[5]
+        if self.term_weights is not None and self.term_weights.needs_epochs:
+            by_name = {t.name: t for t in self.term_trackers}
+            losses = [by_name[f"{label}_loss"] for label in self.term_weights.labels]
+            callbacks = [*(callbacks or []), EpochCounter([(self.term_weights, losses)])]
+        return super().fit(*args, callbacks=callbacks, **kwargs)
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         return self.taps(inputs, training=training)
@@ -192,8 +240,10 @@ class AttachedModel(keras.Model):
         self, x: Any = None, y: Any = None, y_pred: Any = None, sample_weight: Any = None, training: bool = True
     ) -> Any:
         batch = keras.ops.shape(keras.tree.flatten(x)[0])[0]
-        means = []
-        for item in self._wired:
+        if training and self.term_weights is not None:
+            self.term_weights.advance()
+        figures = []
+        for i, item in enumerate(self._wired):
             term = item.bound
             y_true = self._target(y, item.target) if item.target is not None else {}
             weights = sample_weight
@@ -205,8 +255,8 @@ class AttachedModel(keras.Model):
             if item.on:
                 tensors["y_pred"] = y_pred[item.on]
             mean = loss_value([term], y_true, tensors, weights, dtype=float_dtype(), name=term.loss, weighted=False)
-            means.append((term.weight, mean))
-        total = per_replica(logged_sum(self.term_trackers, means, batch))  # trackers show the per-batch figure
+            figures.append((mean, *weigh(self.term_weights, i, term.weight, mean), term.varies is not None))
+        total = per_replica(logged_sum(self.term_trackers, figures, batch))  # trackers show the per-batch figure
         if self.losses:
             total = total + super().compute_loss(x=x, y=None, y_pred=y_pred, training=training)
         return total
@@ -216,7 +266,7 @@ class AttachedModel(keras.Model):
             "name": self.name,
             "trainable": self.trainable,
             "model": keras.saving.serialize_keras_object(self.inference_model),
-            "spec": self.spec,
+            "spec": thaw(self._spec),
         }
 
     @classmethod

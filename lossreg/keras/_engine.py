@@ -21,7 +21,7 @@ from lossreg.keras._logging import safe_label
 from lossreg.registry import REGISTRY, Expects, LossDef
 from lossreg.registry._expects import same_rank
 from lossreg.registry._ops import divide_no_nan, element_count, reduce_non_batch
-from lossreg.spec import extras_not_passed
+from lossreg.spec import Changing, extras_not_passed
 
 __all__ = [
     "BoundTerm",
@@ -50,6 +50,8 @@ class BoundTerm:
     extras: tuple[str, ...]
     check: Callable[[Mapping[str, Any]], None] = field(repr=False)
     expects: Expects | None = field(repr=False)
+    #: a weight that changes during training (its state: ``lossreg.keras._weights.TermWeights``); ``weight`` is 1 then
+    varies: Changing | None = None
 
 
 def bind(
@@ -60,6 +62,7 @@ def bind(
     path: str | None = None,
     label: str | None = None,
     loss_def: LossDef | None = None,
+    varies: Changing | None = None,
 ) -> BoundTerm:
     """Build the term ``weight * loss(**params)``: its function, extras and pre-flight check, once.
 
@@ -78,6 +81,7 @@ def bind(
         extras=found.extras,
         check=found.input_check(params),
         expects=found.expects,
+        varies=varies,
     )
 
 

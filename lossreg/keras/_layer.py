@@ -8,9 +8,11 @@ from typing import Any
 import keras
 
 from lossreg._errors import LossInputError
+from lossreg._frozen import freeze, thaw
 from lossreg.keras._engine import bind, float_dtype, loss_value, term_labels
 from lossreg.keras._logging import LayerMean, logged_sum, term_trackers
-from lossreg.spec import parse
+from lossreg.keras._weights import TermWeights, weigh
+from lossreg.spec import Problems, check_weights, parse
 
 __all__ = ["LossLayer"]
 
@@ -22,12 +24,15 @@ class LossLayer(keras.layers.Layer):
     The loss is added as the per-replica mean (Keras divides ``add_loss`` values by the number of
     replicas under ``tf.distribute``), and logged as ``<name>_loss`` (unweighted) and, when the weight
     is not 1, ``<name>_weighted_loss``, where ``<name>`` is the layer name without a trailing ``_loss``;
-    a list of terms logs ``<name>_<loss>_loss`` for each.
+    a list of terms logs ``<name>_<loss>_loss`` for each. A weight that changes logs ``<name>_weight`` too.
 
     Args:
         loss: a registered loss name, or a list of terms as in a spec (``[{"loss": ..., "weight": ...}]``).
         params: the loss's parameters (with a single name).
-        weight: multiplies the whole loss.
+        weight: multiplies the whole loss: a number, a step-counted schedule
+            (``{"schedule": "linear", "steps": 2000}``) or ``{"learned": "uncertainty"}``. Its state (the step,
+            the learned log-variance) is this layer's, saved with the model. Epoch-counted schedules and ``dwa``
+            need ``lossreg.attach``, which sees ``fit``'s epochs.
         **kwargs: Keras layer arguments (``name``, ...).
 
     Call it on ``[y_true, *extras, y_pred]`` (extras in the order the loss declares them), on
@@ -59,17 +64,28 @@ class LossLayer(keras.layers.Layer):
         if params:
             entry["params"] = dict(params)
         parsed = parse(entry, root=f"LossLayer(name={self.name!r})")
-        self.terms = list(parsed.entries[None].terms)
-        self._loss_arg, self._params_arg, self._weight_arg = loss, dict(params or {}), weight
+        check_weights(parsed, Problems(), epochs=False)
+        self.terms = tuple(parsed.entries[None].terms)
+        # the arguments as given, copied and read-only: what get_config saves is what the layer computes
+        self._loss_arg, self._params_arg, self._weight_arg = freeze(loss), freeze(dict(params or {})), freeze(weight)
         base = self.name.removesuffix("_loss")  # a layer called "complex_loss" logs "complex_loss"
         labels = term_labels(base, [t.loss for t in self.terms])
         self._bound = [
-            bind(t.loss, t.params, t.weight, path=t.path, label=lb, loss_def=parsed.loss_defs[t.path])
+            bind(t.loss, t.params, t.weight, path=t.path, label=lb, loss_def=parsed.loss_defs[t.path], varies=t.varies)
             for t, lb in zip(self.terms, labels, strict=True)
         ]
         self.extras = tuple(dict.fromkeys(e for b in self._bound for e in b.extras))
+        changing = [b.varies for b in self._bound]
+        # the changing weights' state: a sublayer, so its variables are saved (the running means below are not)
+        self.term_weights = (
+            TermWeights(changing, [b.label for b in self._bound], name=f"{self.name}_weights")
+            if any(c is not None for c in changing)
+            else None
+        )
         # running means kept as this layer's state: a metric updated in `call` fails on JAX (keras#21639)
-        self.term_trackers = term_trackers(((b.label, b.weight) for b in self._bound), make=LayerMean)
+        self.term_trackers = term_trackers(
+            ((b.label, b.weight, b.varies is not None) for b in self._bound), make=LayerMean
+        )
         self._running = [v for tracker in self.term_trackers for v in tracker.state]
         self.supports_masking = True  # y_pred's mask is applied to the loss and passed on with y_pred
         self.built = True
@@ -97,20 +113,19 @@ class LossLayer(keras.layers.Layer):
             + f"; received {len(items)} tensor(s). Or pass a dict keyed by those names."
         )
 
-    def call(self, inputs: Any, mask: Any = None) -> Any:
+    def call(self, inputs: Any, mask: Any = None, training: bool | None = None) -> Any:
         y_true, y_pred, extras = self._split(inputs)
         y_pred_mask = self._split(mask)[1] if mask is not None else None
         batch = keras.ops.shape(keras.tree.flatten(inputs)[0])[0]
         tensors = dict(extras) if y_pred is None else {"y_pred": y_pred, **extras}
         y_true = {} if y_true is None else y_true
-        means = [  # each the per-replica mean: Keras divides add_loss values by the number of replicas
-            (
-                b.weight,
-                loss_value([b], y_true, tensors, dtype=float_dtype(), name=b.loss, mask=y_pred_mask, weighted=False),
-            )
-            for b in self._bound
-        ]
-        total = logged_sum(self.term_trackers, means, batch)
+        if training and self.term_weights is not None:
+            self.term_weights.advance()
+        figures = []
+        for i, b in enumerate(self._bound):  # each the per-replica mean: Keras divides add_loss values by replicas
+            mean = loss_value([b], y_true, tensors, dtype=float_dtype(), name=b.loss, mask=y_pred_mask, weighted=False)
+            figures.append((mean, *weigh(self.term_weights, i, b.weight, mean), b.varies is not None))
+        total = logged_sum(self.term_trackers, figures, batch)
         self.add_loss(total)
         return y_pred if y_pred is not None else total
 
@@ -134,5 +149,5 @@ class LossLayer(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update(loss=self._loss_arg, params=self._params_arg, weight=self._weight_arg)
+        config.update(loss=thaw(self._loss_arg), params=thaw(self._params_arg), weight=thaw(self._weight_arg))
         return config

@@ -1,6 +1,8 @@
 """Per-term loss logging shared by ``attach()`` and ``LossLayer``: unweighted and weighted running means.
 
-A term labelled ``x`` logs ``x_loss`` (unweighted) and, when its weight is not 1, ``x_weighted_loss``.
+A term labelled ``x`` logs ``x_loss`` (unweighted) and, when its weight is not 1, ``x_weighted_loss``; a weight
+that changes during training also logs ``x_weight``, the weight of the latest batch (so the figure after an epoch
+is the weight in use at the optimizer's step count, not an average over the epoch).
 
 ``attach()`` updates its trackers in ``compute_loss``, where Keras lets every backend update metrics.
 ``LossLayer`` computes its terms in ``call``, where JAX's stateless forward pass cannot update a metric
@@ -17,7 +19,7 @@ from typing import Any, Final
 
 import keras
 
-__all__ = ["LayerMean", "logged_sum", "safe_label", "term_trackers"]
+__all__ = ["Latest", "LayerMean", "logged_sum", "safe_label", "term_trackers"]
 
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9_.\-]")
 
@@ -43,8 +45,9 @@ class LayerMean(keras.metrics.Metric):
     figure there is NaN; the figure after each epoch (``History``, ``evaluate``) is exact.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, latest: bool = False) -> None:
         super().__init__(name=name, dtype="float32")
+        self.latest = latest  # keep the latest value instead of the running mean
         # on-read sums, as Keras' own metric variables: each replica adds its share without a cross-replica
         # sync in the step (a synchronised update inside the forward pass upsets tf.distribute's loss scaling)
         self._sums = _Sums(
@@ -69,8 +72,12 @@ class LayerMean(keras.metrics.Metric):
     def update_state(self, values: Any, sample_weight: Any = None) -> None:
         weight = keras.ops.cast(1.0 if sample_weight is None else sample_weight, "float32")
         value = keras.ops.cast(keras.ops.stop_gradient(values), "float32")
-        self._sums.total.assign_add(value * weight)
-        self._sums.count.assign_add(weight)
+        if self.latest:  # sum/count kept so that replicas' on-read sums still divide to the value
+            self._sums.total.assign(value * weight)
+            self._sums.count.assign(weight)
+        else:
+            self._sums.total.assign_add(value * weight)
+            self._sums.count.assign_add(weight)
 
     def result(self) -> Any:
         if not _readable(self._sums.total):
@@ -82,6 +89,28 @@ class LayerMean(keras.metrics.Metric):
         self._sums.count.assign(0.0)
 
 
+class Latest(keras.metrics.Metric):
+    """The latest value logged (a changing weight), as a metric: its sum and count are replaced, not added to,
+    so that under ``tf.distribute`` the replicas' summed copies still divide to the value."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name=name, dtype="float32")
+        self.total = self.add_variable(shape=(), initializer="zeros", dtype="float32", aggregation="sum", name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", dtype="float32", aggregation="sum", name="count")
+
+    def update_state(self, values: Any, sample_weight: Any = None) -> None:
+        weight = keras.ops.cast(1.0 if sample_weight is None else sample_weight, "float32")
+        self.total.assign(keras.ops.cast(keras.ops.stop_gradient(values), "float32") * weight)
+        self.count.assign(weight)
+
+    def result(self) -> Any:
+        return keras.ops.divide_no_nan(self.total, self.count)
+
+    def reset_state(self) -> None:
+        self.total.assign(0.0)
+        self.count.assign(0.0)
+
+
 def _readable(variable: Any) -> bool:
     """Whether ``variable`` has a value here: always, except in a stateless scope that does not hold it."""
     from keras.src.backend import get_stateless_scope, in_stateless_scope
@@ -90,35 +119,41 @@ def _readable(variable: Any) -> bool:
 
 
 def term_trackers(
-    terms: Iterable[tuple[str, float]], make: Callable[[str], keras.metrics.Metric] | None = None
+    terms: Iterable[tuple[str, float, bool]], make: Callable[[str, bool], keras.metrics.Metric] | None = None
 ) -> list[keras.metrics.Metric]:
-    """The trackers for ``(label, weight)`` terms, in the order :func:`logged_sum` fills them.
+    """The trackers for ``(label, constant weight, changes)`` terms, in the order :func:`logged_sum` fills them.
 
-    ``make(name)`` builds one tracker (default: ``keras.metrics.Mean``).
+    ``make(name, latest)`` builds one tracker (default: ``keras.metrics.Mean``, or :class:`Latest` for a weight).
     """
-    build = make or (lambda name: keras.metrics.Mean(name=name))
+    build = make or (lambda name, latest: Latest(name) if latest else keras.metrics.Mean(name=name))
     trackers = []
-    for label, weight in terms:
-        trackers.append(build(f"{label}_loss"))
-        if weight != 1.0:
-            trackers.append(build(f"{label}_weighted_loss"))
+    for label, weight, changes in terms:
+        trackers.append(build(f"{label}_loss", False))
+        if weight != 1.0 or changes:
+            trackers.append(build(f"{label}_weighted_loss", False))
+        if changes:
+            trackers.append(build(f"{label}_weight", True))
     return trackers
 
 
-def logged_sum(trackers: Iterable[keras.metrics.Metric], means: Iterable[tuple[float, Any]], batch: Any) -> Any:
-    """Log each term's mean, unweighted then (when its weight is not 1) weighted; return the weighted sum.
+def logged_sum(
+    trackers: Iterable[keras.metrics.Metric], figures: Iterable[tuple[Any, Any, Any, bool]], batch: Any
+) -> Any:
+    """Log each term's figures and return the sum of the weighted terms.
 
     Args:
         trackers: from :func:`term_trackers`, for the same terms in the same order.
-        means: ``(weight, unweighted mean)`` for each term.
+        figures: per term ``(unweighted mean, weight, weighted contribution, changes)``
+            (``lossreg.keras._weights.weigh`` gives the middle two).
         batch: the number of samples the means are over (the trackers' sample weight).
     """
     slots = iter(trackers)
     total: Any = None
-    for weight, value in means:
-        next(slots).update_state(value, sample_weight=batch)
-        if weight != 1.0:
-            value = value * weight
-            next(slots).update_state(value, sample_weight=batch)
-        total = value if total is None else total + value
+    for mean, weight, weighted, changes in figures:
+        next(slots).update_state(mean, sample_weight=batch)
+        if changes or weight != 1.0:
+            next(slots).update_state(weighted, sample_weight=batch)
+        if changes:
+            next(slots).update_state(weight, sample_weight=batch)
+        total = weighted if total is None else total + weighted
     return total

@@ -13,6 +13,7 @@ from typing import Any
 import keras
 
 from lossreg._errors import LossSpecError, short_repr
+from lossreg._frozen import freeze, thaw
 from lossreg.keras._engine import bind, loss_value, weighted_values
 from lossreg.keras._logging import safe_label
 from lossreg.spec import Entry, ModelView, ParsedSpec, Problems, check_compilable, check_outputs, parse, read_terms
@@ -79,7 +80,7 @@ class RegisteredLoss(keras.losses.Loss):
         read = read_terms(terms) if _paths is None else None  # a saved config is untrusted: the spec grammar
         # errors name the spec paths given, or the config path of a saved term (terms[0])
         build_paths = list(_paths) if _paths is not None else [t.path for t in read or ()]
-        self.terms: list[dict[str, Any]] = (
+        given = (
             [{"loss": t.loss, "params": dict(t.params), "weight": t.weight} for t in read]
             if read is not None
             else [
@@ -87,11 +88,13 @@ class RegisteredLoss(keras.losses.Loss):
                 for t in terms
             ]
         )
-        defs = list(_defs) if _defs is not None else [None] * len(self.terms)  # looked up by the spec's rules
-        self._bound = [
+        defs = list(_defs) if _defs is not None else [None] * len(given)  # looked up by the spec's rules
+        self._bound = [  # binding checks the parameters (before anything else walks them)
             bind(t["loss"], t["params"], t["weight"], path=p, loss_def=d)
-            for t, p, d in zip(self.terms, build_paths, defs, strict=True)
+            for t, p, d in zip(given, build_paths, defs, strict=True)
         ]
+        # read-only: an edit after construction would not reach the built terms but would be saved
+        self.terms: tuple[Mapping[str, Any], ...] = freeze(given)
         compute = keras.dtype_policies.get(dtype or keras.backend.floatx()).compute_dtype
         self._result_dtype = compute if compute in ("float16", "bfloat16") else None
         super().__init__(
@@ -132,7 +135,7 @@ class RegisteredLoss(keras.losses.Loss):
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config["terms"] = [dict(t) for t in self.terms]
+        config["terms"] = thaw(self.terms)
         return config
 
     @classmethod

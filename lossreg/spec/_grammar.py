@@ -6,6 +6,7 @@ Grammar::
              | {"loss": "name", "params": {...}, "weight": 2.0}
              | {"loss": [term, term, ...], "weight": 1.0}          # weighted sum of terms on one output
     term    := "name" | {"loss": "name", "params": {...}, "weight": 0.5, "on": "output"}
+    weight  := 0.5 | {"schedule": "linear", ...} | {"learned": "uncertainty", ...}   # see lossreg.spec._weights
     spec    := entry                                                 # one loss for the model
              | {"<output name>": entry, ...}                         # one entry per output
              | [entry, entry, ...]                                   # one entry per output, in order
@@ -28,6 +29,7 @@ from typing import Any, Final, Literal
 
 from lossreg._errors import LossSpecError, did_you_mean, format_path, short_repr
 from lossreg.spec._problems import Problems
+from lossreg.spec._weights import Changing, Learned, read_changing
 
 __all__ = ["ENTRY_KEYS", "SAVED_TERM_KEYS", "TERM_KEYS", "Entry", "ParsedSpec", "Term", "read", "read_terms"]
 
@@ -49,6 +51,9 @@ class Term:
     path: str
     on: str | None = None  # a term's own output, for a joint loss over several outputs (attach only)
     name_path: str | None = None  # where the loss name was written, when not at ``path`` (``path['loss']``)
+    #: a weight that changes during training (a schedule or a learned weight); ``weight`` is then 1.0 and every
+    #: constant factor (the entry's weight included) is folded into it
+    varies: Changing | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,42 @@ def _weight(value: Any, path: str, problems: Problems) -> float:
     return _as_float(value)
 
 
+_CHANGING_SAVED: Final = (
+    "Invalid weight. A RegisteredLoss (what compile(loss=...) takes) has constant weights: Keras keeps no state "
+    "for a loss, so a schedule or learned weight could not advance, train or be saved. Use "
+    "lossreg.attach(model, spec) or lossreg.LossLayer for changing weights."
+)
+
+
+def _any_weight(value: Any, path: str, problems: Problems, *, changing: bool = True) -> tuple[float, Changing | None]:
+    """A weight as written: a number, or (where ``changing``) a schedule or learned weight mapping."""
+    if isinstance(value, Mapping):
+        if not changing:
+            problems.report(LossSpecError(_CHANGING_SAVED, path=path))
+            return 1.0, None
+        return 1.0, read_changing(value, path, problems)
+    return _weight(value, path, problems), None
+
+
+def _combined(
+    weight: float, varies: Changing | None, scale: float, outer: Changing | None, path: str, problems: Problems
+) -> tuple[float, Changing | None]:
+    """A term's weight times its entry's: one constant, or one changing weight with every constant folded in."""
+    if varies is not None and outer is not None:
+        problems.report(
+            LossSpecError(
+                "Both this term's weight and its entry's weight change during training; a term takes one changing "
+                "weight. Keep the schedule or learned weight on the entry or on the term, not both.",
+                path=path,
+            )
+        )
+        return 1.0, outer
+    varies = varies or outer
+    if varies is None:
+        return weight * scale, None
+    return 1.0, varies.scaled(weight * scale)
+
+
 def _params(value: Any, path: str, problems: Problems) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         problems.report(
@@ -153,10 +194,18 @@ def _on(value: Any, path: str, problems: Problems) -> str | None:
     return value
 
 
-def _term(value: Any, path: str, scale: float, problems: Problems, keys: tuple[str, ...] = TERM_KEYS) -> Term | None:
-    """One term, or ``None`` (reported) when it cannot be read."""
+def _term(
+    value: Any,
+    path: str,
+    scale: float,
+    problems: Problems,
+    keys: tuple[str, ...] = TERM_KEYS,
+    outer: Changing | None = None,
+) -> Term | None:
+    """One term, or ``None`` (reported) when it cannot be read; ``scale``/``outer``: its entry's weight."""
     if isinstance(value, str):
-        return Term(value, {}, scale, path)
+        weight, varies = _combined(1.0, None, scale, outer, path, problems)
+        return Term(value, {}, weight, path, varies=varies)
     if isinstance(value, list):
         problems.report(LossSpecError(_NESTED, path=path))
         return None
@@ -186,7 +235,12 @@ def _term(value: Any, path: str, scale: float, problems: Problems, keys: tuple[s
         )
         return None
     params = _params(value.get("params", {}), format_path(path, ["params"]), problems)
-    weight = _weight(value["weight"], format_path(path, ["weight"]), problems) if "weight" in value else 1.0
+    weight_path = format_path(path, ["weight"])
+    weight, varies = (
+        _any_weight(value["weight"], weight_path, problems, changing=keys != SAVED_TERM_KEYS)
+        if "weight" in value
+        else (1.0, None)
+    )
     if not math.isfinite(weight * scale):  # each is finite, but 1e200 * 1e200 is not
         problems.report(
             LossSpecError(
@@ -197,7 +251,8 @@ def _term(value: Any, path: str, scale: float, problems: Problems, keys: tuple[s
         )
         weight = 1.0
     on = _on(value.get("on"), format_path(path, ["on"]), problems)
-    return Term(name, params, weight * scale, path, on, format_path(path, ["loss"]))
+    weight, varies = _combined(weight, varies, scale, outer, weight_path, problems)
+    return Term(name, params, weight, path, on, format_path(path, ["loss"]), varies)
 
 
 def _inputs(value: Any, path: str, problems: Problems) -> dict[str, str] | None:
@@ -223,10 +278,13 @@ def _inputs(value: Any, path: str, problems: Problems) -> dict[str, str] | None:
     return dict(value)
 
 
-def _terms(value: Mapping[Any, Any], path: str, weight: float, problems: Problems) -> list[Term | None]:
+def _terms(
+    value: Mapping[Any, Any], path: str, weight: float, outer: Changing | None, problems: Problems
+) -> list[Term | None]:
     loss = value["loss"]
     if not isinstance(loss, list):
-        return [_term({k: v for k, v in value.items() if k in ("loss", "params")}, path, weight, problems)]
+        single = {k: v for k, v in value.items() if k in ("loss", "params")}
+        return [_term(single, path, weight, problems, outer=outer)]
     if not loss:
         problems.report(
             LossSpecError("Empty list of loss terms. Give at least one loss name.", path=format_path(path, ["loss"]))
@@ -238,7 +296,16 @@ def _terms(value: Mapping[Any, Any], path: str, weight: float, problems: Problem
                 path=format_path(path, ["params"]),
             )
         )
-    return [_term(item, format_path(path, ["loss", i]), weight, problems) for i, item in enumerate(loss)]
+    if isinstance(outer, Learned) and len(loss) > 1:
+        problems.report(
+            LossSpecError(
+                f"A learned weight weighs one task's loss, but this entry sums {len(loss)} terms. Give each term its "
+                f"own 'weight': {outer.as_spec()}, or split the entry.",
+                path=format_path(path, ["weight"]),
+            )
+        )
+        outer = None
+    return [_term(item, format_path(path, ["loss", i]), weight, problems, outer=outer) for i, item in enumerate(loss)]
 
 
 def _entry(value: Any, path: str, problems: Problems) -> Entry | None:
@@ -258,8 +325,10 @@ def _entry(value: Any, path: str, problems: Problems) -> Entry | None:
     if "loss" not in value:
         problems.report(LossSpecError("A spec entry needs a 'loss' key naming a registered loss.", path=path))
         return None
-    weight = _weight(value["weight"], format_path(path, ["weight"]), problems) if "weight" in value else 1.0
-    read_terms = _terms(value, path, weight, problems)
+    weight, outer = (
+        _any_weight(value["weight"], format_path(path, ["weight"]), problems) if "weight" in value else (1.0, None)
+    )
+    read_terms = _terms(value, path, weight, outer, problems)
     terms = tuple(t for t in read_terms if t is not None)
     on = _on(value.get("on"), format_path(path, ["on"]), problems)
     inputs = _inputs(value["inputs"], format_path(path, ["inputs"]), problems) if "inputs" in value else {}

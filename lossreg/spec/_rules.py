@@ -17,6 +17,7 @@ from lossreg.registry import REGISTRY, LossDef
 from lossreg.spec._grammar import Entry, ParsedSpec, Term, read
 from lossreg.spec._problems import Problems
 from lossreg.spec._view import ModelView
+from lossreg.spec._weights import Learned, Schedule
 
 __all__ = [
     "check_compilable",
@@ -24,6 +25,7 @@ __all__ = [
     "check_outputs",
     "check_params",
     "check_tap",
+    "check_weights",
     "extras_not_passed",
     "known_terms",
     "parse",
@@ -133,6 +135,51 @@ def check_compilable(entry: Entry, known: Mapping[str, LossDef], problems: Probl
         extras = known[term.path].extras if term.path in known else ()
         if extras:
             problems.report(LossSpecError(extras_not_passed(term.loss, extras), path=term.path))
+        if term.varies is not None:
+            problems.report(
+                LossSpecError(
+                    "A weight that changes during training (a schedule or a learned weight) needs model state, "
+                    "which Keras does not keep for compile(loss=...). Use lossreg.attach(model, spec) (or "
+                    "lossreg.LossLayer in the graph) for this spec.",
+                    path=term.varies.path,
+                )
+            )
+
+
+# -- weights that change ------------------------------------------------------------------------------------------
+
+
+def check_weights(parsed: ParsedSpec, problems: Problems, *, epochs: bool = True) -> None:
+    """Rule: changing weights that fit together. Every ``dwa`` term shares one temperature (DWA weighs its tasks
+    jointly); ``epochs=False`` (``LossLayer``, which cannot see ``fit``'s epochs) refuses epoch-counted ones."""
+    temperatures: dict[float, str] = {}
+    for entry in parsed.entries.values():
+        for term in entry.terms:
+            varies = term.varies
+            if isinstance(varies, Learned) and varies.method == "dwa":
+                temperatures.setdefault(varies.params["temperature"], varies.path)
+                if len(temperatures) > 1:
+                    first = next(iter(temperatures.items()))
+                    problems.report(
+                        LossSpecError(
+                            f"Dynamic weight average weighs its tasks jointly with one temperature, but this term "
+                            f"has {varies.params['temperature']!r} and {first[1]} has {first[0]!r}. Give every 'dwa' "
+                            "weight the same temperature.",
+                            path=format_path(varies.path, ["temperature"]),
+                        )
+                    )
+            counts_epochs = (isinstance(varies, Schedule) and varies.unit == "epoch") or (
+                isinstance(varies, Learned) and varies.needs_epochs
+            )
+            if counts_epochs and not epochs and varies is not None:
+                what = "An epoch-counted schedule" if isinstance(varies, Schedule) else "Dynamic weight average"
+                problems.report(
+                    LossSpecError(
+                        f"{what} needs fit()'s epochs, which a LossLayer cannot see (lossreg.attach counts them). "
+                        "Use lossreg.attach(model, spec), or count the schedule in steps ('unit': 'step').",
+                        path=varies.path,
+                    )
+                )
 
 
 def extras_not_passed(loss: str, extras: Iterable[str]) -> str:

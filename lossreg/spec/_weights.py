@@ -1,0 +1,326 @@
+"""Weights that change during training, as spec data: schedules and learned weighting (no Keras here).
+
+A term's (or entry's) ``weight`` is a number, or one of::
+
+    {"schedule": "linear",    "start": 0.0, "end": 1.0, "steps": 2000, "delay": 0}
+    {"schedule": "cosine",    "start": 0.0, "end": 1.0, "steps": 2000, "delay": 0}
+    {"schedule": "logistic",  "start": 0.0, "end": 1.0, "midpoint": 2500, "rate": 0.0025}
+    {"schedule": "piecewise", "boundaries": [1000, 2000], "values": [0.0, 0.5, 1.0]}
+    {"schedule": "cyclical",  "start": 0.0, "end": 1.0, "steps": 10000, "cycles": 4, "ratio": 0.5}
+    {"learned": "uncertainty", "init": 0.0, "trainable": true}
+    {"learned": "dwa", "temperature": 2.0}
+
+Every schedule also takes ``"unit": "step"`` (the default: training batches) or ``"epoch"``. The formulas
+are :func:`lossreg.schedule_value`'s; this module only reads and validates the data, reporting each problem
+with its spec path. ``scale`` (a constant factor) is what an enclosing constant weight folds into a learned
+weight; a schedule folds it into its own values instead.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from lossreg._errors import LossSpecError, did_you_mean, format_path, short_repr
+from lossreg.spec._problems import Problems
+
+__all__ = ["LEARNED", "SCHEDULES", "Changing", "Learned", "Schedule", "read_changing"]
+
+_REQUIRED: Final = object()
+
+#: Each schedule's parameters and their defaults (``_REQUIRED``: must be given), ``unit`` aside.
+SCHEDULES: Final[Mapping[str, Mapping[str, Any]]] = {
+    "linear": {"start": 0.0, "end": 1.0, "steps": _REQUIRED, "delay": 0},
+    "cosine": {"start": 0.0, "end": 1.0, "steps": _REQUIRED, "delay": 0},
+    "logistic": {"start": 0.0, "end": 1.0, "midpoint": _REQUIRED, "rate": _REQUIRED},
+    "piecewise": {"boundaries": _REQUIRED, "values": _REQUIRED},
+    "cyclical": {"start": 0.0, "end": 1.0, "steps": _REQUIRED, "cycles": 4, "ratio": 0.5},
+}
+#: Each learned weighting's options and their defaults (``scale`` aside).
+LEARNED: Final[Mapping[str, Mapping[str, Any]]] = {
+    "uncertainty": {"init": 0.0, "trainable": True},
+    "dwa": {"temperature": 2.0},
+}
+_UNITS: Final = ("step", "epoch")
+_GRADNORM: Final = (
+    "GradNorm is not offered: it needs each task's gradient norm with respect to the shared weights inside the "
+    "training step (a gradient within the gradient), which Keras' training loop does not expose on every backend. "
+    "Use 'uncertainty' or 'dwa'."
+)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A weight that follows a fixed schedule of the training step (or epoch)."""
+
+    kind: str
+    params: Mapping[str, Any]
+    unit: str = "step"
+    path: str = field(default="", compare=False)
+
+    def scaled(self, factor: float) -> Schedule:
+        """This schedule times a constant: the start/end (or piecewise values) multiplied by ``factor``."""
+        if factor == 1.0:
+            return self
+        params = dict(self.params)
+        if self.kind == "piecewise":
+            params["values"] = tuple(v * factor for v in params["values"])
+        else:
+            params["start"], params["end"] = params["start"] * factor, params["end"] * factor
+        return Schedule(self.kind, params, self.unit, self.path)
+
+    def as_spec(self) -> dict[str, Any]:
+        """The spec data this schedule reads back from."""
+        data: dict[str, Any] = {"schedule": self.kind}
+        data.update({k: list(v) if isinstance(v, tuple) else v for k, v in self.params.items()})
+        if self.unit != "step":
+            data["unit"] = self.unit
+        return data
+
+    def describe(self) -> str:
+        """One line for ``lossreg check``: ``linear 0 -> 1 over 2000 steps after 500``."""
+        p = self.params
+        unit = f"{self.unit}s"
+        if self.kind in ("linear", "cosine"):
+            text = f"{self.kind} {p['start']:g} -> {p['end']:g} over {p['steps']} {unit}"
+            return text + (f" after {p['delay']}" if p["delay"] else "")
+        if self.kind == "logistic":
+            return f"logistic {p['start']:g} -> {p['end']:g}, midpoint {p['midpoint']:g} {unit}, rate {p['rate']:g}"
+        if self.kind == "piecewise":
+            return f"piecewise {list(p['values'])} at {unit} {list(p['boundaries'])}"
+        return (
+            f"cyclical {p['start']:g} -> {p['end']:g}, {p['cycles']} cycles over {p['steps']} {unit}, "
+            f"rising for {p['ratio']:g} of each"
+        )
+
+
+@dataclass(frozen=True)
+class Learned:
+    """A weight the model learns (``uncertainty``) or computes from the training losses (``dwa``)."""
+
+    method: str
+    params: Mapping[str, Any]
+    scale: float = 1.0
+    path: str = field(default="", compare=False)
+
+    def scaled(self, factor: float) -> Learned:
+        return self if factor == 1.0 else Learned(self.method, self.params, self.scale * factor, self.path)
+
+    @property
+    def needs_epochs(self) -> bool:
+        return self.method == "dwa"
+
+    def as_spec(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"learned": self.method, **self.params}
+        if self.scale != 1.0:
+            data["scale"] = self.scale
+        return data
+
+    def describe(self) -> str:
+        options = ", ".join(f"{k} {v}" for k, v in self.params.items())
+        return f"learned: {self.method} ({options})" + (f" x {self.scale:g}" if self.scale != 1.0 else "")
+
+
+Changing = Schedule | Learned
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _number(value: Any, path: str, problems: Problems, *, low: float | None = 0.0, strict: bool = False) -> Any:
+    """A finite real number ``>= low`` (``> low`` when ``strict``), else reported and ``None``."""
+    bound = "" if low is None else f"{'>' if strict else '>='} {low:g}"
+    if not _is_number(value) or not math.isfinite(float(value)):
+        problems.report(LossSpecError(f"Expected a finite number {bound}, received {short_repr(value)}.", path=path))
+        return None
+    value = float(value)
+    if low is not None and (value <= low if strict else value < low):
+        problems.report(LossSpecError(f"Expected a number {bound}, received {value!r}.", path=path))
+        return None
+    return value
+
+
+def _count(value: Any, path: str, problems: Problems, *, low: int) -> Any:
+    """A whole number ``>= low`` (``2000`` or ``2000.0``), else reported and ``None``."""
+    if not _is_number(value) or not math.isfinite(float(value)) or float(value) != int(value):
+        problems.report(LossSpecError(f"Expected a whole number >= {low}, received {short_repr(value)}.", path=path))
+        return None
+    if int(value) < low:
+        problems.report(LossSpecError(f"Expected a whole number >= {low}, received {int(value)}.", path=path))
+        return None
+    return int(value)
+
+
+def _list(value: Any, path: str, problems: Problems) -> list[Any] | None:
+    if not isinstance(value, list | tuple) or not value:
+        problems.report(LossSpecError(f"Expected a non-empty list, received {short_repr(value)}.", path=path))
+        return None
+    return list(value)
+
+
+def _schedule_params(kind: str, given: Mapping[str, Any], path: str, problems: Problems) -> dict[str, Any] | None:
+    """The schedule's parameters with defaults filled in, each validated; ``None`` when one is wrong."""
+    params: dict[str, Any] = {}
+    ok = True
+    for name, default in SCHEDULES[kind].items():
+        where = format_path(path, [name])
+        if name not in given:
+            if default is _REQUIRED:
+                problems.report(
+                    LossSpecError(
+                        f"A {kind!r} schedule needs {name!r}. It takes: {', '.join(SCHEDULES[kind])} (and 'unit').",
+                        path=path,
+                    )
+                )
+                ok = False
+            else:
+                params[name] = default
+            continue
+        value = given[name]
+        if name in ("start", "end"):
+            read = _number(value, where, problems)
+        elif name in ("steps", "cycles"):
+            read = _count(value, where, problems, low=1)
+        elif name == "delay":
+            read = _count(value, where, problems, low=0)
+        elif name == "midpoint":
+            read = _number(value, where, problems, low=None)
+        elif name == "rate":
+            read = _number(value, where, problems, strict=True)
+        elif name == "ratio":
+            read = _number(value, where, problems, strict=True)
+            if read is not None and read > 1:
+                problems.report(LossSpecError(f"Expected a ratio in (0, 1], received {read!r}.", path=where))
+                read = None
+        elif name == "boundaries":
+            items = _list(value, where, problems)
+            read = (
+                None
+                if items is None
+                else [_count(b, format_path(where, [i]), problems, low=0) for i, b in enumerate(items)]
+            )
+            if read is not None and None not in read and any(b >= c for b, c in itertools.pairwise(read)):
+                problems.report(LossSpecError(f"Boundaries must increase strictly, received {read}.", path=where))
+                read = None
+            read = None if read is None or None in read else tuple(read)
+        else:  # values
+            items = _list(value, where, problems)
+            read = (
+                None if items is None else [_number(v, format_path(where, [i]), problems) for i, v in enumerate(items)]
+            )
+            read = None if read is None or None in read else tuple(read)
+        if read is None:
+            ok = False
+        params[name] = read
+    if not ok:
+        return None
+    if kind == "piecewise" and len(params["values"]) != len(params["boundaries"]) + 1:
+        problems.report(
+            LossSpecError(
+                f"A piecewise schedule needs one value more than boundaries (values[i] applies up to boundaries[i], "
+                f"the last after the last boundary); received {len(params['boundaries'])} boundaries and "
+                f"{len(params['values'])} values.",
+                path=format_path(path, ["values"]),
+            )
+        )
+        return None
+    if kind == "cyclical" and params["cycles"] > params["steps"]:
+        problems.report(
+            LossSpecError(
+                f"A cyclical schedule cannot have more cycles ({params['cycles']}) than steps ({params['steps']}).",
+                path=format_path(path, ["cycles"]),
+            )
+        )
+        return None
+    return params
+
+
+def _check_keys(given: Mapping[str, Any], allowed: tuple[str, ...], path: str, what: str, problems: Problems) -> bool:
+    ok = True
+    for key in given:
+        if key not in allowed:
+            hint = did_you_mean(key, allowed) if isinstance(key, str) else ""
+            problems.report(
+                LossSpecError(
+                    f"Unknown key {short_repr(key)} in {what}.{hint} It takes: {', '.join(allowed)}.", path=path
+                )
+            )
+            ok = False
+    return ok
+
+
+def _kind(value: Any, choices: Mapping[str, Any], what: str, path: str, problems: Problems) -> str | None:
+    if isinstance(value, str) and value in choices:
+        return value
+    hint = did_you_mean(value, choices) if isinstance(value, str) else ""
+    extra = f" {_GRADNORM}" if isinstance(value, str) and value.lower() == "gradnorm" else ""
+    problems.report(
+        LossSpecError(
+            f"Unknown {what} {short_repr(value)}.{hint} Expected one of: {', '.join(choices)}.{extra}", path=path
+        )
+    )
+    return None
+
+
+def read_changing(value: Mapping[Any, Any], path: str, problems: Problems) -> Changing | None:
+    """A ``weight`` written as a mapping: a schedule or a learned weighting; ``None`` (reported) when invalid."""
+    has_schedule, has_learned = "schedule" in value, "learned" in value
+    if has_schedule == has_learned:
+        problems.report(
+            LossSpecError(
+                "Invalid weight. Expected a number, or a mapping with exactly one of 'schedule' (e.g. {'schedule': "
+                "'linear', 'steps': 2000}) or 'learned' (e.g. {'learned': 'uncertainty'}); received "
+                f"{short_repr(dict(value))}.",
+                path=path,
+            )
+        )
+        return None
+    if has_schedule:
+        kind = _kind(value["schedule"], SCHEDULES, "schedule", format_path(path, ["schedule"]), problems)
+        if kind is None:
+            return None
+        allowed = ("schedule", *SCHEDULES[kind], "unit")
+        keys_ok = _check_keys(value, allowed, path, f"a {kind!r} schedule", problems)
+        unit = value.get("unit", "step")
+        if unit not in _UNITS:
+            hint = did_you_mean(unit, _UNITS) if isinstance(unit, str) else ""
+            problems.report(
+                LossSpecError(
+                    f"Unknown unit {short_repr(unit)}.{hint} Expected 'step' (training batches) or 'epoch'.",
+                    path=format_path(path, ["unit"]),
+                )
+            )
+            return None
+        params = _schedule_params(kind, value, path, problems)
+        return Schedule(kind, params, unit, path) if params is not None and keys_ok else None
+    method = _kind(value["learned"], LEARNED, "learned weighting", format_path(path, ["learned"]), problems)
+    if method is None:
+        return None
+    allowed = ("learned", *LEARNED[method], "scale")
+    keys_ok = _check_keys(value, allowed, path, f"a {method!r} learned weight", problems)
+    params = dict(LEARNED[method])
+    for name in LEARNED[method]:
+        if name not in value:
+            continue
+        where = format_path(path, [name])
+        if name == "trainable":
+            if not isinstance(value[name], bool):
+                problems.report(
+                    LossSpecError(f"Expected true or false, received {short_repr(value[name])}.", path=where)
+                )
+                keys_ok = False
+            params[name] = value[name]
+        elif name == "init":  # a log-variance: any finite number
+            params[name] = _number(value[name], where, problems, low=None)
+        else:  # temperature
+            params[name] = _number(value[name], where, problems, strict=True)
+        keys_ok = keys_ok and params[name] is not None
+    scale = _number(value["scale"], format_path(path, ["scale"]), problems) if "scale" in value else 1.0
+    if not keys_ok or scale is None:
+        return None
+    return Learned(method, params, scale, path)
