@@ -21,7 +21,7 @@ __all__ = ["TermMetric", "term_metrics"]
 
 
 @keras.saving.register_keras_serializable(package="lossreg")
-class TermMetric(keras.metrics.Metric):
+class TermMetric(keras.metrics.Mean):
     """The running mean of one loss term on the batches seen, as Keras logs ``<output>_loss``.
 
     Args:
@@ -56,8 +56,6 @@ class TermMetric(keras.metrics.Metric):
         (term,) = read_terms([saved], root=f"TermMetric(name={self.name!r})")  # a saved config is untrusted
         self._term = bind(term.loss, term.params, term.weight, path=term.path)
         self._config = {"loss": term.loss, "params": dict(term.params), "weight": term.weight, "weighted": weighted}
-        self.total = self.add_variable(shape=(), initializer="zeros", dtype="float32", aggregation="sum", name="total")
-        self.count = self.add_variable(shape=(), initializer="zeros", dtype="float32", aggregation="sum", name="count")
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         value = loss_value(
@@ -71,16 +69,8 @@ class TermMetric(keras.metrics.Metric):
         )
         if self._config["weighted"]:
             value = value * self._term.weight
-        batch = keras.ops.cast(keras.ops.shape(keras.tree.flatten(y_pred)[0])[0], "float32")
-        self.total.assign_add(keras.ops.cast(value, "float32") * batch)
-        self.count.assign_add(batch)
-
-    def result(self) -> Any:
-        return keras.ops.divide_no_nan(self.total, self.count)
-
-    def reset_state(self) -> None:
-        self.total.assign(0.0)
-        self.count.assign(0.0)
+        batch = keras.ops.shape(keras.tree.flatten(y_pred)[0])[0]
+        super().update_state(value, sample_weight=batch)
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "dtype": self.dtype, **self._config}
