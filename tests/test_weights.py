@@ -12,6 +12,7 @@ import math
 import keras
 import numpy as np
 import pytest
+from on_backend import only_on
 
 import lossreg
 
@@ -217,6 +218,17 @@ def test_attach_epoch_schedule_logs_the_schedule_at_the_epoch():
     np.testing.assert_allclose(history["a_weight"], [reference(weight, e) for e in (4, 5)], rtol=RTOL, atol=ATOL)
 
 
+@only_on("tensorflow", "jax", why="several steps per execution and XLA (torch refuses steps_per_execution > 1)")
+def test_attach_schedule_counts_every_step_inside_compiled_multi_step_execution():
+    train = lossreg.attach(two_heads(), {"a": {"loss": "mse", "weight": RAMP}, "b": {"loss": "mse", "weight": 0.5}})
+    train.compile(optimizer=keras.optimizers.SGD(0.01), steps_per_execution=3, jit_compile=True)
+    x, y = data(n=48)  # 6 steps per epoch, 2 executions
+    steps = Iterations()
+    history = train.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[steps]).history
+    assert steps.seen == [6, 12]
+    np.testing.assert_allclose(history["a_weight"], [reference(RAMP, 6), reference(RAMP, 12)], rtol=RTOL)
+
+
 def loss_layer_model(weight_a, weight_b=0.5, *, bias=True):
     """A functional model whose losses are two LossLayers: ``a`` (weight ``weight_a``) and ``b`` (``weight_b``)."""
     keras.utils.set_random_seed(0)
@@ -327,20 +339,40 @@ def repeated(x, y, times):
     return np.tile(x, (times, 1)), {k: np.tile(v, (times, 1)) for k, v in y.items()}
 
 
-def test_uncertainty_weighting_converges_to_one_over_the_loss():
+def frozen_loss_layers(weight):
+    """``frozen_heads`` as a functional model whose two losses are LossLayers ``a`` and ``b`` with ``weight``."""
+    keras.utils.set_random_seed(0)
+    x = keras.Input((4,), name="x")
+    ya, yb = keras.Input((2,), name="ya"), keras.Input((3,), name="yb")
+    dense = {"use_bias": False, "trainable": False, "kernel_initializer": "zeros"}
+    a = lossreg.LossLayer("mse", weight=weight, name="a_loss")([ya, keras.layers.Dense(2, **dense)(x)])
+    b = lossreg.LossLayer("mse", weight=weight, name="b_loss")([yb, keras.layers.Dense(3, **dense)(x)])
+    return keras.Model([x, ya, yb], [a, b])
+
+
+@pytest.mark.parametrize("owner", ["attach", "LossLayer"])
+def test_uncertainty_weighting_converges_to_one_over_the_loss(owner):
     x, y = data(n=8, scale_a=10.0, scale_b=0.1)  # L_a ~ 100, L_b ~ 0.01
     la, lb = mse64(y["a"], 0.0), mse64(y["b"], 0.0)
     assert la / lb > 1e3
     uncertainty = {"learned": "uncertainty"}
-    train = lossreg.attach(
-        frozen_heads(), {"a": {"loss": "mse", "weight": uncertainty}, "b": {"loss": "mse", "weight": uncertainty}}
-    )
+    if owner == "attach":
+        spec = {"a": {"loss": "mse", "weight": uncertainty}, "b": {"loss": "mse", "weight": uncertainty}}
+        model = lossreg.attach(frozen_heads(), spec)
+
+        def inputs(x, y):
+            return x, y
+    else:
+        model = frozen_loss_layers(uncertainty)
+
+        def inputs(x, y):
+            return [x, y["a"], y["b"]], None
+
     # SGD on exp(-s) L + s: gradient 1 - exp(-s) L, curvature 1 at the optimum; lr 0.5 converges well in 200 steps
-    train.compile(optimizer=keras.optimizers.SGD(0.5))
-    xr, yr = repeated(x, y, 25)
-    train.fit(xr, yr, batch_size=8, epochs=8, shuffle=False, verbose=0)  # 200 steps
-    assert len(train.trainable_variables) == 2  # the two log-variances, nothing else
-    logs = train.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
+    model.compile(optimizer=keras.optimizers.SGD(0.5))
+    model.fit(*inputs(*repeated(x, y, 25)), batch_size=8, epochs=8, shuffle=False, verbose=0)  # 200 steps
+    assert len(model.trainable_variables) == 2  # the two log-variances, nothing else
+    logs = model.evaluate(*inputs(x, y), batch_size=8, verbose=0, return_dict=True)
     np.testing.assert_allclose([logs["a_loss"], logs["b_loss"]], [la, lb], rtol=1e-5)
     for k in "ab":
         weight, loss = logs[f"{k}_weight"], logs[f"{k}_loss"]
@@ -348,7 +380,7 @@ def test_uncertainty_weighting_converges_to_one_over_the_loss():
         np.testing.assert_allclose(logs[f"{k}_weighted_loss"], weight * loss - math.log(weight), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(logs["loss"], logs["a_weighted_loss"] + logs["b_weighted_loss"], rtol=1e-5, atol=1e-6)
     # at the optimum each weighted term is 1 + log L
-    np.testing.assert_allclose(logs["a_weighted_loss"], 1.0 + math.log(la), rtol=1e-4)
+    np.testing.assert_allclose([logs["a_weighted_loss"], logs["b_weighted_loss"]], 1.0 + np.log([la, lb]), rtol=1e-4)
 
 
 def test_uncertainty_weighting_under_an_entry_weight_folds_it_in():
@@ -503,8 +535,14 @@ def test_loss_layer_ignores_edits_to_the_list_it_was_given(tmp_path):
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(16, 2)).astype("float32"), rng.normal(size=(16, 2)).astype("float32")
-    model.compile(optimizer=keras.optimizers.SGD(0.01))
-    model.fit([x, y], None, batch_size=8, epochs=1, verbose=0)
+    kernel, bias = (keras.ops.convert_to_numpy(v).astype("float64") for v in model.get_layer("dense").weights)
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    model.fit([x, y], None, batch_size=16, epochs=1, verbose=0)  # one step on 2 * mse, as built
+    residual = x.astype("float64") @ kernel + bias - y  # d(2 mse)/d(pred) = 2 * 2 / (n d) * residual
+    step = 0.1 * 2.0 * 2.0 / residual.size
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model.get_layer("dense").kernel), kernel - step * x.T @ residual, rtol=1e-5
+    )
     logs = model.evaluate([x, y], None, batch_size=16, verbose=0, return_dict=True)
     mse = mse64(y, keras.Model(x_in, pred).predict(x, verbose=0))
     np.testing.assert_allclose(
