@@ -530,11 +530,6 @@ def test_dwa_weights_follow_the_formula_on_the_logged_epoch_losses(learned):
     np.testing.assert_allclose(logs["loss"], sum(weighted), rtol=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs library fix: with validation_data, EpochCounter.on_epoch_end reads the trackers after fit's "
-    "validation evaluate() has reset and refilled them, so dwa uses the validation losses, not the training ones",
-)
 def test_dwa_uses_the_training_losses_when_fit_validates():
     train = dwa_model()
     x, y = three_targets()
@@ -543,6 +538,20 @@ def test_dwa_uses_the_training_losses_when_fit_validates():
     history = train.fit(x, y, batch_size=8, epochs=5, verbose=0, validation_data=(xv, yv)).history
     weights = np.array([history[f"{k}_weight"] for k in "abc"])
     np.testing.assert_allclose(weights, dwa_reference([history[f"{k}_loss"] for k in "abc"], 2.0), rtol=1e-5)
+
+
+def test_epoch_counted_weights_refuse_train_on_batch():
+    """Only fit() has epochs: train_on_batch would leave dwa and epoch schedules at their first value, silently."""
+    train = dwa_model()
+    x, y = three_targets()
+    with pytest.raises(lossreg.LossSpecError, match=r"train_on_batch\(\) has no epochs"):
+        train.train_on_batch(x, y)
+    steps = lossreg.attach(
+        three_heads(), {k: {"loss": "mse", "weight": {"schedule": "linear", "steps": 4}} for k in "abc"}
+    )
+    steps.compile(optimizer=keras.optimizers.SGD(0.1))
+    logs = steps.train_on_batch(x, y, return_dict=True)  # step-counted weights advance per batch
+    assert logs["a_weight"] == pytest.approx(0.25)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -563,14 +572,18 @@ def test_registered_loss_terms_refuse_edits():
     assert float(keras.ops.convert_to_numpy(loss(np.array([[1.0]]), np.array([[3.0]])))) == 8.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs library fix: RegisteredLoss.terms is a plain attribute, so `loss.terms = [...]` is accepted; the "
-    "loss still computes the built terms but get_config() saves the new ones (make terms a read-only property)",
-)
+def test_attach_spec_and_layer_terms_cannot_be_replaced():
+    train = dwa_model()
+    with pytest.raises(TypeError, match=FIXED):
+        train.spec = {"a": "mae"}
+    layer = lossreg.LossLayer("mse")
+    with pytest.raises(TypeError, match=FIXED):
+        layer.terms = ()
+
+
 def test_registered_loss_terms_cannot_be_replaced():
     loss = lossreg.resolve({"loss": "mse", "weight": 2.0})
-    with pytest.raises((TypeError, AttributeError)):
+    with pytest.raises(TypeError, match=FIXED):
         loss.terms = [{"loss": "mse", "params": {}, "weight": 1000.0}]
     assert loss.get_config()["terms"][0]["weight"] == 2.0  # what is saved is what is computed
     restored = lossreg.RegisteredLoss.from_config(loss.get_config())

@@ -128,21 +128,22 @@ def weigh(weights: TermWeights | None, i: int, constant: float, mean: Any) -> tu
 
 
 class EpochCounter(keras.callbacks.Callback):
-    """Counts epochs into each ``TermWeights`` that needs them and, after each epoch, sets the dwa weights
-    from the epoch's logged mean losses. ``lossreg.attach``'s model adds it to every ``fit``."""
+    """Counts epochs into each ``TermWeights`` that needs them and, after each epoch, sets the dwa weights from the
+    epoch's logged training losses (``logs['<label>_loss']``: the validation run before ``on_epoch_end`` has reset
+    the trackers to its own figures). ``lossreg.attach``'s model adds it to every ``fit``."""
 
-    def __init__(self, owners: Sequence[tuple[TermWeights, Sequence[Any]]]) -> None:
+    def __init__(self, owners: Sequence[TermWeights]) -> None:
         super().__init__()
-        self.owners = owners  # (weights, per-term unweighted-loss tracker)
+        self.owners = owners
 
     def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-        for weights, _ in self.owners:
+        for weights in self.owners:
             if weights.epoch is not None:
                 weights.epoch.assign_add(1.0)
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-        for weights, trackers in self.owners:
+        for weights in self.owners:
             dwa = {i: c for i, c in enumerate(weights.changing) if isinstance(c, Learned) and c.method == "dwa"}
             if dwa:
-                losses = {i: float(keras.ops.convert_to_numpy(trackers[i].result())) for i in dwa}
+                losses = {i: float((logs or {})[f"{weights.labels[i]}_loss"]) for i in dwa}
                 weights.dwa_update(losses, next(iter(dwa.values())).params["temperature"])
