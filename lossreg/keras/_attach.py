@@ -194,7 +194,8 @@ class AttachedModel(keras.Model):
         if len(args) > 5:  # fit(x, y, batch_size, epochs, verbose, callbacks, ...) positionally
             args, callbacks = args[:5] + args[6:], args[5]
         if self.term_weights is not None and self.term_weights.needs_epochs:
-            callbacks = [*(callbacks or []), EpochCounter([self.term_weights])]
+            # first: a checkpoint saved at an epoch's end then holds the weights the next epoch will use
+            callbacks = [EpochCounter([self.term_weights]), *(callbacks or [])]
         return super().fit(*args, callbacks=callbacks, **kwargs)
 
     def train_on_batch(self, *args: Any, **kwargs: Any) -> Any:
