@@ -195,7 +195,11 @@ class AttachedModel(keras.Model):
             args, callbacks = args[:5] + args[6:], args[5]
         if self.term_weights is not None and self.term_weights.needs_epochs:
             # first: a checkpoint saved at an epoch's end then holds the weights the next epoch will use
-            callbacks = [EpochCounter([self.term_weights]), *(callbacks or [])]
+            counter = EpochCounter([self.term_weights])
+            if isinstance(callbacks, keras.callbacks.CallbackList):
+                callbacks.callbacks.insert(0, counter)
+            else:
+                callbacks = [counter, *(callbacks or [])]
         return super().fit(*args, callbacks=callbacks, **kwargs)
 
     def train_on_batch(self, *args: Any, **kwargs: Any) -> Any:
