@@ -73,6 +73,12 @@ class Schedule:
             params["start"], params["end"] = params["start"] * factor, params["end"] * factor
         return Schedule(self.kind, params, self.unit, self.path)
 
+    @property
+    def finite(self) -> bool:
+        """Whether every value it takes is a finite float (a constant folded in by ``scaled`` may overflow)."""
+        values = self.params["values"] if self.kind == "piecewise" else (self.params["start"], self.params["end"])
+        return all(math.isfinite(v) for v in values)
+
     def as_spec(self) -> dict[str, Any]:
         """The spec data this schedule reads back from."""
         data: dict[str, Any] = {"schedule": self.kind}
@@ -111,6 +117,11 @@ class Learned:
         return self if factor == 1.0 else Learned(self.method, self.params, self.scale * factor, self.path)
 
     @property
+    def finite(self) -> bool:
+        """Whether its scale is a finite float (a constant folded in by ``scaled`` may overflow)."""
+        return math.isfinite(self.scale)
+
+    @property
     def needs_epochs(self) -> bool:
         return self.method == "dwa"
 
@@ -132,28 +143,53 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite float, or ``None`` (not a real number, NaN, infinite, or an integer beyond a float)."""
+    if not _is_number(value):
+        return None
+    try:
+        number = float(value)
+    except (OverflowError, ValueError):  # 10**400, Fraction(10**5000, 1)
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _number(value: Any, path: str, problems: Problems, *, low: float | None = 0.0, strict: bool = False) -> Any:
     """A finite real number ``>= low`` (``> low`` when ``strict``), else reported and ``None``."""
-    bound = "" if low is None else f"{'>' if strict else '>='} {low:g}"
-    if not _is_number(value) or not math.isfinite(float(value)):
-        problems.report(LossSpecError(f"Expected a finite number {bound}, received {short_repr(value)}.", path=path))
+    bound = "" if low is None else f" {'>' if strict else '>='} {low:g}"
+    number = _finite(value)
+    if number is None:
+        problems.report(LossSpecError(f"Expected a finite number{bound}, received {short_repr(value)}.", path=path))
         return None
-    value = float(value)
-    if low is not None and (value <= low if strict else value < low):
-        problems.report(LossSpecError(f"Expected a number {bound}, received {value!r}.", path=path))
+    if low is not None and (number <= low if strict else number < low):
+        problems.report(LossSpecError(f"Expected a number{bound}, received {number!r}.", path=path))
         return None
-    return value
+    return number
+
+
+#: The largest count (steps, delay, cycles, a boundary): every whole number up to it is exact as a float.
+_MAX_COUNT: Final = 2**53
 
 
 def _count(value: Any, path: str, problems: Problems, *, low: int) -> Any:
-    """A whole number ``>= low`` (``2000`` or ``2000.0``), else reported and ``None``."""
-    if not _is_number(value) or not math.isfinite(float(value)) or float(value) != int(value):
+    """A whole number ``>= low`` (``2000`` or ``2000.0``), at most ``2**53``, else reported and ``None``."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        count = int(value)
+    else:
+        number = _finite(value)
+        count = int(number) if number is not None and number == int(number) else None
+    if count is None:
         problems.report(LossSpecError(f"Expected a whole number >= {low}, received {short_repr(value)}.", path=path))
         return None
-    if int(value) < low:
-        problems.report(LossSpecError(f"Expected a whole number >= {low}, received {int(value)}.", path=path))
+    if not low <= count <= _MAX_COUNT:
+        problems.report(
+            LossSpecError(
+                f"Expected a whole number from {low} to 2**53, received {short_repr(value)}.",
+                path=path,
+            )
+        )
         return None
-    return int(value)
+    return count
 
 
 def _list(value: Any, path: str, problems: Problems) -> list[Any] | None:
@@ -287,7 +323,7 @@ def read_changing(value: Mapping[Any, Any], path: str, problems: Problems) -> Ch
         allowed = ("schedule", *SCHEDULES[kind], "unit")
         keys_ok = _check_keys(value, allowed, path, f"a {kind!r} schedule", problems)
         unit = value.get("unit", "step")
-        if unit not in _UNITS:
+        if not isinstance(unit, str) or unit not in _UNITS:  # a str first: `array in _UNITS` compares elementwise
             hint = did_you_mean(unit, _UNITS) if isinstance(unit, str) else ""
             problems.report(
                 LossSpecError(
@@ -295,8 +331,8 @@ def read_changing(value: Mapping[Any, Any], path: str, problems: Problems) -> Ch
                     path=format_path(path, ["unit"]),
                 )
             )
-            return None
-        params = _schedule_params(kind, value, path, problems)
+            keys_ok = False
+        params = _schedule_params(kind, value, path, problems)  # checked too, so `lossreg check` lists every problem
         return Schedule(kind, params, unit, path) if params is not None and keys_ok else None
     method = _kind(value["learned"], LEARNED, "learned weighting", format_path(path, ["learned"]), problems)
     if method is None:
