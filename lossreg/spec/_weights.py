@@ -181,13 +181,11 @@ def _count(value: Any, path: str, problems: Problems, *, low: int) -> Any:
     if count is None:
         problems.report(LossSpecError(f"Expected a whole number >= {low}, received {short_repr(value)}.", path=path))
         return None
-    if not low <= count <= _MAX_COUNT:
-        problems.report(
-            LossSpecError(
-                f"Expected a whole number from {low} to 2**53, received {short_repr(value)}.",
-                path=path,
-            )
-        )
+    if count < low:
+        problems.report(LossSpecError(f"Expected a whole number >= {low}, received {count}.", path=path))
+        return None
+    if count > _MAX_COUNT:
+        problems.report(LossSpecError(f"Expected a whole number <= 2**53, received {short_repr(value)}.", path=path))
         return None
     return count
 
