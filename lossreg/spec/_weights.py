@@ -336,7 +336,7 @@ def read_changing(value: Mapping[Any, Any], path: str, problems: Problems) -> Ch
     if method is None:
         return None
     allowed = ("learned", *LEARNED[method], "scale")
-    keys_ok = _check_keys(value, allowed, path, f"a {method!r} learned weight", problems)
+    keys_ok = _check_keys(value, allowed, path, f"learned weight {method!r}", problems)
     params = dict(LEARNED[method])
     for name in LEARNED[method]:
         if name not in value:
