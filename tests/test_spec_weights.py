@@ -80,7 +80,12 @@ BAD = [
     (
         {"schedule": "cyclical", "steps": 3, "cycles": 4},
         ["cycles"],
-        "A cyclical schedule cannot have more cycles (4) than steps (3).",
+        "A cyclical schedule cannot have more cycles (4) than steps (3). Give 'cycles' at most 'steps'.",
+    ),
+    (
+        {"schedule": "cyclical", "steps": 2},
+        ["cycles"],
+        "A cyclical schedule cannot have more cycles (4, the default) than steps (2). Give 'cycles' at most 'steps'.",
     ),
     ({"schedule": "cyclical", "steps": 10, "cycles": 0}, ["cycles"], "Expected a whole number >= 1, received 0."),
     ({"schedule": "logistic", "midpoint": 5, "rate": 0}, ["rate"], "Expected a number > 0, received 0.0."),

@@ -239,7 +239,7 @@ def _schedule_params(kind: str, given: Mapping[str, Any], path: str, problems: P
                 else [_count(b, format_path(where, [i]), problems, low=0) for i, b in enumerate(items)]
             )
             if read is not None and None not in read and any(b >= c for b, c in itertools.pairwise(read)):
-                problems.report(LossSpecError(f"Boundaries must increase strictly, received {read}.", path=where))
+                problems.report(LossSpecError(f"Boundaries must increase strictly, received {short_repr(read)}.", path=where))
                 read = None
             read = None if read is None or None in read else tuple(read)
         else:  # values
@@ -264,9 +264,11 @@ def _schedule_params(kind: str, given: Mapping[str, Any], path: str, problems: P
         )
         return None
     if kind == "cyclical" and params["cycles"] > params["steps"]:
+        default = "" if "cycles" in given else ", the default"
         problems.report(
             LossSpecError(
-                f"A cyclical schedule cannot have more cycles ({params['cycles']}) than steps ({params['steps']}).",
+                f"A cyclical schedule cannot have more cycles ({params['cycles']}{default}) than steps "
+                f"({params['steps']}). Give 'cycles' at most 'steps'.",
                 path=format_path(path, ["cycles"]),
             )
         )
