@@ -239,7 +239,9 @@ def _schedule_params(kind: str, given: Mapping[str, Any], path: str, problems: P
                 else [_count(b, format_path(where, [i]), problems, low=0) for i, b in enumerate(items)]
             )
             if read is not None and None not in read and any(b >= c for b, c in itertools.pairwise(read)):
-                problems.report(LossSpecError(f"Boundaries must increase strictly, received {short_repr(read)}.", path=where))
+                problems.report(
+                    LossSpecError(f"Boundaries must increase strictly, received {short_repr(read)}.", path=where)
+                )
                 read = None
             read = None if read is None or None in read else tuple(read)
         else:  # values
