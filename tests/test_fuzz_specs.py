@@ -5,6 +5,11 @@ The property, for every example: ``lossreg.resolve`` either returns (the spec wa
 import (the set of loaded modules does not grow). Where a fault is put at a known place of an otherwise
 valid spec, the error must name exactly that place. A generator of valid specs keeps this from being
 vacuous: those must resolve, to the terms and weights they spell out.
+
+Weights that change during training (schedules, learned weights) are ``lossreg.attach``'s: the same property
+holds there, on one small model built once: a valid one attaches to a canonical spec computing the same
+weights (``lossreg.schedule_value``), a faulty one is refused at exactly its path, and ``resolve`` refuses
+every one, saying to use ``attach``.
 """
 
 from __future__ import annotations
