@@ -308,6 +308,22 @@ def test_check_against_a_model_prints_its_tensors_and_validates_the_wiring(saved
     assert re.search(r"^  mask +mse_bce +inputs aux=hidden$", out, flags=re.M)
 
 
+def test_check_against_a_model_accepts_changing_weights_as_attach_does(saved_model, tmp_path):
+    spec = {
+        "mask": {"loss": "mse", "weight": {"schedule": "linear", "steps": 1, "unit": "epoch"}},
+        "cls": {"loss": "mse", "weight": {"learned": "uncertainty", "init": 0.5}},
+    }
+    (tmp_path / "changing.json").write_text(json.dumps(spec))
+    result = lossreg_cli("check", "changing.json", "--model", str(saved_model), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-3:] == [
+        "Weights that change during training: train with lossreg.attach(model, spec); "
+        "compile(loss=lossreg.resolve(spec)) refuses them.",
+        "  spec['mask']['weight']: linear 0 -> 1 over 1 epoch",
+        "  spec['cls']['weight']: learned: uncertainty (init 0.5, trainable True)",
+    ]
+
+
 def test_check_against_a_model_lists_every_wiring_problem(saved_model, tmp_path):
     (tmp_path / "wiring.json").write_text(
         json.dumps(

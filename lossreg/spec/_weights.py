@@ -90,17 +90,22 @@ class Schedule:
     def describe(self) -> str:
         """One line for ``lossreg check``: ``linear 0 -> 1 over 2000 steps after 500``."""
         p = self.params
-        unit = f"{self.unit}s"
+
+        def count(n: int, what: str) -> str:
+            return f"{n} {what}" + ("" if n == 1 else "s")
+
         if self.kind in ("linear", "cosine"):
-            text = f"{self.kind} {p['start']:g} -> {p['end']:g} over {p['steps']} {unit}"
+            text = f"{self.kind} {p['start']:g} -> {p['end']:g} over {count(p['steps'], self.unit)}"
             return text + (f" after {p['delay']}" if p["delay"] else "")
         if self.kind == "logistic":
-            return f"logistic {p['start']:g} -> {p['end']:g}, midpoint {p['midpoint']:g} {unit}, rate {p['rate']:g}"
+            return (
+                f"logistic {p['start']:g} -> {p['end']:g}, midpoint {p['midpoint']:g} {self.unit}s, rate {p['rate']:g}"
+            )
         if self.kind == "piecewise":
-            return f"piecewise {list(p['values'])} at {unit} {list(p['boundaries'])}"
+            return f"piecewise {list(p['values'])} at {self.unit}s {list(p['boundaries'])}"
         return (
-            f"cyclical {p['start']:g} -> {p['end']:g}, {p['cycles']} cycles over {p['steps']} {unit}, "
-            f"rising for {p['ratio']:g} of each"
+            f"cyclical {p['start']:g} -> {p['end']:g}, {count(p['cycles'], 'cycle')} over "
+            f"{count(p['steps'], self.unit)}, rising for {p['ratio']:g} of each"
         )
 
 
