@@ -178,6 +178,7 @@ _MAX_COUNT: Final = 2**53
 
 def _count(value: Any, path: str, problems: Problems, *, low: int) -> Any:
     """A whole number ``>= low`` (``2000`` or ``2000.0``), at most ``2**53``, else reported and ``None``."""
+    count: int | None
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         count = int(value)
     else:
