@@ -666,7 +666,7 @@ def test_deep_nesting_anywhere_is_refused_without_a_recursion_error(depth, kind,
 SCHEDULE_KINDS = ("linear", "cosine", "logistic", "piecewise", "cyclical")
 SCHEDULE_KEYS = ("schedule", "start", "end", "steps", "delay", "midpoint", "rate", "boundaries", "values", "cycles")
 SCHEDULE_KEYS += ("ratio", "unit")
-LEARNED_KEYS = ("learned", "init", "trainable", "temperature", "scale")
+LEARNED_KEYS = ("learned", "init", "trainable", "temperature", "min_weight", "max_weight", "scale")
 MAX_COUNT = 2**53  # the largest steps, delay, cycles or boundary a schedule takes
 levels = st.one_of(st.integers(0, 10), st.floats(0, 10), st.sampled_from([0.0, 1e-6, 1.0]))
 
@@ -712,11 +712,14 @@ def valid_learned(draw: st.DrawFn) -> dict[str, Any]:
     optional: dict[str, st.SearchStrategy[Any]] = {"scale": levels}
     if method == "uncertainty":
         optional |= {"init": st.floats(-5, 5), "trainable": st.booleans()}
+        optional |= {"min_weight": levels, "max_weight": st.one_of(st.integers(1, 10), st.floats(1e-3, 10))}
     else:
         optional["temperature"] = st.floats(0.1, 10)
     weight = {"learned": method}
     for key in draw(st.lists(st.sampled_from(sorted(optional)), unique=True)):
         weight[key] = draw(optional[key])
+    if weight.get("min_weight", 0) > weight.get("max_weight", math.inf):  # bounds the right way round
+        weight["min_weight"], weight["max_weight"] = weight["max_weight"], weight["min_weight"]
     return draw(shuffled(weight))
 
 
@@ -802,7 +805,8 @@ def test_valid_learned_weights_attach_with_their_options_and_the_constant_folded
     canonical = plain(model.spec)["out_a"]["loss"][-1]["weight"]
     defaults = {"uncertainty": {"init": 0.0, "trainable": True}, "dwa": {"temperature": 2.0}}[learned["learned"]]
     factor = float(learned.get("scale", 1.0)) * constant
-    expected = {"learned": learned["learned"], **defaults, **{k: v for k, v in learned.items() if k in defaults}}
+    given = {k: v for k, v in learned.items() if k in (*defaults, "min_weight", "max_weight")}
+    expected = {"learned": learned["learned"], **defaults, **given}
     assert canonical == expected | ({"scale": factor} if factor != 1.0 else {})
 
 
@@ -837,6 +841,8 @@ BAD_VALUE = {
     "init": BAD_NUMBERS,
     "temperature": BAD_POSITIVE,
     "scale": BAD_LEVELS,
+    "min_weight": BAD_LEVELS,
+    "max_weight": BAD_POSITIVE,
     "trainable": st.one_of(st.integers(), st.floats(), st.sampled_from(["true", "yes", None, np.bool_(True), [True]])),
 }
 REQUIRED = {"linear": ("steps",), "cosine": ("steps",), "logistic": ("midpoint", "rate")}
@@ -844,7 +850,7 @@ REQUIRED |= {"piecewise": ("boundaries", "values"), "cyclical": ("steps",)}
 TAKES = {"linear": ("start", "end", "steps", "delay"), "cosine": ("start", "end", "steps", "delay")}
 TAKES |= {"logistic": ("start", "end", "midpoint", "rate"), "piecewise": ("boundaries", "values")}
 TAKES |= {"cyclical": ("start", "end", "steps", "cycles", "ratio")}
-TAKES |= {"uncertainty": ("init", "trainable", "scale"), "dwa": ("temperature", "scale")}
+TAKES |= {"uncertainty": ("init", "trainable", "min_weight", "max_weight", "scale"), "dwa": ("temperature", "scale")}
 
 
 @st.composite

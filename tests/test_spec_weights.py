@@ -152,7 +152,7 @@ BAD = [
         {"learned": "uncertainty", "int": 0.0},
         [],
         "Unknown key 'int' in learned weight 'uncertainty'. Did you mean 'init'? It takes: learned, init, trainable, "
-        "scale.",
+        "min_weight, max_weight, scale.",
     ),
     (
         {"learned": "dwa", "steps": 10},
@@ -165,6 +165,16 @@ BAD = [
     ({"learned": "dwa", "temperature": 0}, ["temperature"], "Expected a number > 0, received 0.0."),
     ({"learned": "dwa", "temperature": -1.5}, ["temperature"], "Expected a number > 0, received -1.5."),
     ({"learned": "dwa", "scale": -1}, ["scale"], "Expected a number >= 0, received -1.0."),
+    ({"learned": "uncertainty", "min_weight": -1}, ["min_weight"], "Expected a number >= 0, received -1.0."),
+    ({"learned": "uncertainty", "max_weight": 0}, ["max_weight"], "Expected a number > 0, received 0.0."),
+    ({"learned": "uncertainty", "max_weight": math.inf}, ["max_weight"], "Expected a finite number > 0, received inf."),
+    (
+        {"learned": "uncertainty", "min_weight": 3, "max_weight": 2},
+        ["min_weight"],
+        "An uncertainty weight's bounds are the wrong way round: min_weight 3.0 is above max_weight 2.0. Give "
+        "min_weight <= max_weight.",
+    ),
+    ({"learned": "dwa", "max_weight": 2}, [], "Unknown key 'max_weight' in learned weight 'dwa'."),
 ]
 BOTH_OR_NEITHER = (
     "Invalid weight. Expected a number, or a mapping with exactly one of 'schedule' (e.g. {'schedule': 'linear', "
@@ -266,7 +276,7 @@ def test_a_term_weight_scales_a_piecewise_schedule_values_and_a_learned_weight_s
     weights = attached_weights(
         {
             "a": {"loss": [{"loss": "mse", "weight": 4}, {"loss": "mae", "weight": 0.5}], "weight": piecewise},
-            "b": {"loss": "mse", "weight": {"learned": "uncertainty", "init": 1.0}},
+            "b": {"loss": "mse", "weight": {"learned": "uncertainty", "init": 1.0, "max_weight": 4}},
         }
     )
     assert weights == {
@@ -274,7 +284,7 @@ def test_a_term_weight_scales_a_piecewise_schedule_values_and_a_learned_weight_s
             {"schedule": "piecewise", "boundaries": [3, 6], "values": [0.0, 2.0, 4.0], "unit": "epoch"},
             {"schedule": "piecewise", "boundaries": [3, 6], "values": [0.0, 0.25, 0.5], "unit": "epoch"},
         ],
-        "b": [{"learned": "uncertainty", "init": 1.0, "trainable": True}],
+        "b": [{"learned": "uncertainty", "init": 1.0, "trainable": True, "max_weight": 4.0}],
     }
     dwa = {"learned": "dwa"}
     weights = attached_weights({"a": {"loss": [{"loss": "mse", "weight": dwa}], "weight": 3}, "b": "mse"})

@@ -7,7 +7,7 @@ A term's (or entry's) ``weight`` is a number, or one of::
     {"schedule": "logistic",  "start": 0.0, "end": 1.0, "midpoint": 2500, "rate": 0.0025}
     {"schedule": "piecewise", "boundaries": [1000, 2000], "values": [0.0, 0.5, 1.0]}
     {"schedule": "cyclical",  "start": 0.0, "end": 1.0, "steps": 10000, "cycles": 4, "ratio": 0.5}
-    {"learned": "uncertainty", "init": 0.0, "trainable": true}
+    {"learned": "uncertainty", "init": 0.0, "trainable": true}        # optional: "min_weight", "max_weight"
     {"learned": "dwa", "temperature": 2.0}
 
 Every schedule also takes ``"unit": "step"`` (the default: training batches) or ``"epoch"``. The formulas
@@ -45,6 +45,8 @@ LEARNED: Final[Mapping[str, Mapping[str, Any]]] = {
     "uncertainty": {"init": 0.0, "trainable": True},
     "dwa": {"temperature": 2.0},
 }
+#: Options without a default, applied only when given: bounds of an uncertainty weight ``exp(-s)``.
+LEARNED_BOUNDS: Final[Mapping[str, tuple[str, ...]]] = {"uncertainty": ("min_weight", "max_weight"), "dwa": ()}
 _UNITS: Final = ("step", "epoch")
 _GRADNORM: Final = (
     "GradNorm is not offered: it needs each task's gradient norm with respect to the shared weights inside the "
@@ -345,10 +347,10 @@ def read_changing(value: Mapping[Any, Any], path: str, problems: Problems) -> Ch
     method = _kind(value["learned"], LEARNED, "learned weighting", format_path(path, ["learned"]), problems)
     if method is None:
         return None
-    allowed = ("learned", *LEARNED[method], "scale")
+    allowed = ("learned", *LEARNED[method], *LEARNED_BOUNDS[method], "scale")
     keys_ok = _check_keys(value, allowed, path, f"learned weight {method!r}", problems)
     params = dict(LEARNED[method])
-    for name in LEARNED[method]:
+    for name in (*LEARNED[method], *LEARNED_BOUNDS[method]):
         if name not in value:
             continue
         where = format_path(path, [name])
@@ -361,9 +363,21 @@ def read_changing(value: Mapping[Any, Any], path: str, problems: Problems) -> Ch
             params[name] = value[name]
         elif name == "init":  # a log-variance: any finite number
             params[name] = _number(value[name], where, problems, low=None)
-        else:  # temperature
+        elif name == "min_weight":  # 0: no lower bound
+            params[name] = _number(value[name], where, problems)
+        else:  # temperature, max_weight
             params[name] = _number(value[name], where, problems, strict=True)
         keys_ok = keys_ok and params[name] is not None
+    low, high = params.get("min_weight"), params.get("max_weight")
+    if keys_ok and low is not None and high is not None and low > high:
+        problems.report(
+            LossSpecError(
+                f"An uncertainty weight's bounds are the wrong way round: min_weight {low!r} is above max_weight "
+                f"{high!r}. Give min_weight <= max_weight.",
+                path=format_path(path, ["min_weight"]),
+            )
+        )
+        keys_ok = False
     scale = _number(value["scale"], format_path(path, ["scale"]), problems) if "scale" in value else 1.0
     if not keys_ok or scale is None:
         return None
