@@ -145,4 +145,4 @@ if __name__ == "__main__":
     after = learned["evaluate"]
     for name, weight in learned["weights"].items():
         loss = after[f"{name}_loss"]
-        print(f"  {name}: loss {loss:.3f}, learned weight exp(-s) = {weight:.3f} (from 1; optimum 1/loss = {1 / loss:.3f})")
+        print(f"  {name}: loss {loss:.3f}, learned weight exp(-s) {weight:.3f} (from 1; optimum 1/loss {1 / loss:.3f})")

@@ -168,7 +168,9 @@ def train_kl_schedule(
     train = lossreg.attach(vae, annealed_vae_spec(size, kl_weight))
     train.compile(optimizer=keras.optimizers.Adam(3e-3))
     log = WeightLog("kl_weight")
-    history = train.fit(x, {"recon": x}, batch_size=batch_size, epochs=epochs, shuffle=False, verbose=0, callbacks=[log])
+    history = train.fit(
+        x, {"recon": x}, batch_size=batch_size, epochs=epochs, shuffle=False, verbose=0, callbacks=[log]
+    )
     return {
         "x": x,
         "vae": vae,
