@@ -194,7 +194,7 @@ def test_seed001_predictor_gives_class_probabilities_and_the_raw_score(seed001):
 
 @pytest.fixture(scope="module")
 def seed001_uncertainty():
-    return load("seed001_dict_io").train_uncertainty(samples=32, size=8, steps=8, batch_size=8, epochs=6)
+    return load("seed001_dict_io").train_uncertainty(samples=32, size=8, steps=8, batch_size=8, epochs=10)
 
 
 def test_seed001_uncertainty_weights_start_at_one_and_move_towards_one_over_each_loss(seed001_uncertainty):
