@@ -434,9 +434,18 @@ def test_schedule_value_refuses_a_learned_weight_and_anything_not_a_schedule():
         refused_error(
             lambda weight=weight: lossreg.schedule_value(weight, 3),
             "weight",
-            f"schedule_value() takes a schedule such as {{'schedule': 'linear', 'steps': 2000}}; received {weight!r}. "
-            "A learned weight has no fixed value per step.",
+            "schedule_value() takes a schedule; a learned weight has no fixed value per step (read it from the "
+            "trained model's logs, '<term>_weight').",
         )
     for weight in (0.5, None, ["linear"]):
-        refused_error(lambda weight=weight: lossreg.schedule_value(weight, 3), "weight", "takes a schedule such as")
+        refused_error(
+            lambda weight=weight: lossreg.schedule_value(weight, 3),
+            "weight",
+            f"schedule_value() takes a schedule such as {{'schedule': 'linear', 'steps': 2000}}; received {weight!r}.",
+        )
+    refused_error(lambda: lossreg.schedule_value({"steps": 10}, 3), "weight", "Invalid weight. Expected a number, or")
+    for step in (-1, math.nan, math.inf, "3", True, None):
+        refused_error(
+            lambda step=step: lossreg.schedule_value(STEPS, step), "step", "Expected a step: a finite number >= 0"
+        )
     assert lossreg.schedule_value({**STEPS, "start": 1.0, "end": 3.0}, 4) == pytest.approx(1.8, rel=1e-6)

@@ -7,7 +7,8 @@ at its saved step). :func:`weigh` is the one place a term's unweighted mean beco
 
 - constant ``c``: ``c * L``;
 - schedule: ``schedule(t) * L`` (``lossreg.keras._schedules``);
-- ``uncertainty`` (Kendall, Gal & Cipolla 2018, in the log-variance form of their code): ``c * exp(-s) * L + s``,
+- ``uncertainty`` (Kendall, Gal & Cipolla 2018, in the log-variance form the paper trains, ``s := log sigma^2``,
+  which "avoids any division by zero"): ``c * exp(-s) * L + s``,
   ``s = log(sigma^2)`` a trainable variable (init 0: weight 1). Its optimum for a fixed ``L`` is
   ``exp(-s) = 1 / (c * L)``. ``min_weight``/``max_weight`` bound ``exp(-s)``: the optimizer projects ``s`` back
   after each update (Keras' variable constraint), so a task whose loss reaches 0 cannot drive its weight to
