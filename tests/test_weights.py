@@ -657,3 +657,21 @@ def test_constant_weights_add_no_state_and_no_weight_logs():
     x, y = data()
     history = model.fit([x, y["a"], y["b"]], None, batch_size=8, epochs=1, verbose=0).history
     assert set(history) == {"loss", "a_loss", "a_weighted_loss", "b_loss"}
+
+
+@pytest.mark.parametrize(("bounds", "expected"), [({"max_weight": 2.0}, 2.0), ({"min_weight": 500.0}, 500.0)])
+def test_uncertainty_bounds_hold_the_weight_where_the_optimum_lies_beyond(bounds, expected):
+    """A fixed loss L = 0.01 has its optimum at weight 1/L = 100: max_weight 2 holds the weight at 2 (the optimizer
+    projects s back after each step), min_weight 500 at 500 (from above: init makes it start at exp(-init))."""
+    inp = keras.Input((4,))
+    head = keras.layers.Dense(1, name="a", trainable=False, kernel_initializer="zeros")(inp)
+    init = {"max_weight": 0.0, "min_weight": -math.log(1000.0)}[next(iter(bounds))]
+    weight = {"learned": "uncertainty", "init": init, **bounds}
+    train = lossreg.attach(keras.Model(inp, head), {"loss": "mse", "weight": weight})
+    train.compile(optimizer=keras.optimizers.SGD(0.5))
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    history = train.fit(x, np.full((32, 1), 0.1, "float32"), epochs=10, verbose=0).history
+    assert history["a_loss"][-1] == pytest.approx(0.01, rel=1e-5)
+    assert history["a_weight"][-1] == pytest.approx(expected, rel=1e-5)
+    # the weighted loss at the bound: w * L + s with s = -log(w)
+    assert history["a_weighted_loss"][-1] == pytest.approx(expected * 0.01 - math.log(expected), rel=1e-5)
