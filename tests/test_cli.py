@@ -268,8 +268,8 @@ def test_check_lists_every_bad_schedule_and_learned_weight_with_its_path(tmp_pat
         "  - bad.json: spec['task_b']['weight']['temperature']: Dynamic weight average weighs its tasks jointly with "
         "one temperature, but this term has 3.0 and bad.json: spec['task_a']['weight'] has 2.0. Give every 'dwa' "
         "weight the same temperature.",
-        "  - bad.json: spec['beta']['weight']: Unknown key 'stpes' in a 'cosine' schedule. Did you mean 'steps'? It "
-        "takes: schedule, start, end, steps, delay, unit.",
+        "  - bad.json: spec['beta']['weight']: Unknown key 'stpes' in a 'cosine' schedule. Did you mean 'steps'? "
+        "Expected keys: schedule, start, end, steps, delay, unit.",
         "  - bad.json: spec['beta']['weight']: A 'cosine' schedule needs 'steps'. It takes: start, end, steps, delay "
         "(and 'unit').",
         "  - bad.json: spec['both']['weight']['schedule']: Unknown schedule 'linaer'. Did you mean 'linear'? Expected "

@@ -134,13 +134,13 @@ BAD = [
     (
         {**STEPS, "stpes": 10},
         [],
-        "Unknown key 'stpes' in a 'linear' schedule. Did you mean 'steps'? It takes: schedule, start, end, steps, "
+        "Unknown key 'stpes' in a 'linear' schedule. Did you mean 'steps'? Expected keys: schedule, start, end, steps, "
         "delay, unit.",
     ),
     (
         {"schedule": "piecewise", "boundaries": [1], "values": [0, 1], "start": 0},
         [],
-        "Unknown key 'start' in a 'piecewise' schedule. It takes: schedule, boundaries, values, unit.",
+        "Unknown key 'start' in a 'piecewise' schedule. Expected keys: schedule, boundaries, values, unit.",
     ),
     (
         {"learned": "uncertanty"},
@@ -151,13 +151,13 @@ BAD = [
     (
         {"learned": "uncertainty", "int": 0.0},
         [],
-        "Unknown key 'int' in learned weight 'uncertainty'. Did you mean 'init'? It takes: learned, init, trainable, "
+        "Unknown key 'int' in learned weight 'uncertainty'. Did you mean 'init'? Expected keys: learned, init, trainable, "
         "min_weight, max_weight, scale.",
     ),
     (
         {"learned": "dwa", "steps": 10},
         [],
-        "Unknown key 'steps' in learned weight 'dwa'. It takes: learned, temperature, scale.",
+        "Unknown key 'steps' in learned weight 'dwa'. Expected keys: learned, temperature, scale.",
     ),
     ({"learned": "uncertainty", "trainable": 1}, ["trainable"], "Expected true or false, received 1."),
     ({"learned": "uncertainty", "trainable": "yes"}, ["trainable"], "Expected true or false, received 'yes'."),

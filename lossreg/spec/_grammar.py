@@ -27,8 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from lossreg._errors import LossSpecError, did_you_mean, format_path, short_repr
-from lossreg.spec._problems import Problems
+from lossreg._errors import LossSpecError, format_path, short_repr
+from lossreg.spec._problems import Problems, check_keys
 from lossreg.spec._weights import Changing, Learned, read_changing
 
 __all__ = ["ENTRY_KEYS", "SAVED_TERM_KEYS", "TERM_KEYS", "Entry", "ParsedSpec", "Term", "read", "read_terms"]
@@ -181,17 +181,6 @@ def _params(value: Any, path: str, problems: Problems) -> dict[str, Any]:
     return dict(value)
 
 
-def _check_keys(mapping: Mapping[Any, Any], allowed: tuple[str, ...], path: str, what: str, problems: Problems) -> None:
-    for key in mapping:
-        if key not in allowed:
-            hint = did_you_mean(key, allowed) if isinstance(key, str) else ""
-            problems.report(
-                LossSpecError(
-                    f"Unknown key {short_repr(key)} in {what}.{hint} Expected keys: {', '.join(allowed)}.", path=path
-                )
-            )
-
-
 def _on(value: Any, path: str, problems: Problems) -> str | None:
     if value is not None and not isinstance(value, str):
         problems.report(
@@ -228,7 +217,7 @@ def _term(
             )
         )
         return None
-    _check_keys(value, keys, path, "a loss term", problems)
+    check_keys(value, keys, path, "a loss term", problems)
     if "loss" not in value:
         problems.report(LossSpecError("A loss term needs a 'loss' key naming a registered loss.", path=path))
         return None
@@ -331,7 +320,7 @@ def _entry(value: Any, path: str, problems: Problems) -> Entry | None:
             )
         )
         return None
-    _check_keys(value, ENTRY_KEYS, path, "a spec entry", problems)
+    check_keys(value, ENTRY_KEYS, path, "a spec entry", problems)
     if "loss" not in value:
         problems.report(LossSpecError("A spec entry needs a 'loss' key naming a registered loss.", path=path))
         return None

@@ -7,9 +7,12 @@ a spec file (``lossreg check``) wants the whole list at once. The rules are the 
 
 from __future__ import annotations
 
-from lossreg._errors import LossSpecError
+from collections.abc import Mapping
+from typing import Any
 
-__all__ = ["Problems"]
+from lossreg._errors import LossSpecError, did_you_mean, short_repr
+
+__all__ = ["Problems", "check_keys"]
 
 
 class Problems:
@@ -38,3 +41,19 @@ class Problems:
 
     def __len__(self) -> int:
         return len(self.errors)
+
+
+def check_keys(mapping: Mapping[Any, Any], allowed: tuple[str, ...], path: str, what: str, problems: Problems) -> bool:
+    """Rule (spec shape): every key of ``mapping`` is one of ``allowed``; each stranger reported with a
+    did-you-mean. Returns whether all were."""
+    ok = True
+    for key in mapping:
+        if key not in allowed:
+            hint = did_you_mean(key, allowed) if isinstance(key, str) else ""
+            problems.report(
+                LossSpecError(
+                    f"Unknown key {short_repr(key)} in {what}.{hint} Expected keys: {', '.join(allowed)}.", path=path
+                )
+            )
+            ok = False
+    return ok

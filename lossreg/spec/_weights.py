@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from lossreg._errors import LossSpecError, did_you_mean, format_path, short_repr
-from lossreg.spec._problems import Problems
+from lossreg.spec._problems import Problems, check_keys
 
 __all__ = ["LEARNED", "SCHEDULES", "Changing", "Learned", "Schedule", "read_changing"]
 
@@ -286,20 +286,6 @@ def _schedule_params(kind: str, given: Mapping[str, Any], path: str, problems: P
     return params
 
 
-def _check_keys(given: Mapping[str, Any], allowed: tuple[str, ...], path: str, what: str, problems: Problems) -> bool:
-    ok = True
-    for key in given:
-        if key not in allowed:
-            hint = did_you_mean(key, allowed) if isinstance(key, str) else ""
-            problems.report(
-                LossSpecError(
-                    f"Unknown key {short_repr(key)} in {what}.{hint} It takes: {', '.join(allowed)}.", path=path
-                )
-            )
-            ok = False
-    return ok
-
-
 def _kind(value: Any, choices: Mapping[str, Any], what: str, path: str, problems: Problems) -> str | None:
     if isinstance(value, str) and value in choices:
         return value
@@ -331,7 +317,7 @@ def read_changing(value: Mapping[Any, Any], path: str, problems: Problems) -> Ch
         if kind is None:
             return None
         allowed = ("schedule", *SCHEDULES[kind], "unit")
-        keys_ok = _check_keys(value, allowed, path, f"a {kind!r} schedule", problems)
+        keys_ok = check_keys(value, allowed, path, f"a {kind!r} schedule", problems)
         unit = value.get("unit", "step")
         if not isinstance(unit, str) or unit not in _UNITS:  # a str first: `array in _UNITS` compares elementwise
             hint = did_you_mean(unit, _UNITS) if isinstance(unit, str) else ""
@@ -348,7 +334,7 @@ def read_changing(value: Mapping[Any, Any], path: str, problems: Problems) -> Ch
     if method is None:
         return None
     allowed = ("learned", *LEARNED[method], *LEARNED_BOUNDS[method], "scale")
-    keys_ok = _check_keys(value, allowed, path, f"learned weight {method!r}", problems)
+    keys_ok = check_keys(value, allowed, path, f"learned weight {method!r}", problems)
     params = dict(LEARNED[method])
     for name in (*LEARNED[method], *LEARNED_BOUNDS[method]):
         if name not in value:
