@@ -3,7 +3,10 @@
 TensorFlow: ``tf.distribute.MirroredStrategy`` over two logical CPUs. JAX: ``keras.distribution.DataParallel``
 over two host devices. Each engine runs ``scripts/distribute_train.py`` in a fresh process (its devices are set
 before the engine starts), which trains every case two SGD steps on one device and on two; here, per-term logs,
-total loss and weights must agree within 1e-5, and the two-device run must really have split the batch.
+total loss and weights must agree within 1e-5, and the two-device run must really have split the batch. Weights
+that change during training (a schedule, uncertainty weighting; through attach and LossLayer) train four steps:
+their logged ``<term>_weight``, learned log-variance and step counter must agree too, the step counter must be the
+optimizer's count, and the logged weight the schedule at that count.
 PyTorch: Keras 3 has no distribution backend for torch; the last test shows what a torch user gets.
 """
 
@@ -29,23 +32,44 @@ SCRIPT = Path(__file__).with_name("scripts") / "distribute_train.py"
 TOLERANCE = 1e-5  # absolute, on every logged figure and every weight
 #: the same two weighted losses written three ways: the paths must train alike
 SAME_LOSSES = ("attach", "layer", "attach+layer")
+#: weights that change during training: a scheduled term and an uncertainty-weighted one, through attach and LossLayer
+CHANGING = ("attach_changing", "layer_changing")
+#: the scheduled term of each changing case, its schedule (as in the script, the entry's 2.0 folded into attach's)
+SCHEDULED = {
+    "attach_changing": ("pairs_band_masked_softmax_ce", lambda t: 2.0 * (0.2 + 0.8 * min(t / 4, 1.0))),
+    "layer_changing": ("pairs_band_masked_softmax_ce", lambda t: 0.5 * (1.0 + np.cos(np.pi * min(t / 6, 1.0)))),
+}
+#: the uncertainty-weighted term of each changing case
+UNCERTAIN = {"attach_changing": "mask", "layer_changing": "pairs_softmax_ce"}
 
 
 class CaseFailed(RuntimeError):
     """A case raised inside the training script (its message and traceback are the script's)."""
 
 
-@pytest.fixture(scope="module")
-def runs() -> dict[str, Any]:
-    """Every case, trained on one device and on two, in one fresh process of this run's engine."""
+def train_in_fresh_process(*cases: str) -> dict[str, Any]:
+    """``cases``, each trained on one device and on two, in one fresh process of this run's engine."""
     env = {**os.environ, "KERAS_BACKEND": BACKEND}
     if BACKEND == "jax":
         env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2".strip()
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "resolve", *SAME_LOSSES], capture_output=True, text=True, env=env, timeout=600
-    )
+    done = subprocess.run([sys.executable, str(SCRIPT), *cases], capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict[str, Any]:
+    """Every case with constant weights, in one fresh process."""
+    return train_in_fresh_process("resolve", *SAME_LOSSES)
+
+
+@pytest.fixture(scope="module")
+def changing_runs() -> dict[str, Any]:
+    """The cases with changing weights, in a process of their own: their learned log-variance makes one more
+    trainable number (507, not 506), and TensorFlow keys the shape of a collective all-reduce by its instance
+    number for the whole process, so a later MirroredStrategy all-reducing another size in the same process
+    fails ("Shape mismatch in the collective instance 100") whatever the model."""
+    return train_in_fresh_process(*CHANGING)
 
 
 def result(runs: dict[str, Any], case: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -110,6 +134,38 @@ def test_mirrored_strategy_trains_as_one_device(runs, case):
 @pytest.mark.parametrize("case", ["resolve", *SAME_LOSSES])
 def test_data_parallel_trains_as_one_device(runs, case):
     check_case(runs, case)
+
+
+def check_changing(runs: dict[str, Any], case: str) -> None:
+    """A case with changing weights: trained alike on one device and two (the logged ``<term>_weight``, the
+    learned log-variance and the step counter included), the schedule followed the optimizer's step count."""
+    check_case(runs, case)
+    single, distributed = result(runs, case)
+    term, schedule = SCHEDULED[case]
+    for run in (single, distributed):
+        # one step counter, advanced once per training step on either layout: it is the optimizer's count
+        assert run["counters"] == {"steps": [4.0], "iterations": 4}
+        assert run["weights"]["step"] == 4.0
+        # the weight logged after each epoch (2 steps) is the schedule at the step count then; evaluate reads it
+        # at the final count without advancing it
+        np.testing.assert_allclose(run["history"][f"{term}_weight"], [schedule(2), schedule(4)], rtol=0, atol=1e-6)
+        np.testing.assert_allclose(run["evaluate"][f"{term}_weight"], schedule(4), rtol=0, atol=1e-6)
+        # the learned log-variance s moved from 0 and is what evaluate's weight exp(-s) reads
+        s = run["weights"][f"{UNCERTAIN[case]}_log_variance"]
+        assert abs(s) > 100 * TOLERANCE
+        np.testing.assert_allclose(run["evaluate"][f"{UNCERTAIN[case]}_weight"], np.exp(-s), rtol=1e-6)
+
+
+@only_on("tensorflow", why="tf.distribute.MirroredStrategy is TensorFlow's")
+@pytest.mark.parametrize("case", CHANGING)
+def test_mirrored_strategy_changing_weights_as_one_device(changing_runs, case):
+    check_changing(changing_runs, case)
+
+
+@only_on("jax", why="keras.distribution.DataParallel runs on JAX (XLA SPMD over the global batch)")
+@pytest.mark.parametrize("case", CHANGING)
+def test_data_parallel_changing_weights_as_one_device(changing_runs, case):
+    check_changing(changing_runs, case)
 
 
 class _Rows(keras.layers.Layer):

@@ -1,4 +1,4 @@
-"""Train lossreg models two SGD steps on one device and on two devices, and print what both runs logged as JSON.
+"""Train lossreg models two SGD steps (four with changing weights) on one device and on two; print both runs as JSON.
 
 The engine is the Keras backend (``KERAS_BACKEND``):
 
@@ -9,8 +9,11 @@ The engine is the Keras backend (``KERAS_BACKEND``):
 
 Both need their devices configured before the engine initialises, hence a script run in a fresh process.
 
-Usage: ``python distribute_train.py [case ...]``, cases ``resolve``, ``attach``, ``layer``, ``attach+layer``
-(default: all). The last stdout line is JSON: ``{case: {"single": run, "distributed": run}}``, or
+Usage: ``python distribute_train.py [case ...]``, cases ``resolve``, ``attach``, ``layer``, ``attach+layer``,
+``attach_changing``, ``layer_changing`` (default: all). The ``*_changing`` cases have weights that change during
+training (a schedule, a learned log-variance): they train two epochs (four steps), their weights are the training
+model's (the log-variance and the step counter included), and a run also holds each changing-weight owner's step
+counter and the optimizer's iteration count. The last stdout line is JSON: ``{case: {"single": run, "distributed": run}}``, or
 ``{case: {"error": ...}}`` when a case raised; a run holds the per-epoch ``history``, the total loss from
 ``evaluate`` after training, the initial and final ``weights``, and where the training step ran: the devices
 and per-device batch rows a probe layer saw when the step was traced, and how many devices hold each variable.
@@ -51,6 +54,10 @@ import lossreg  # noqa: E402
 BATCH = 4  # 8 samples: two SGD steps of 4, split 2 + 2 over two devices
 PAIRS = {"loss": [{"loss": "band_masked_softmax_ce"}, {"loss": "softmax_ce", "weight": 0.5}], "weight": 2.0}
 MASK = {"loss": "mse_bce", "inputs": {"aux": "hidden_mask"}, "weight": 0.7}  # aux: an intermediate layer
+#: a step schedule: 0.2 at step 0 to 1.0 at step 4 (folded into by an entry's constant weight)
+LINEAR = {"schedule": "linear", "start": 0.2, "end": 1.0, "steps": 4}
+#: a step schedule for a LossLayer: 1.0 at step 0 down to 0.0 at step 6
+COSINE = {"schedule": "cosine", "start": 1.0, "end": 0.0, "steps": 6}
 
 #: what the probe saw each time a training step was traced: (devices holding the batch, rows per device)
 SEEN: list[tuple[list[str], int]] = []
@@ -139,11 +146,45 @@ def case_attach_layer() -> tuple[keras.Model, keras.Model, Any, Any]:
     return model, train, {"x": x, "target": y_mask}, {"pairs": y_pairs}
 
 
+def case_attach_changing() -> tuple[keras.Model, keras.Model, Any, Any]:
+    """``attach`` with changing weights: a scheduled term of the multi-term entry (the entry's 2.0 folded in) and
+    ``mse_bce`` over ``hidden_mask`` with uncertainty weighting. The weights compared are the training model's."""
+    inp, pairs, _, mask = trunk()
+    model = keras.Model(inp, {"pairs": pairs, "mask": mask})
+    spec = {
+        "pairs": {"loss": [{"loss": "band_masked_softmax_ce", "weight": LINEAR}, PAIRS["loss"][1]], "weight": 2.0},
+        "mask": {**MASK, "weight": {"learned": "uncertainty"}},
+    }
+    train = lossreg.attach(model, spec)
+    train.compile(optimizer=keras.optimizers.SGD(0.1))
+    x, y_pairs, y_mask = data()
+    return train, train, x, {"pairs": y_pairs, "mask": y_mask}
+
+
+def case_layer_changing() -> tuple[keras.Model, keras.Model, Any, Any]:
+    """``LossLayer`` with changing weights on ``pairs`` (a scheduled term, an uncertainty-weighted term), beside a
+    constant-weight ``mse_bce`` layer."""
+    inp, pairs, hidden, mask = trunk()
+    t_pairs, t_mask = keras.Input((3, 3, 2), name="t_pairs"), keras.Input((4,), name="t_mask")
+    terms = [
+        {"loss": "band_masked_softmax_ce", "weight": COSINE},
+        {"loss": "softmax_ce", "weight": {"learned": "uncertainty"}},
+    ]
+    pairs = lossreg.LossLayer(terms, name="pairs_loss")([t_pairs, pairs])
+    mask = lossreg.LossLayer("mse_bce", weight=MASK["weight"], name="mask_loss")([t_mask, hidden, mask])
+    model = keras.Model([inp, t_pairs, t_mask], [pairs, mask])
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    x, y_pairs, y_mask = data()
+    return model, model, {"x": x, "t_pairs": y_pairs, "t_mask": y_mask}, None
+
+
 CASES: dict[str, Callable[[], tuple[keras.Model, keras.Model, Any, Any]]] = {
     "resolve": case_resolve,
     "attach": case_attach,
     "layer": case_layer,
     "attach+layer": case_attach_layer,
+    "attach_changing": case_attach_changing,
+    "layer_changing": case_layer_changing,
 }
 
 
@@ -173,15 +214,24 @@ def scopes() -> dict[str, Callable[[], Any]]:
     }
 
 
+def step_counters(train: keras.Model) -> list[float]:
+    """The step counter of each owner of changing weights: the attach model, and every ``LossLayer`` with them."""
+    owners = [train, *(layer for layer in train.layers if isinstance(layer, lossreg.LossLayer))]
+    return [float(o.term_weights.step.numpy()) for o in owners if getattr(o, "term_weights", None) is not None]
+
+
 def run(case: str, scope: Callable[[], Any]) -> dict[str, Any]:
+    epochs = 2 if case.endswith("_changing") else 1  # 2 steps of 4 samples per epoch
     with scope():
         model, train, x, y = CASES[case]()
         initial = weights(model)
         SEEN.clear()
-        history = train.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)  # 2 steps of 4 samples
+        history = train.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0)
         seen = sorted({(tuple(devices), rows) for devices, rows in SEEN})
         evaluate = train.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
+        counters = {"steps": step_counters(train), "iterations": int(train.optimizer.iterations.numpy())}
     return {
+        "counters": counters,
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
         "evaluate": {k: float(v) for k, v in evaluate.items()},
         "initial_weights": initial,
