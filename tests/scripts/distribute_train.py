@@ -10,13 +10,15 @@ The engine is the Keras backend (``KERAS_BACKEND``):
 Both need their devices configured before the engine initialises, hence a script run in a fresh process.
 
 Usage: ``python distribute_train.py [case ...]``, cases ``resolve``, ``attach``, ``layer``, ``attach+layer``,
-``attach_changing``, ``layer_changing`` (default: all). The ``*_changing`` cases have weights that change during
-training (a schedule, a learned log-variance): they train two epochs (four steps), their weights are the training
-model's (the log-variance and the step counter included), and a run also holds each changing-weight owner's step
-counter and the optimizer's iteration count. The last stdout line is JSON: ``{case: {"single": run, "distributed": run}}``, or
-``{case: {"error": ...}}`` when a case raised; a run holds the per-epoch ``history``, the total loss from
-``evaluate`` after training, the initial and final ``weights``, and where the training step ran: the devices
-and per-device batch rows a probe layer saw when the step was traced, and how many devices hold each variable.
+``attach_changing``, ``layer_changing`` (default: all; run cases with different numbers of trainable weights in
+separate processes on TensorFlow, see ``test_distribute.changing_runs``). The last stdout line is JSON:
+``{case: {"single": run, "distributed": run}}``, or ``{case: {"error": ...}}`` when a case raised; a run holds the
+per-epoch ``history``, the total loss from ``evaluate`` after training, the initial and final ``weights``, and where
+the training step ran: the devices and per-device batch rows a probe layer saw when the step was traced, and how
+many devices hold each variable. The ``*_changing`` cases have weights that change during training (a schedule, a
+learned log-variance): they train two epochs (four steps), their ``weights`` are the training model's (the
+log-variance and the step counter included), and their run's ``counters`` hold each changing-weight owner's step
+counter and the optimizer's iteration count.
 """
 
 from __future__ import annotations
