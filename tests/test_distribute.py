@@ -19,7 +19,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
@@ -32,15 +32,41 @@ SCRIPT = Path(__file__).with_name("scripts") / "distribute_train.py"
 TOLERANCE = 1e-5  # absolute, on every logged figure and every weight
 #: the same two weighted losses written three ways: the paths must train alike
 SAME_LOSSES = ("attach", "layer", "attach+layer")
-#: weights that change during training: a scheduled term and an uncertainty-weighted one, through attach and LossLayer
-CHANGING = ("attach_changing", "layer_changing")
-#: the scheduled term of each changing case, its schedule (as in the script, the entry's 2.0 folded into attach's)
-SCHEDULED = {
-    "attach_changing": ("pairs_band_masked_softmax_ce", lambda t: 2.0 * (0.2 + 0.8 * min(t / 4, 1.0))),
-    "layer_changing": ("pairs_band_masked_softmax_ce", lambda t: 0.5 * (1.0 + np.cos(np.pi * min(t / 6, 1.0)))),
+
+
+class Changing(NamedTuple):
+    """What a case with changing weights trains and how its weights are computed (as the script builds it)."""
+
+    epochs: int  # epochs trained, two steps each
+    scheduled: str  # the scheduled term's log label
+    unit: str  # what its schedule counts: "step" or "epoch"
+    schedule: Callable[[float], float]  # its value at a count (an entry's constant weight folded in)
+    uncertain: str  # the uncertainty-weighted term's label
+    dwa: dict[str, float]  # the dwa terms' labels and their constant factors
+
+
+#: weights that change during training, through attach and LossLayer (linear 0.2 -> 1.0 over 4 is 0.2 + 0.2 t)
+CHANGING = {
+    "attach_changing": Changing(
+        2, "pairs_band_masked_softmax_ce", "step", lambda t: 2.0 * (0.2 + 0.2 * min(t, 4)), "mask", {}
+    ),
+    "layer_changing": Changing(
+        2,
+        "pairs_band_masked_softmax_ce",
+        "step",
+        lambda t: 0.5 * (1.0 + np.cos(np.pi * min(t / 6, 1.0))),
+        "pairs_softmax_ce",
+        {},
+    ),
+    "attach_epochs_changing": Changing(
+        4,
+        "pairs_band_masked_softmax_ce",
+        "epoch",
+        lambda t: 2.0 * (0.2 + 0.2 * min(t, 4)),
+        "mask_bce",
+        {"pairs_softmax_ce": 2.0, "mask_mse_bce": 1.0},
+    ),
 }
-#: the uncertainty-weighted term of each changing case
-UNCERTAIN = {"attach_changing": "mask", "layer_changing": "pairs_softmax_ce"}
 
 
 class CaseFailed(RuntimeError):
@@ -136,24 +162,42 @@ def test_data_parallel_trains_as_one_device(runs, case):
     check_case(runs, case)
 
 
+def dwa(ratios: list[float], temperature: float = 2.0) -> np.ndarray:
+    """Dynamic weight average (Liu, Johns & Davison 2019): ``K exp(r_k / T) / sum_i exp(r_i / T)``."""
+    e = np.exp(np.asarray(ratios, dtype="float64") / temperature)
+    return len(ratios) * e / e.sum()
+
+
 def check_changing(runs: dict[str, Any], case: str) -> None:
     """A case with changing weights: trained alike on one device and two (the logged ``<term>_weight``, the
-    learned log-variance and the step counter included), the schedule followed the optimizer's step count."""
+    learned log-variance, dwa's state and the step and epoch counters included), and on either layout the step
+    counter is the optimizer's count, the logged weights follow their formulas."""
     check_case(runs, case)
     single, distributed = result(runs, case)
-    term, schedule = SCHEDULED[case]
+    epochs, term, unit, schedule, uncertain, dwa_terms = CHANGING[case]
+    counts = [2 * e if unit == "step" else e for e in range(1, epochs + 1)]  # the count at the end of each epoch
     for run in (single, distributed):
         # one step counter, advanced once per training step on either layout: it is the optimizer's count
-        assert run["counters"] == {"steps": [4.0], "iterations": 4}
-        assert run["weights"]["step"] == 4.0
-        # the weight logged after each epoch (2 steps) is the schedule at the step count then; evaluate reads it
-        # at the final count without advancing it
-        np.testing.assert_allclose(run["history"][f"{term}_weight"], [schedule(2), schedule(4)], rtol=0, atol=1e-6)
-        np.testing.assert_allclose(run["evaluate"][f"{term}_weight"], schedule(4), rtol=0, atol=1e-6)
+        assert run["counters"] == {"steps": [2.0 * epochs], "iterations": 2 * epochs}
+        assert run["weights"]["step"] == 2.0 * epochs
+        if unit == "epoch":
+            assert run["weights"]["epoch"] == epochs
+        # the weight logged after each epoch is the schedule at the count then; evaluate reads the final count
+        np.testing.assert_allclose(run["history"][f"{term}_weight"], [schedule(t) for t in counts], rtol=0, atol=1e-6)
+        np.testing.assert_allclose(run["evaluate"][f"{term}_weight"], schedule(counts[-1]), rtol=0, atol=1e-6)
         # the learned log-variance s moved from 0 and is what evaluate's weight exp(-s) reads
-        s = run["weights"][f"{UNCERTAIN[case]}_log_variance"]
+        s = run["weights"][f"{uncertain}_log_variance"]
         assert abs(s) > 100 * TOLERANCE
-        np.testing.assert_allclose(run["evaluate"][f"{UNCERTAIN[case]}_weight"], np.exp(-s), rtol=1e-6)
+        np.testing.assert_allclose(run["evaluate"][f"{uncertain}_weight"], np.exp(-s), rtol=1e-6)
+        # dwa: 1 for two epochs, then the formula on the logged per-epoch losses of the two epochs before
+        losses = {t: run["history"][f"{t}_loss"] for t in dwa_terms}
+        for e in range(3, epochs + 1):
+            expected = dwa([losses[t][e - 2] / losses[t][e - 3] for t in dwa_terms])
+            for t, w in zip(dwa_terms, expected, strict=True):
+                logged = run["history"][f"{t}_weight"]
+                np.testing.assert_allclose(logged[:2], [dwa_terms[t]] * 2, rtol=0, atol=1e-7, err_msg=t)
+                np.testing.assert_allclose(logged[e - 1], dwa_terms[t] * w, rtol=1e-5, err_msg=f"{t} epoch {e}")
+                assert abs(w - 1.0) > 1e-4  # the weights moved
 
 
 @only_on("tensorflow", why="tf.distribute.MirroredStrategy is TensorFlow's")

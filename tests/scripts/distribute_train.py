@@ -1,4 +1,4 @@
-"""Train lossreg models two SGD steps (four with changing weights) on one device and on two; print both runs as JSON.
+"""Train lossreg models two SGD steps (more with changing weights) on one device and on two; print both runs as JSON.
 
 The engine is the Keras backend (``KERAS_BACKEND``):
 
@@ -10,15 +10,15 @@ The engine is the Keras backend (``KERAS_BACKEND``):
 Both need their devices configured before the engine initialises, hence a script run in a fresh process.
 
 Usage: ``python distribute_train.py [case ...]``, cases ``resolve``, ``attach``, ``layer``, ``attach+layer``,
-``attach_changing``, ``layer_changing`` (default: all; run cases with different numbers of trainable weights in
-separate processes on TensorFlow, see ``test_distribute.changing_runs``). The last stdout line is JSON:
-``{case: {"single": run, "distributed": run}}``, or ``{case: {"error": ...}}`` when a case raised; a run holds the
-per-epoch ``history``, the total loss from ``evaluate`` after training, the initial and final ``weights``, and where
-the training step ran: the devices and per-device batch rows a probe layer saw when the step was traced, and how
-many devices hold each variable. The ``*_changing`` cases have weights that change during training (a schedule, a
-learned log-variance): they train two epochs (four steps), their ``weights`` are the training model's (the
-log-variance and the step counter included), and their run's ``counters`` hold each changing-weight owner's step
-counter and the optimizer's iteration count.
+``attach_changing``, ``layer_changing``, ``attach_epochs_changing`` (default: all; on TensorFlow, run cases with
+different numbers of trainable weights in separate processes, see ``test_distribute.changing_runs``). The last
+stdout line is JSON: ``{case: {"single": run, "distributed": run}}``, or ``{case: {"error": ...}}`` when a case
+raised; a run holds the per-epoch ``history``, the total loss from ``evaluate`` after training, the initial and
+final ``weights``, and where the training step ran: the devices and per-device batch rows a probe layer saw when
+the step was traced, and how many devices hold each variable. The ``*_changing`` cases have weights that change
+during training (step and epoch schedules, a learned log-variance, dwa): they train ``EPOCHS[case]`` epochs, their
+``weights`` are the training model's (the log-variance and the step and epoch counters included), and their run's
+``counters`` hold each changing-weight owner's step counter and the optimizer's iteration count.
 """
 
 from __future__ import annotations
@@ -60,6 +60,9 @@ MASK = {"loss": "mse_bce", "inputs": {"aux": "hidden_mask"}, "weight": 0.7}  # a
 LINEAR = {"schedule": "linear", "start": 0.2, "end": 1.0, "steps": 4}
 #: a step schedule for a LossLayer: 1.0 at step 0 down to 0.0 at step 6
 COSINE = {"schedule": "cosine", "start": 1.0, "end": 0.0, "steps": 6}
+#: an epoch schedule: 0.2 at epoch 0 to 1.0 at epoch 4
+BY_EPOCH = {"schedule": "linear", "start": 0.2, "end": 1.0, "steps": 4, "unit": "epoch"}
+DWA = {"learned": "dwa", "temperature": 2.0}
 
 #: what the probe saw each time a training step was traced: (devices holding the batch, rows per device)
 SEEN: list[tuple[list[str], int]] = []
@@ -180,6 +183,30 @@ def case_layer_changing() -> tuple[keras.Model, keras.Model, Any, Any]:
     return model, model, {"x": x, "t_pairs": y_pairs, "t_mask": y_mask}, None
 
 
+def case_attach_epochs_changing() -> tuple[keras.Model, keras.Model, Any, Any]:
+    """``attach`` with epoch-counted weights: an epoch schedule, dwa over two terms (one in each entry, one with the
+    entry's 2.0 folded in) and uncertainty weighting; trained four epochs, as dwa's weights move from the third."""
+    inp, pairs, _, mask = trunk()
+    model = keras.Model(inp, {"pairs": pairs, "mask": mask})
+    spec = {
+        "pairs": {
+            "loss": [{"loss": "band_masked_softmax_ce", "weight": BY_EPOCH}, {"loss": "softmax_ce", "weight": DWA}],
+            "weight": 2.0,
+        },
+        "mask": {
+            "loss": [{"loss": "mse_bce", "weight": DWA}, {"loss": "bce", "weight": {"learned": "uncertainty"}}],
+            "inputs": MASK["inputs"],
+        },
+    }
+    train = lossreg.attach(model, spec)
+    train.compile(optimizer=keras.optimizers.SGD(0.1))
+    x, y_pairs, y_mask = data()
+    return train, train, x, {"pairs": y_pairs, "mask": y_mask}
+
+
+#: epochs trained (two steps each): changing weights run longer, so that their values change between epochs
+EPOCHS = {"attach_changing": 2, "layer_changing": 2, "attach_epochs_changing": 4}
+
 CASES: dict[str, Callable[[], tuple[keras.Model, keras.Model, Any, Any]]] = {
     "resolve": case_resolve,
     "attach": case_attach,
@@ -187,6 +214,7 @@ CASES: dict[str, Callable[[], tuple[keras.Model, keras.Model, Any, Any]]] = {
     "attach+layer": case_attach_layer,
     "attach_changing": case_attach_changing,
     "layer_changing": case_layer_changing,
+    "attach_epochs_changing": case_attach_epochs_changing,
 }
 
 
@@ -223,7 +251,7 @@ def step_counters(train: keras.Model) -> list[float]:
 
 
 def run(case: str, scope: Callable[[], Any]) -> dict[str, Any]:
-    epochs = 2 if case.endswith("_changing") else 1  # 2 steps of 4 samples per epoch
+    epochs = EPOCHS.get(case, 1)  # 2 steps of 4 samples per epoch
     with scope():
         model, train, x, y = CASES[case]()
         initial = weights(model)
