@@ -107,6 +107,12 @@ def case_attach_epochs() -> tuple[keras.Model, dict[str, Any], int]:
 
 
 CASES = {"attach_steps": case_attach_steps, "layer_steps": case_layer_steps, "attach_epochs": case_attach_epochs}
+#: each case's learned state, by variable name
+LEARNED = {
+    "attach_steps": ["b_log_variance"],
+    "layer_steps": ["fit_mae_log_variance"],
+    "attach_epochs": ["epoch", "b_dwa_weight", "b_dwa_last_loss", "c_dwa_weight", "c_dwa_last_loss"],
+}
 #: each case's scheduled terms (by log label) and their references; every epoch of the step cases is one step
 SCHEDULED = {
     "attach_steps": {"a": LINEAR_REF},
@@ -120,6 +126,12 @@ def values(variables: Any) -> dict[str, np.ndarray]:
     out = {v.path: keras.ops.convert_to_numpy(v) for v in variables}
     assert len(out) == len(variables), sorted(v.path for v in variables)
     return out
+
+
+def state(variables: dict[str, Any], name: str) -> Any:
+    """The one variable called ``name`` (``step``, ``<term>_log_variance``), whatever scope its path has."""
+    (value,) = [v for path, v in variables.items() if path.split("/")[-1] == name]
+    return value
 
 
 def split(data: dict[str, Any], part: str) -> Any:
@@ -156,7 +168,16 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict[str, 
     saved: dict[str, dict[str, Any]] = {}
     for case, build in CASES.items():
         model, data, batch = build()
-        history = model.fit(split(data, "x"), split(data, "y"), batch_size=batch, epochs=K, shuffle=False, verbose=0)
+        checkpoint = keras.callbacks.ModelCheckpoint(folder / f"{case}.checkpoint.keras")  # after each epoch
+        history = model.fit(
+            split(data, "x"),
+            split(data, "y"),
+            batch_size=batch,
+            epochs=K,
+            shuffle=False,
+            verbose=0,
+            callbacks=[checkpoint],
+        )
         saved[case] = {
             "history": history.history,
             "variables": values(model.variables),
@@ -173,7 +194,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict[str, 
     )
     assert done.returncode == 0, done.stderr[-4000:]
     resumed = json.loads(done.stdout.strip().splitlines()[-1])
-    return {case: (saved.get(case.removesuffix(".tampered")), resumed[case]) for case in resumed}
+    return {case: (saved[case.split(".")[0]], resumed[case]) for case in resumed}
 
 
 def result(runs: dict[str, Any], case: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -184,18 +205,34 @@ def result(runs: dict[str, Any], case: str) -> tuple[dict[str, Any], dict[str, A
 
 
 def steps_per_epoch(case: str) -> int:
-    return 2 if case == "attach_epochs" else 1  # 8 samples in batches of 4, else 4 in one
+    return 2 if case.startswith("attach_epochs") else 1  # 8 samples in batches of 4, else 4 in one
 
 
-@pytest.mark.parametrize("case", list(CASES))
+STALE_CHECKPOINT = pytest.mark.xfail(
+    strict=True,
+    reason="needs library fix: AttachedModel.fit appends EpochCounter after the user's callbacks, so "
+    "ModelCheckpoint saves at epoch end before dwa's weights and last losses are updated for that epoch",
+)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        *CASES,
+        "attach_steps.checkpoint",
+        "layer_steps.checkpoint",
+        pytest.param("attach_epochs.checkpoint", marks=STALE_CHECKPOINT),
+    ],
+)
 def test_state_after_loading_is_the_saved_state(runs, case):
     """Every variable of the model (step counter, log-variance, dwa state, the model's weights) and of the optimizer
-    (iteration count, moments) is what it was when saved; then training counts on from there."""
+    (iteration count, moments) is what it was when saved; then training counts on from there. The same for the
+    file ``keras.callbacks.ModelCheckpoint`` wrote after the last epoch: it holds the state at the end of training."""
     before, after = result(runs, case)
     # LossLayer's logged running means are not saved (they restart with every fit; LossLayer.save_own_variables)
     running = {f"{name}_{part}" for name in before["history"] for part in ("total", "count")}
     saved = {path: value for path, value in before["variables"].items() if path.split("/")[-1] not in running}
-    assert "step" in saved
+    assert {"step", *LEARNED[case.split(".")[0]]} <= {path.split("/")[-1] for path in saved}
     assert sorted(p for p in after["loaded"] if p.split("/")[-1] not in running) == sorted(saved)
     for path, value in saved.items():
         np.testing.assert_array_equal(np.asarray(after["loaded"][path], "float32"), value, err_msg=path)
@@ -227,10 +264,10 @@ def test_uncertainty_continues_from_the_saved_log_variance(runs, case, label):
     """The first step after loading weighs the term by ``exp(-s)`` with ``s`` the saved log-variance (it had moved
     away from its initial 0), and the optimizer trains ``s`` on from there."""
     before, after = result(runs, case)
-    s = float(before["variables"][f"{label}_log_variance"])
+    s = float(state(before["variables"], f"{label}_log_variance"))
     assert abs(s) > 1e-2
     np.testing.assert_allclose(after["history"][f"{label}_weight"], [np.exp(-s)], rtol=1e-6)
-    assert after["variables"][f"{label}_log_variance"] != pytest.approx(s, abs=1e-4)
+    assert state(after["variables"], f"{label}_log_variance") != pytest.approx(s, abs=1e-4)
 
 
 def test_dwa_continues_from_the_saved_losses(runs):
@@ -246,8 +283,8 @@ def test_dwa_continues_from_the_saved_losses(runs):
             before["history"][f"{t}_weight"][2:], [expected[e][i] for e in range(3, K + 1)], rtol=1e-5
         )
         np.testing.assert_allclose(after["history"][f"{t}_weight"], [expected[K + 1][i]], rtol=1e-5, err_msg=t)
-        np.testing.assert_allclose(after["variables"][f"{t}_dwa_weight"], expected[K + 2][i], rtol=1e-5, err_msg=t)
-        np.testing.assert_allclose(after["variables"][f"{t}_dwa_last_loss"], losses[t][K], rtol=1e-6, err_msg=t)
+        np.testing.assert_allclose(state(after["variables"], f"{t}_dwa_weight"), expected[K + 2][i], rtol=1e-5)
+        np.testing.assert_allclose(state(after["variables"], f"{t}_dwa_last_loss"), losses[t][K], rtol=1e-6)
     assert abs(expected[K + 1][0] - 1.0) > 1e-3  # dwa restarted (weights 1) would be seen
 
 
@@ -273,3 +310,26 @@ def test_tampered_schedule_is_refused_on_load(runs, case, path):
     assert after.get("error") == "LossSpecError", after
     assert after["path"] == path
     assert after["message"].startswith(f"{path}: Expected a whole number >= 1")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs library fix: TermWeights creates its variables with keras.Variable outside its name scope, so "
+    "every owner's counter has the bare path 'step' and two owners in one model collide",
+)
+def test_each_owner_of_changing_weights_has_its_own_variable_paths():
+    """attach and a LossLayer of its model, both with a schedule: every variable's path is unique, as Keras'
+    path-keyed state needs (``get_state_tree`` refuses a model with a path twice)."""
+    keras.utils.set_random_seed(3)
+    inp, target = keras.Input((3,), name="x"), keras.Input((2,), name="t")
+    hidden = keras.layers.Dense(4, name="hidden")(inp)
+    a = keras.layers.Dense(2, name="a")(hidden)
+    b = lossreg.LossLayer("mse", weight=COSINE, name="b_loss")([target, keras.layers.Dense(2, name="b")(hidden)])
+    train = lossreg.attach(keras.Model([inp, target], {"a": a, "b": b}), {"a": {"loss": "mse", "weight": LINEAR}})
+    paths = [v.path for v in train.variables]
+    assert "step" in [p.split("/")[-1] for p in paths]
+    assert len(set(paths)) == len(paths), sorted(paths)
+    train.compile(optimizer="sgd")
+    tree = train.get_state_tree()  # ValueError when a path is there twice
+    held = [*keras.tree.flatten(tree["trainable_variables"]), *keras.tree.flatten(tree["non_trainable_variables"])]
+    assert len(held) == len(paths)

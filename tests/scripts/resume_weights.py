@@ -1,17 +1,12 @@
 """Load saved lossreg models in a fresh process, train each one more epoch, and print what happened as JSON.
 
 Usage: ``python resume_weights.py DIR``. For every ``DIR/<case>.keras`` (saved by ``tests/test_weights_resume.py``
-after training) with its data ``DIR/<case>.npz`` (arrays ``x.<name>`` / ``y.<name>``, or ``x`` / ``y``): load it
-with ``keras.saving.load_model(path, safe_mode=True)`` and no ``custom_objects`` (``import lossreg`` is what
-registers its classes), record its state right after loading, train one epoch (the whole data as one batch unless
-the case says otherwise) and record the state again. For every ``DIR/<case>.tampered.keras``, record how loading
-it failed. The engine is the Keras backend (``KERAS_BACKEND``), as in the process that saved the files.
-
-The last stdout line is JSON ``{case: result}``; a result holds ``loaded`` (``{variable path: value}`` of the
-model's variables after loading), ``optimizer_loaded`` (the optimizer's variables), ``steps_loaded`` (each owner
-of changing weights' step counter: the attach model, then its ``LossLayer``s), and after the epoch ``history``,
-``variables``, ``steps`` and ``iterations``; a tampered file's result holds the ``error`` class, its ``path`` and
-its ``message`` (or ``{"loaded": true}`` if it loaded).
+after training, or by its ``ModelCheckpoint`` as ``<case>.checkpoint.keras``) with its data ``DIR/<case>.npz``
+(arrays ``x.<name>`` / ``y.<name>``, or ``x`` / ``y``, and the ``batch`` size): load it with
+``keras.saving.load_model(path, safe_mode=True)`` and no ``custom_objects`` (``import lossreg`` is what registers
+its classes), record its state right after loading, train one epoch and record the state again. For every
+``DIR/<case>.tampered.keras``, record how loading it failed. The engine is the Keras backend (``KERAS_BACKEND``),
+as in the process that saved the files.
 """
 
 from __future__ import annotations
@@ -58,7 +53,7 @@ def arrays(data: Any, part: str) -> Any:
 
 def resume(path: Path) -> dict[str, Any]:
     model = keras.saving.load_model(path, safe_mode=True)
-    data = np.load(path.with_suffix(".npz"))
+    data = np.load(path.parent / f"{path.name.split('.')[0]}.npz")  # <case>.keras, <case>.checkpoint.keras
     x, y = arrays(data, "x"), arrays(data, "y")
     batch = int(data["batch"]) if "batch" in data.files else None
     result: dict[str, Any] = {
