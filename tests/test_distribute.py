@@ -4,9 +4,10 @@ TensorFlow: ``tf.distribute.MirroredStrategy`` over two logical CPUs. JAX: ``ker
 over two host devices. Each engine runs ``scripts/distribute_train.py`` in a fresh process (its devices are set
 before the engine starts), which trains every case two SGD steps on one device and on two; here, per-term logs,
 total loss and weights must agree within 1e-5, and the two-device run must really have split the batch. Weights
-that change during training (a schedule, uncertainty weighting; through attach and LossLayer) train four steps:
+that change during training (a schedule, uncertainty weighting, dwa; through attach and LossLayer) train longer:
 their logged ``<term>_weight``, learned log-variance and step counter must agree too, the step counter must be the
-optimizer's count, and the logged weight the schedule at that count.
+optimizer's count, and the logged weight the schedule at that count; saved partway and reloaded, epoch-counted
+weights continue as without the reload, on either layout.
 PyTorch: Keras 3 has no distribution backend for torch; the last test shows what a torch user gets.
 """
 
@@ -204,6 +205,12 @@ def check_changing(runs: dict[str, Any], case: str) -> None:
                 np.testing.assert_allclose(logged[:2], [dwa_terms[t]] * 2, rtol=0, atol=1e-7, err_msg=t)
                 np.testing.assert_allclose(logged[e - 1], dwa_terms[t] * w, rtol=1e-5, err_msg=f"{t} epoch {e}")
                 assert abs(w - 1.0) > 1e-4  # the weights moved
+        if "resumed" in run:  # saved after the third epoch, reloaded in a new scope: the fourth as without the reload
+            for key, values in run["resumed"]["history"].items():
+                np.testing.assert_allclose(values, run["history"][key][-1:], rtol=0, atol=TOLERANCE, err_msg=key)
+            assert sorted(run["resumed"]["weights"]) == sorted(run["weights"])
+            for path, value in run["weights"].items():
+                np.testing.assert_allclose(run["resumed"]["weights"][path], value, rtol=0, atol=TOLERANCE, err_msg=path)
 
 
 @only_on("tensorflow", why="tf.distribute.MirroredStrategy is TensorFlow's")

@@ -18,7 +18,9 @@ final ``weights``, and where the training step ran: the devices and per-device b
 the step was traced, and how many devices hold each variable. The ``*_changing`` cases have weights that change
 during training (step and epoch schedules, a learned log-variance, dwa): they train ``EPOCHS[case]`` epochs, their
 ``weights`` are the training model's (the log-variance and the step and epoch counters included), and their run's
-``counters`` hold each changing-weight owner's step counter and the optimizer's iteration count.
+``counters`` hold each changing-weight owner's step counter and the optimizer's iteration count; a case in
+``RESUME`` is trained again with a save and reload (``safe_mode=True``) partway, its run's ``resumed`` holds the
+history after the reload and the final weights.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ import contextlib
 import json
 import os
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
@@ -206,6 +210,9 @@ def case_attach_epochs_changing() -> tuple[keras.Model, keras.Model, Any, Any]:
 
 #: epochs trained (two steps each): changing weights run longer, so that their values change between epochs
 EPOCHS = {"attach_changing": 2, "layer_changing": 2, "attach_epochs_changing": 4}
+#: cases trained again in two parts, saved after the first and reloaded (``safe_mode=True``) for the rest: the epochs
+#: of the first part
+RESUME = {"attach_epochs_changing": 3}
 
 CASES: dict[str, Callable[[], tuple[keras.Model, keras.Model, Any, Any]]] = {
     "resolve": case_resolve,
@@ -250,6 +257,21 @@ def step_counters(train: keras.Model) -> list[float]:
     return [float(o.term_weights.step.numpy()) for o in owners if getattr(o, "term_weights", None) is not None]
 
 
+def resumed(case: str, scope: Callable[[], Any]) -> dict[str, Any]:
+    """``case`` trained ``RESUME[case]`` epochs, saved, reloaded in a new scope and trained the remaining epochs: the
+    history of those and the final weights."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{case}.keras"
+        with scope():
+            _, train, x, y = CASES[case]()
+            train.fit(x, y, batch_size=BATCH, epochs=RESUME[case], shuffle=False, verbose=0)
+            train.save(path)
+        with scope():
+            loaded = keras.saving.load_model(path, safe_mode=True, custom_objects={"Probe": Probe})
+            history = loaded.fit(x, y, batch_size=BATCH, epochs=EPOCHS[case] - RESUME[case], shuffle=False, verbose=0)
+    return {"history": {k: [float(v) for v in vs] for k, vs in history.history.items()}, "weights": weights(loaded)}
+
+
 def run(case: str, scope: Callable[[], Any]) -> dict[str, Any]:
     epochs = EPOCHS.get(case, 1)  # 2 steps of 4 samples per epoch
     with scope():
@@ -261,6 +283,7 @@ def run(case: str, scope: Callable[[], Any]) -> dict[str, Any]:
         evaluate = train.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
         counters = {"steps": step_counters(train), "iterations": int(train.optimizer.iterations.numpy())}
     return {
+        **({"resumed": resumed(case, scope)} if case in RESUME else {}),
         "counters": counters,
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
         "evaluate": {k: float(v) for k, v in evaluate.items()},
