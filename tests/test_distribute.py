@@ -69,6 +69,9 @@ CHANGING = {
     ),
 }
 
+#: the case the script also trains with a save and reload (in new scopes) after its third epoch
+RESUMED = "attach_epochs_changing"
+
 
 class CaseFailed(RuntimeError):
     """A case raised inside the training script (its message and traceback are the script's)."""
@@ -184,6 +187,9 @@ def check_changing(runs: dict[str, Any], case: str) -> None:
     epochs, term, unit, schedule, uncertain, dwa_terms = CHANGING[case]
     counts = [2 * e if unit == "step" else e for e in range(1, epochs + 1)]  # the count at the end of each epoch
     for run in (single, distributed):
+        # the trainable weights moved (check_case's guard also sees the counters, which always move)
+        moved = [np.abs(np.array(run["weights"][p]) - run["initial_weights"][p]).max() for p in run["trainable"]]
+        assert max(moved) > 100 * TOLERANCE
         # one step counter, advanced once per training step on either layout: it is the optimizer's count
         assert run["counters"] == {"steps": [2.0 * epochs], "iterations": 2 * epochs}
         assert state(run["weights"], "step") == 2.0 * epochs
@@ -198,14 +204,16 @@ def check_changing(runs: dict[str, Any], case: str) -> None:
         np.testing.assert_allclose(run["evaluate"][f"{uncertain}_weight"], np.exp(-s), rtol=1e-6)
         # dwa: 1 for two epochs, then the formula on the logged per-epoch losses of the two epochs before
         losses = {t: run["history"][f"{t}_loss"] for t in dwa_terms}
+        for t, factor in dwa_terms.items():
+            np.testing.assert_allclose(run["history"][f"{t}_weight"][:2], [factor] * 2, rtol=0, atol=1e-7, err_msg=t)
         for e in range(3, epochs + 1):
             expected = dwa([losses[t][e - 2] / losses[t][e - 3] for t in dwa_terms])
-            for t, w in zip(dwa_terms, expected, strict=True):
-                logged = run["history"][f"{t}_weight"]
-                np.testing.assert_allclose(logged[:2], [dwa_terms[t]] * 2, rtol=0, atol=1e-7, err_msg=t)
-                np.testing.assert_allclose(logged[e - 1], dwa_terms[t] * w, rtol=1e-5, err_msg=f"{t} epoch {e}")
+            for (t, factor), w in zip(dwa_terms.items(), expected, strict=True):
+                logged = run["history"][f"{t}_weight"][e - 1]
+                np.testing.assert_allclose(logged, factor * w, rtol=1e-5, err_msg=f"{t} epoch {e}")
                 assert abs(w - 1.0) > 1e-4  # the weights moved
-        if "resumed" in run:  # saved after the third epoch, reloaded in a new scope: the fourth as without the reload
+        assert ("resumed" in run) == (case == RESUMED)
+        if case == RESUMED:  # saved after the third epoch, reloaded in a new scope: the fourth as without the reload
             for key, values in run["resumed"]["history"].items():
                 np.testing.assert_allclose(values, run["history"][key][-1:], rtol=0, atol=TOLERANCE, err_msg=key)
             assert sorted(run["resumed"]["weights"]) == sorted(run["weights"])
