@@ -5,7 +5,8 @@ own process with ``KERAS_BACKEND`` set before Keras is imported (no backend stat
 next). The first table is backend x (resolve, attach) x mode, with step times, ratios and which backend is
 fastest for these models; the second the other benchmarks. Both go to stdout and between the markers in
 ``bench/README.md`` (``--no-write`` leaves the file alone), with the command that reproduces them and the
-machine they ran on.
+machine they ran on. The third, changing weights (schedule, uncertainty) against constant weights per backend
+and mode, goes between its own markers; ``--weights-only`` runs and writes only that one.
 
 Run from the repository root: ``python bench/run_all.py`` (``--quick`` for a smoke run of a few
 repetitions; its figures are not measurements and it never writes the README; ``--single-thread`` on a
@@ -31,8 +32,10 @@ sys.path.insert(0, str(HERE))
 from _common import BACKENDS, JSON_PREFIX, Row, markdown_table  # noqa: E402
 
 STEP_SCRIPTS = ("bench_resolve_step.py", "bench_attach_step.py")  # run once per backend
+WEIGHT_SCRIPTS = ("bench_weights_step.py",)  # run once per backend; its own table and markers
 SCRIPTS = ("bench_band_ce.py", "bench_cli_startup.py", "bench_discovery.py")  # TensorFlow (or no backend)
 START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
+WEIGHTS_START, WEIGHTS_END = "<!-- bench:weights:start -->", "<!-- bench:weights:end -->"
 TIMEOUT = 240  # seconds per benchmark; the whole run is budgeted at well under 5 minutes
 
 
@@ -103,6 +106,20 @@ def step_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+WEIGHTS_HEADER = ["backend", "weight", "mode", "changing", "constant", "ratio", "target", "met?", "A/A"]
+
+
+def weights_table(rows: list[Row]) -> str:
+    """Backend x weighting x mode: median step times of attach with changing weights and with constant weights
+    (the same model and terms), ratio, target, and the A/A control (a copy of the constant model)."""
+    lines = ["| " + " | ".join(WEIGHTS_HEADER) + " |", "|" + "|".join(" --- " for _ in WEIGHTS_HEADER) + "|"]
+    for row in sorted(rows, key=lambda r: (r.api != "linear schedule", BACKENDS.index(r.backend))):
+        cells = row.cells()
+        control = "—" if row.control is None else f"{row.control:.3f}"
+        lines.append("| " + " | ".join([row.backend, row.api, row.mode, *cells[1:], control]) + " |")
+    return "\n".join(lines)
+
+
 def fastest(rows: list[Row]) -> list[str]:
     """For each API (its seed model), the backend and mode whose lossreg step is fastest, and the others."""
     lines = []
@@ -120,14 +137,14 @@ def fastest(rows: list[Row]) -> list[str]:
     return lines
 
 
-def write_readme(block: str) -> None:
+def write_readme(block: str, start: str = START, end: str = END) -> None:
     readme = HERE / "README.md"
     text = readme.read_text(encoding="utf-8")
-    if START not in text or END not in text:
-        raise SystemExit(f"{readme} lacks the markers {START} / {END}")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{START}\n{block}\n{END}{tail}", encoding="utf-8")
+    if start not in text or end not in text:
+        raise SystemExit(f"{readme} lacks the markers {start} / {end}")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{start}\n{block}\n{end}{tail}", encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -144,6 +161,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--single-thread", action="store_true", help="step benchmarks on one intra-op thread per backend (busy machine)"
     )
     parser.add_argument("--steps-only", action="store_true", help="only the training-step benchmarks")
+    parser.add_argument(
+        "--weights-only",
+        action="store_true",
+        help="only the changing-weights benchmark (its table, written between its own markers)",
+    )
     args = parser.parse_args(argv)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = sorted(set(backends) - set(BACKENDS))
@@ -153,21 +175,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     steps: list[Row] = []
+    weights: list[Row] = []
     rows: list[Row] = []
-    runs = [(script, backend) for backend in backends for script in STEP_SCRIPTS]
-    runs += [] if args.steps_only else [(script, None) for script in SCRIPTS]
+    per_backend = WEIGHT_SCRIPTS if args.weights_only else STEP_SCRIPTS + WEIGHT_SCRIPTS
+    runs = [(script, backend) for backend in backends for script in per_backend]
+    runs += [] if args.steps_only or args.weights_only else [(script, None) for script in SCRIPTS]
     for script, backend in runs:
         script_rows, elapsed, details = run_script(script, args.quick, backend, args.single_thread)
-        (steps if backend else rows).extend(script_rows)
+        (weights if script in WEIGHT_SCRIPTS else steps if backend else rows).extend(script_rows)
         print(f"{script}{f' --backend {backend}' if backend else ''}: {elapsed:.1f} s", file=sys.stderr, flush=True)
         if details:
             print("  " + details.replace("\n", "\n  "), file=sys.stderr, flush=True)
     total = time.perf_counter() - start
     load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
-    missed = [r.benchmark for r in steps + rows if r.met is False]
     command = "python bench/run_all.py" + (" --single-thread" if args.single_thread else "")
     threads = "one intra-op thread per backend (`--single-thread`)" if args.single_thread else "backend defaults"
+    conditions = (
+        f"Machine: {machine()}. Whole run: {total:.0f} s; 1-minute load average {load_before:.2f} before, "
+        f"{load_after:.2f} after."
+    )
+    if weights:
+        weights_block = "\n".join(
+            [
+                weights_table(weights),
+                "",
+                f"Threads: {threads}. torch runs eager.",
+                "",
+                f"Reproduce: `python bench/run_all.py --weights-only{' --single-thread' if args.single_thread else ''}`"
+                " (or the full run).",
+                "",
+                conditions,
+                *(["", args.note] if args.note else []),
+                "",
+                f"Targets missed: {sum(r.met is False for r in weights)} of {sum(r.met is not None for r in weights)}.",
+            ]
+        )
+        print(weights_block)
+        if not args.quick and not args.no_write and not args.steps_only:
+            write_readme(weights_block, WEIGHTS_START, WEIGHTS_END)
+    if args.weights_only:
+        return 0
+    missed = [r.benchmark for r in steps + rows if r.met is False]
     lines = [
         step_table(steps),
         "",
@@ -181,8 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
         f"Reproduce (from the repository root, with the venv's interpreter): `{command}`",
         "",
-        f"Machine: {machine()}. Whole run: {total:.0f} s; 1-minute load average {load_before:.2f} before, "
-        f"{load_after:.2f} after.",
+        conditions,
     ]
     if args.note:
         lines += ["", args.note]

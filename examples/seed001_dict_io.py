@@ -7,6 +7,12 @@ names; ``class_output`` stays logits (``softmax_ce`` is the logits-safe softmax 
 ``lossreg.inference_model`` gives the matching probabilities for prediction; the time series keeps its
 variable length.
 
+The same two heads with learned weights (uncertainty weighting, Kendall, Gal & Cipolla 2018): each output's
+weight is ``{"learned": "uncertainty"}``, so its term is ``exp(-s) * L + s`` with ``s`` a trainable
+log-variance of the training model (``lossreg.attach``), trained by its optimizer. For a loss ``L`` the term
+is smallest at ``exp(-s) = 1 / L``: the larger loss (here the 5-class cross-entropy, about 1.5) gets the
+smaller weight, the smaller (the score's MSE) the larger, and nobody tunes ``loss_weights`` by hand.
+
 Run: ``python examples/seed001_dict_io.py``.
 """
 
@@ -23,6 +29,11 @@ import numpy as np
 import lossreg
 
 SPEC = {"score_output": "mse", "class_output": "softmax_ce"}
+#: the same losses, each with a learned weight (uncertainty weighting): needs ``lossreg.attach``
+UNCERTAINTY_SPEC = {
+    "score_output": {"loss": "mse", "weight": {"learned": "uncertainty"}},
+    "class_output": {"loss": "softmax_ce", "weight": {"learned": "uncertainty"}},
+}
 
 
 def build_model(size: int = 8, features: int = 10, classes: int = 5, seed: int = 0) -> keras.Model:
@@ -85,6 +96,37 @@ def main(
     }
 
 
+def train_uncertainty(
+    samples: int = 64, size: int = 8, steps: int = 12, batch_size: int = 16, epochs: int = 8, verbose: int = 0
+) -> dict[str, Any]:
+    """Train the seed's model with :data:`UNCERTAINTY_SPEC` through ``lossreg.attach``.
+
+    Returns the attached model, the data, ``History``, ``evaluate`` before and after training, and the learned
+    weights ``exp(-s)`` per output, read from the log-variances ``s`` (``model.term_weights``).
+    """
+    model = build_model(size)
+    train = lossreg.attach(model, UNCERTAINTY_SPEC)
+    train.compile(optimizer=keras.optimizers.Adam(2e-2))
+    x, y = synthetic_data(samples, size, steps)
+    before = train.evaluate(x, y, batch_size=samples, verbose=0, return_dict=True)
+    history = train.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=False, verbose=verbose)
+    log_variances = {
+        v.name.removesuffix("_log_variance"): float(keras.ops.convert_to_numpy(v))
+        for v in train.term_weights.weights
+        if v.name.endswith("_log_variance")
+    }
+    return {
+        "train": train,
+        "x": x,
+        "y": y,
+        "history": history.history,
+        "evaluate_before": before,
+        "evaluate": train.evaluate(x, y, batch_size=samples, verbose=0, return_dict=True),
+        "log_variances": log_variances,
+        "weights": {name: float(np.exp(-s)) for name, s in log_variances.items()},
+    }
+
+
 if __name__ == "__main__":
     result = main(verbose=1)
     print(f"Spec {SPEC}; history:")
@@ -96,3 +138,11 @@ if __name__ == "__main__":
     predicted = result["predictor"].predict({k: v[:2] for k, v in result["x"].items()}, verbose=0)
     print("lossreg.inference_model: class probabilities (softmax of the logits) and scores of two samples:")
     print(np.round(predicted["class_output"], 3), np.round(predicted["score_output"], 3))
+    learned = train_uncertainty()
+    print(f"Uncertainty weighting, lossreg.attach(model, {UNCERTAINTY_SPEC}):")
+    for key in ("score_output_loss", "score_output_weight", "class_output_loss", "class_output_weight"):
+        print(f"  {key:20s} " + " -> ".join(f"{v:.3f}" for v in learned["history"][key]))
+    after = learned["evaluate"]
+    for name, weight in learned["weights"].items():
+        loss = after[f"{name}_loss"]
+        print(f"  {name}: loss {loss:.3f}, learned weight exp(-s) {weight:.3f} (from 1; optimum 1/loss {1 / loss:.3f})")

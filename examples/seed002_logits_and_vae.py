@@ -8,6 +8,12 @@
    a VAE": the encoder's ``z_mean`` and ``z_log_var`` layers are wired into ``vae_kl`` by name with
    ``lossreg.attach``, beside the reconstruction loss. Sampling is a small serializable layer (no
    ``Lambda``), and the trained model saves and reloads without ``custom_objects``.
+3. The same VAE with a KL weight that changes during training, as spec data on the ``kl`` term: a linear
+   warm-up after a delay (KL annealing: the decoder learns to reconstruct before the KL term pulls the
+   posterior to the prior, against posterior collapse), or cyclical annealing (Fu et al. 2019: the warm-up
+   repeated ``cycles`` times, each cycle rising for ``ratio`` of its length, then holding 1). The weight is
+   logged as ``kl_weight`` (per batch, the batch's own weight; per epoch, the latest batch's), and equals
+   ``lossreg.schedule_value(weight, optimizer.iterations)``.
 
 Run: ``python examples/seed002_logits_and_vae.py``.
 """
@@ -116,6 +122,66 @@ def vae_spec(size: int) -> dict[str, Any]:
     }
 
 
+def kl_warmup(total_steps: int) -> dict[str, Any]:
+    """KL weight 0 for the first eighth of training, then rising linearly to 1 over the next half, then 1."""
+    return {"schedule": "linear", "start": 0.0, "end": 1.0, "steps": total_steps // 2, "delay": total_steps // 8}
+
+
+def kl_cyclical(total_steps: int, cycles: int = 4) -> dict[str, Any]:
+    """Fu et al. 2019's cyclical annealing: ``cycles`` cycles over training, each rising 0 -> 1 for its first half."""
+    return {"schedule": "cyclical", "start": 0.0, "end": 1.0, "steps": total_steps, "cycles": cycles, "ratio": 0.5}
+
+
+def annealed_vae_spec(size: int, kl_weight: dict[str, Any]) -> dict[str, Any]:
+    """:func:`vae_spec` with a changing weight on the KL term (a schedule, as spec data)."""
+    spec = vae_spec(size)
+    spec["kl"]["weight"] = kl_weight
+    return spec
+
+
+class WeightLog(keras.callbacks.Callback):
+    """Records ``logs[key]`` after every batch, and the optimizer's iteration count after every epoch."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+        self.per_batch: list[float] = []
+        self.iterations: list[int] = []
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        self.per_batch.append(float(logs[self.key]))
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        self.iterations.append(int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)))
+
+
+def train_kl_schedule(
+    kl_weight: dict[str, Any], samples: int = 64, size: int = 12, batch_size: int = 16, epochs: int = 3
+) -> dict[str, Any]:
+    """Train the VAE with ``kl_weight`` (a schedule) on the ``kl`` term; return what was logged and the model.
+
+    ``kl_weight`` per batch comes from a callback, per epoch from ``History``, after training from ``evaluate``
+    (which does not advance the step: it uses the weight of the last training step).
+    """
+    x = synthetic_images(samples, size)
+    vae, _ = build_vae(size)
+    train = lossreg.attach(vae, annealed_vae_spec(size, kl_weight))
+    train.compile(optimizer=keras.optimizers.Adam(3e-3))
+    log = WeightLog("kl_weight")
+    history = train.fit(
+        x, {"recon": x}, batch_size=batch_size, epochs=epochs, shuffle=False, verbose=0, callbacks=[log]
+    )
+    return {
+        "x": x,
+        "vae": vae,
+        "train": train,
+        "history": history.history,
+        "per_batch_weight": log.per_batch,
+        "iterations_per_epoch": log.iterations,
+        "evaluate": train.evaluate(x, {"recon": x}, batch_size=samples, verbose=0, return_dict=True),
+    }
+
+
 def main(samples: int = 64, size: int = 12, batch_size: int = 16, epochs: int = 3, verbose: int = 0) -> dict[str, Any]:
     """Train the autoencoder on logits and the VAE with ``attach``; return the models, data and results."""
     x = synthetic_images(samples, size)
@@ -169,3 +235,13 @@ if __name__ == "__main__":
     print("two images generated from z ~ N(0, I):")
     for a, b in zip(_ascii(samples[0]), _ascii(samples[1]), strict=True):
         print(f"  {a}   {b}")
+    total = 20 * 4  # 20 epochs of 64 samples in batches of 16
+    for title, weight in (("KL warm-up", kl_warmup(total)), ("cyclical KL annealing", kl_cyclical(total))):
+        run = train_kl_schedule(weight, epochs=20)
+        print(f"{title}: the 'kl' term's weight {weight}; per epoch (History):")
+        for key in ("kl_weight", "kl_loss", "recon_loss"):
+            print(f"  {key:12s} " + " ".join(f"{v:.2f}" for v in run["history"][key]))
+        steps = run["iterations_per_epoch"]
+        expected = [lossreg.schedule_value(weight, t) for t in steps]
+        print(f"  lossreg.schedule_value(weight, optimizer.iterations) at {steps[0]}, {steps[1]}, ..., {steps[-1]}:")
+        print("  " + " " * 13 + " ".join(f"{v:.2f}" for v in expected))

@@ -17,11 +17,13 @@ if TYPE_CHECKING:
         AttachedModel,
         LossLayer,
         RegisteredLoss,
+        TermMetric,
         attach,
         get,
         inference_model,
         resolve,
         schedule_value,
+        term_metrics,
     )
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "Param",
     "PluginLoadError",
     "RegisteredLoss",
+    "TermMetric",
     "attach",
     "describe",
     "get",
@@ -44,11 +47,23 @@ __all__ = [
     "register",
     "resolve",
     "schedule_value",
+    "term_metrics",
 ]
 
 #: Names that live in :mod:`lossreg.keras`, loaded on first use (it imports Keras, then its adapters).
 _KERAS_NAMES = frozenset(
-    {"AttachedModel", "LossLayer", "RegisteredLoss", "attach", "get", "inference_model", "resolve", "schedule_value"}
+    {
+        "AttachedModel",
+        "LossLayer",
+        "RegisteredLoss",
+        "attach",
+        "get",
+        "inference_model",
+        "resolve",
+        "schedule_value",
+        "term_metrics",
+        "TermMetric",
+    }
 )
 
 

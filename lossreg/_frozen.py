@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, NoReturn
 
-__all__ = ["FrozenDict", "freeze", "thaw"]
+__all__ = ["FIXED", "FrozenDict", "freeze", "thaw"]
 
-_FIXED = (
+#: The message for an edit of a built loss.
+FIXED = (
     "A lossreg loss's terms and weights are fixed once it is built: an edit would not reach training but would be "
     "saved. To change a weight during training give it a schedule ({'schedule': 'linear', ...}) or a learned "
     "weight in the spec; to change the loss, build a new one from a new spec."
@@ -36,10 +37,10 @@ class FrozenDict(Mapping[str, Any]):
         return repr(self._data)
 
     def __setitem__(self, key: str, value: Any) -> NoReturn:
-        raise TypeError(_FIXED)
+        raise TypeError(FIXED)
 
     def __delitem__(self, key: str) -> NoReturn:
-        raise TypeError(_FIXED)
+        raise TypeError(FIXED)
 
 
 def freeze(data: Any) -> Any:

@@ -176,6 +176,111 @@ def test_check_an_unreadable_spec_and_a_missing_model(tmp_path):
     assert "missing.keras: No such model file" in result.stderr
 
 
+CHANGING = {
+    "kl": {"loss": "mse", "weight": {"schedule": "linear", "start": 0.0, "end": 1.0, "steps": 2000, "delay": 500}},
+    "recon": {
+        "loss": ["mse", {"loss": "mae", "weight": 3}],
+        "weight": {"schedule": "cosine", "start": 1, "end": 0, "steps": 100, "unit": "epoch"},
+    },
+    "task_a": {"loss": "mse", "weight": {"learned": "uncertainty"}},
+    "task_b": {"loss": "mae", "weight": {"learned": "dwa", "temperature": 3}},
+    "task_c": {"loss": "mae", "weight": {"learned": "dwa", "temperature": 3.0}},
+    "steps": {"loss": "mse", "weight": {"schedule": "piecewise", "boundaries": [10, 20], "values": [0, 0.5, 1]}},
+    "fixed": {"loss": "mse", "weight": 2},
+    "beta": {
+        "loss": [
+            {"loss": "mse", "weight": {"schedule": "logistic", "midpoint": 2500, "rate": 0.0025}},
+            {"loss": "mae", "weight": {"schedule": "cyclical", "steps": 1000, "cycles": 2}},
+        ],
+        "weight": 2,
+    },
+}
+
+
+def test_check_lists_each_changing_weight_and_imports_no_keras(tmp_path):
+    (tmp_path / "changing.json").write_text(json.dumps(CHANGING))
+    code = (
+        "import sys; from lossreg.cli import main; rc = main(sys.argv[1:]); "
+        "print('LOADED', [m for m in ('keras', 'tensorflow') if m in sys.modules], rc)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, "check", "changing.json"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    out, loaded = result.stdout.rsplit("LOADED", 1)
+    assert loaded.split() == ["[]", "0"]  # checking changing weights needs no Keras
+    lines = out.strip().splitlines()
+    assert lines[0] == "changing.json: valid (8 entries)"
+    assert [line.split() for line in lines[2:10]] == [
+        ["kl", "linear", "x", "mse", "-"],
+        ["recon", "cosine", "x", "mse", "+", "cosine", "x", "mae", "-"],
+        ["task_a", "uncertainty", "x", "mse", "-"],
+        ["task_b", "dwa", "x", "mae", "-"],
+        ["task_c", "dwa", "x", "mae", "-"],
+        ["steps", "piecewise", "x", "mse", "-"],
+        ["fixed", "2", "x", "mse", "-"],
+        ["beta", "logistic", "x", "mse", "+", "cyclical", "x", "mae", "-"],
+    ]
+    assert lines[10:] == [
+        "Weights that change during training: train with lossreg.attach(model, spec); "
+        "compile(loss=lossreg.resolve(spec)) refuses them.",
+        "  spec['kl']['weight']: linear 0 -> 1 over 2000 steps after 500",
+        "  spec['recon']['weight'] on spec['recon']['loss'][0] (mse): cosine 1 -> 0 over 100 epochs",
+        "  spec['recon']['weight'] on spec['recon']['loss'][1] (mae): cosine 3 -> 0 over 100 epochs",
+        "  spec['task_a']['weight']: learned: uncertainty (init 0.0, trainable True)",
+        "  spec['task_b']['weight']: learned: dwa (temperature 3.0)",
+        "  spec['task_c']['weight']: learned: dwa (temperature 3.0)",
+        "  spec['steps']['weight']: piecewise [0.0, 0.5, 1.0] at steps [10, 20]",
+        "  spec['beta']['loss'][0]['weight']: logistic 0 -> 2, midpoint 2500 steps, rate 0.0025",
+        "  spec['beta']['loss'][1]['weight']: cyclical 0 -> 2, 2 cycles over 1000 steps, rising for 0.5 of each",
+    ]
+
+    (tmp_path / "constant.json").write_text(json.dumps({"fixed": {"loss": "mse", "weight": 2}}))
+    result = lossreg_cli("check", "constant.json", cwd=tmp_path)
+    assert result.returncode == 0 and "change during training" not in result.stdout
+
+
+def test_check_lists_every_bad_schedule_and_learned_weight_with_its_path(tmp_path):
+    spec = {
+        "kl": {"loss": "mse", "weight": {"schedule": "linear", "steps": 0, "unit": "epochs"}},
+        "recon": {"loss": ["mse", "mae"], "weight": {"learned": "uncertainty"}},
+        "task_a": {"loss": "mse", "weight": {"learned": "dwa"}},
+        "task_b": {"loss": "mse", "weight": {"learned": "dwa", "temperature": 3}},
+        "beta": {"loss": "mse", "weight": {"schedule": "cosine", "stpes": 10}},
+        "both": {"loss": [{"loss": "mse", "weight": {"learned": "gradnorm"}}], "weight": {"schedule": "linaer"}},
+    }
+    (tmp_path / "bad.json").write_text(json.dumps(spec))
+    result = lossreg_cli("check", "bad.json", cwd=tmp_path)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "lossreg check: 8 problems in bad.json:",
+        "  - bad.json: spec['kl']['weight']['unit']: Unknown unit 'epochs'. Did you mean 'epoch'? Expected 'step' "
+        "(training batches) or 'epoch'.",
+        "  - bad.json: spec['kl']['weight']['steps']: Expected a whole number >= 1, received 0.",
+        "  - bad.json: spec['recon']['weight']: A learned weight weighs one task's loss, but this entry sums 2 terms. "
+        "Give each term its own 'weight': {'learned': 'uncertainty', 'init': 0.0, 'trainable': True}, or split the "
+        "entry.",
+        "  - bad.json: spec['task_b']['weight']['temperature']: Dynamic weight average weighs its tasks jointly with "
+        "one temperature, but this term has 3.0 and bad.json: spec['task_a']['weight'] has 2.0. Give every 'dwa' "
+        "weight the same temperature.",
+        "  - bad.json: spec['beta']['weight']: Unknown key 'stpes' in a 'cosine' schedule. Did you mean 'steps'? It "
+        "takes: schedule, start, end, steps, delay, unit.",
+        "  - bad.json: spec['beta']['weight']: A 'cosine' schedule needs 'steps'. It takes: start, end, steps, delay "
+        "(and 'unit').",
+        "  - bad.json: spec['both']['weight']['schedule']: Unknown schedule 'linaer'. Did you mean 'linear'? Expected "
+        "one of: linear, cosine, logistic, piecewise, cyclical.",
+        "  - bad.json: spec['both']['loss'][0]['weight']['learned']: Unknown learned weighting 'gradnorm'. Expected "
+        "one of: uncertainty, dwa. GradNorm is not offered: it needs each task's gradient norm with respect to the "
+        "shared weights inside the training step (a gradient within the gradient), which Keras' training loop does "
+        "not expose on every backend. Use 'uncertainty' or 'dwa'.",
+    ]
+
+
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory):
     import keras
@@ -201,6 +306,22 @@ def test_check_against_a_model_prints_its_tensors_and_validates_the_wiring(saved
         assert re.search(rf"^  {kind} +{name} +\(None, {shape}\)$", out, flags=re.M), name
     assert "good.json: valid (2 entries)" in out
     assert re.search(r"^  mask +mse_bce +inputs aux=hidden$", out, flags=re.M)
+
+
+def test_check_against_a_model_accepts_changing_weights_as_attach_does(saved_model, tmp_path):
+    spec = {
+        "mask": {"loss": "mse", "weight": {"schedule": "linear", "steps": 1, "unit": "epoch"}},
+        "cls": {"loss": "mse", "weight": {"learned": "uncertainty", "init": 0.5}},
+    }
+    (tmp_path / "changing.json").write_text(json.dumps(spec))
+    result = lossreg_cli("check", "changing.json", "--model", str(saved_model), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-3:] == [
+        "Weights that change during training: train with lossreg.attach(model, spec); "
+        "compile(loss=lossreg.resolve(spec)) refuses them.",
+        "  spec['mask']['weight']: linear 0 -> 1 over 1 epoch",
+        "  spec['cls']['weight']: learned: uncertainty (init 0.5, trainable True)",
+    ]
 
 
 def test_check_against_a_model_lists_every_wiring_problem(saved_model, tmp_path):

@@ -3,6 +3,9 @@
 Every reference is computed here in float64 NumPy from the models' own predictions (or tapped layers) on one
 batch, and compared with ``evaluate()``: each logged term, its weighted form, and ``loss`` as the weighted sum.
 The NumPy references are held to raw TensorFlow (the golden references) where TensorFlow is the backend.
+Weights that change (issue 11): the logged ``<term>_weight`` equals the schedule at the optimizer's step count
+(``lossreg.schedule_value``, itself held to the formulas written here, Fu et al.'s cyclical code included), and
+learned uncertainty weights move from 1 towards ``1 / L``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import numpy as np
 import pytest
 from on_backend import RAW_TF
 from references import REFERENCES
+
+import lossreg
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 RTOL = 1e-5
@@ -187,6 +192,45 @@ def test_seed001_predictor_gives_class_probabilities_and_the_raw_score(seed001):
     np.testing.assert_array_equal(predicted["score_output"], logits["score_output"])
 
 
+@pytest.fixture(scope="module")
+def seed001_uncertainty():
+    return load("seed001_dict_io").train_uncertainty(samples=32, size=8, steps=8, batch_size=8, epochs=10)
+
+
+def test_seed001_uncertainty_weights_start_at_one_and_move_towards_one_over_each_loss(seed001_uncertainty):
+    run = seed001_uncertainty
+    train, x, y = run["train"], run["x"], run["y"]
+    names = ("score_output", "class_output")
+    assert set(run["log_variances"]) == set(names)
+    # the log-variances are trainable variables of the training model, trained by its optimizer
+    trainable = {id(v) for v in train.trainable_weights}
+    assert all(id(v) in trainable for v in train.term_weights.weights if v.name.endswith("_log_variance"))
+    before = run["evaluate_before"]
+    for name in names:  # s = 0 before training: weight 1, and the term is L + 0
+        close(before[f"{name}_weight"], 1.0, name)
+        close(before[f"{name}_weighted_loss"], before[f"{name}_loss"], name)
+    after = run["evaluate"]
+    pred = train.inference_model.predict(x, verbose=0)
+    losses = {
+        "score_output": mse(y["score_output"], pred["score_output"]),
+        "class_output": float(np.mean(softmax_ce(y["class_output"], pred["class_output"]))),
+    }
+    total = 0.0
+    for name in names:
+        s, weight, loss = run["log_variances"][name], run["weights"][name], losses[name]
+        close(after[f"{name}_loss"], loss, name)
+        close(after[f"{name}_weight"], np.exp(-s), name)  # the weight logged is exp(-s) of the saved variable
+        close(after[f"{name}_weighted_loss"], np.exp(-s) * loss + s, name)  # exp(-s) L + s
+        total += np.exp(-s) * loss + s
+        # moved from 1 towards the optimum 1 / L of exp(-s) L + s: in that direction, and closer (in log terms)
+        assert np.sign(weight - 1.0) == np.sign(1.0 / loss - 1.0), (name, weight, loss)
+        assert abs(np.log(weight) - np.log(1.0 / loss)) < abs(np.log(1.0 / loss)), (name, weight, loss)
+    close(after["loss"], total)
+    # seed 001's two heads: the 5-class cross-entropy is the larger loss and gets the smaller weight
+    assert losses["class_output"] > 1.0 > losses["score_output"]
+    assert run["weights"]["class_output"] < 1.0 < run["weights"]["score_output"]
+
+
 # --- seed 002: logits autoencoder + inference model; VAE with vae_kl
 
 
@@ -234,6 +278,96 @@ def test_seed002_sampling_layer_draws_in_training_and_the_vae_saves_and_reloads(
     logs = reloaded.evaluate(x, {"recon": x}, batch_size=len(x), verbose=0, return_dict=True)
     for key, value in seed002["vae_evaluate"].items():
         np.testing.assert_allclose(logs[key], value, rtol=1e-6, err_msg=key)
+
+
+# --- seed 002 with a changing KL weight: warm-up and cyclical annealing (issue 11)
+
+
+def linear_warmup(t, start, end, steps, delay):
+    """The linear schedule's formula: start + (end - start) * clip((t - delay) / steps, 0, 1)."""
+    return start + (end - start) * np.clip((np.asarray(t, "float64") - delay) / steps, 0.0, 1.0)
+
+
+def fu_cyclical(n_iter, start, stop, n_cycle, ratio):
+    """Fu et al. 2019's released code (``frange_cycle_linear``), verbatim in NumPy: the weight at each iteration
+    index 0 .. n_iter - 1 (training step t = index + 1)."""
+    weights = np.ones(n_iter) * stop
+    period = n_iter / n_cycle
+    step = (stop - start) / (period * ratio)
+    for c in range(n_cycle):
+        v, i = start, 0
+        while v <= stop and int(i + c * period) < n_iter:
+            weights[int(i + c * period)] = v
+            v += step
+            i += 1
+    return weights
+
+
+KL_STEPS = 16  # 32 samples in batches of 8, 4 epochs
+
+
+def kl_schedules():
+    example = load("seed002_logits_and_vae")
+    warmup, cyclical = example.kl_warmup(KL_STEPS), example.kl_cyclical(KL_STEPS, cycles=2)
+    assert (warmup["steps"], warmup["delay"]) == (8, 2)
+    t = np.arange(1, KL_STEPS + 1)
+    return {
+        "warmup": (warmup, linear_warmup(t, 0.0, 1.0, 8, 2)),
+        "cyclical": (cyclical, fu_cyclical(KL_STEPS, 0.0, 1.0, 2, 0.5)),
+    }
+
+
+@pytest.fixture(scope="module", params=["warmup", "cyclical"])
+def seed002_kl(request):
+    weight, expected = kl_schedules()[request.param]
+    run = load("seed002_logits_and_vae").train_kl_schedule(weight, samples=32, size=12, batch_size=8, epochs=4)
+    return {**run, "weight": weight, "expected": expected}
+
+
+def test_seed002_kl_schedule_values_are_the_formulas():
+    """lossreg.schedule_value against the formulas: the warm-up's, and Fu et al.'s cyclical code."""
+    for weight, expected in kl_schedules().values():
+        values = [lossreg.schedule_value(weight, t) for t in range(1, KL_STEPS + 1)]
+        np.testing.assert_allclose(values, expected, rtol=1e-6, atol=1e-7, err_msg=str(weight))
+        assert lossreg.schedule_value(weight, 0) == 0.0  # before training: the start
+    warmup, cyclical = (kl_schedules()[k][1] for k in ("warmup", "cyclical"))
+    np.testing.assert_allclose(warmup[:3], [0.0, 0.0, 0.125])  # 0 during the delay (steps 1, 2), then rising
+    np.testing.assert_allclose(cyclical[:9], [0.0, 0.25, 0.5, 0.75, 1.0, 1.0, 1.0, 1.0, 0.0])  # 2 cycles of 8
+
+
+def test_seed002_kl_weight_logged_per_batch_and_per_epoch_is_the_schedule_at_the_step(seed002_kl):
+    run, weight, expected = seed002_kl, seed002_kl["weight"], seed002_kl["expected"]
+    # every batch's kl_weight is the schedule at that training step (t = 1, 2, ...)
+    np.testing.assert_allclose(run["per_batch_weight"], expected, rtol=1e-6, atol=1e-7)
+    # History's per-epoch kl_weight is the latest batch's: the schedule at the optimizer's iteration count
+    assert run["iterations_per_epoch"] == [4, 8, 12, 16]
+    at_iterations = [lossreg.schedule_value(weight, k) for k in run["iterations_per_epoch"]]
+    np.testing.assert_allclose(run["history"]["kl_weight"], at_iterations, rtol=1e-6, atol=1e-7)
+    assert len(set(np.round(run["per_batch_weight"], 6))) > 2  # the weight did change
+    step = {v.name: v for v in run["train"].term_weights.weights}["step"]
+    assert float(keras.ops.convert_to_numpy(step)) == KL_STEPS  # the model's own step counter
+    assert int(keras.ops.convert_to_numpy(run["train"].optimizer.iterations)) == KL_STEPS
+
+
+def test_seed002_kl_schedule_evaluates_with_the_last_steps_weight_and_reloads_at_that_step(seed002_kl, tmp_path):
+    run, x = seed002_kl, seed002_kl["x"]
+    logs, vae = run["evaluate"], run["vae"]
+    assert set(logs) == {"loss", "recon_loss", "recon_weighted_loss", "kl_loss", "kl_weighted_loss", "kl_weight"}
+    weight = lossreg.schedule_value(run["weight"], KL_STEPS)  # evaluate does not advance the step
+    taps = keras.Model(vae.input, [vae.get_layer("z_mean").output, vae.get_layer("z_log_var").output])
+    kl = vae_kl(*taps.predict(x, verbose=0))
+    recon = sigmoid_bce(x, vae.predict(x, verbose=0)["recon"])
+    pixels = x.shape[1] * x.shape[2]
+    close(logs["kl_weight"], weight, "kl weight")
+    close(logs["kl_loss"], kl, "kl")
+    close(logs["kl_weighted_loss"], weight * kl, "kl weighted")
+    close(logs["loss"], pixels * recon + weight * kl, "loss")
+    path = tmp_path / "annealed_vae.keras"
+    run["train"].save(path)
+    reloaded = keras.models.load_model(path, safe_mode=True)  # the step is saved: the same weight, the same logs
+    again = reloaded.evaluate(x, {"recon": x}, batch_size=len(x), verbose=0, return_dict=True)
+    for key, value in logs.items():
+        np.testing.assert_allclose(again[key], value, rtol=1e-6, err_msg=key)
 
 
 # --- seed 003: the joint decoder, one joint entry vs per-output entries

@@ -5,6 +5,11 @@ The property, for every example: ``lossreg.resolve`` either returns (the spec wa
 import (the set of loaded modules does not grow). Where a fault is put at a known place of an otherwise
 valid spec, the error must name exactly that place. A generator of valid specs keeps this from being
 vacuous: those must resolve, to the terms and weights they spell out.
+
+Weights that change during training (schedules, learned weights) are ``lossreg.attach``'s: the same property
+holds there, on one small model built once: a valid one attaches to a canonical spec computing the same
+weights (``lossreg.schedule_value``), a faulty one is refused at exactly its path, and ``resolve`` refuses
+every one, saying to use ``attach``.
 """
 
 from __future__ import annotations
@@ -655,6 +660,333 @@ def test_deep_nesting_anywhere_is_refused_without_a_recursion_error(depth, kind,
     if where == "params" and kind == "dict":
         path = "spec['params']['zz']"  # a mapping, with an unknown parameter
     refused(spec, path=path)
+
+
+# -- weights that change: schedules and learned weights (attach and LossLayer take them; resolve refuses them) --------
+SCHEDULE_KINDS = ("linear", "cosine", "logistic", "piecewise", "cyclical")
+SCHEDULE_KEYS = ("schedule", "start", "end", "steps", "delay", "midpoint", "rate", "boundaries", "values", "cycles")
+SCHEDULE_KEYS += ("ratio", "unit")
+LEARNED_KEYS = ("learned", "init", "trainable", "temperature", "min_weight", "max_weight", "scale")
+MAX_COUNT = 2**53  # the largest steps, delay, cycles or boundary a schedule takes
+levels = st.one_of(st.integers(0, 10), st.floats(0, 10), st.sampled_from([0.0, 1e-6, 1.0]))
+
+
+def counts(low: int, high: int) -> st.SearchStrategy[int | float]:
+    """A whole number, written as an int or as a float (2000.0 reads as 2000)."""
+    return st.one_of(st.integers(low, high), st.integers(low, high).map(float))
+
+
+@st.composite
+def valid_schedules(draw: st.DrawFn) -> dict[str, Any]:
+    """A schedule as a spec writes it: its required keys, some optional ones, maybe a unit, in any order."""
+    kind = draw(st.sampled_from(SCHEDULE_KINDS))
+    weight: dict[str, Any] = {"schedule": kind}
+    optional: dict[str, st.SearchStrategy[Any]] = {}
+    if kind in ("linear", "cosine"):
+        weight["steps"] = draw(counts(1, 5000))
+        optional = {"start": levels, "end": levels, "delay": counts(0, 1000)}
+    elif kind == "logistic":
+        weight["midpoint"] = draw(st.one_of(st.integers(-100, 5000), st.floats(-100, 5000)))
+        weight["rate"] = draw(st.floats(1e-4, 1.0))
+        optional = {"start": levels, "end": levels}
+    elif kind == "piecewise":
+        weight["boundaries"] = sorted(draw(st.sets(st.integers(0, 5000), min_size=1, max_size=4)))
+        size = len(weight["boundaries"]) + 1
+        weight["values"] = draw(st.lists(levels, min_size=size, max_size=size))
+    else:
+        weight["steps"] = draw(st.integers(1, 5000))
+        optional = {"start": levels, "end": levels, "cycles": counts(1, min(weight["steps"], 8))}
+        optional["ratio"] = st.floats(1e-3, 1.0)
+    for key in draw(st.lists(st.sampled_from(sorted(optional)), unique=True)) if optional else []:
+        weight[key] = draw(optional[key])
+    if kind == "cyclical" and "cycles" not in weight and weight["steps"] < 4:  # the default 4 cycles need 4 steps
+        weight["cycles"] = draw(counts(1, weight["steps"]))
+    if draw(st.booleans()):
+        weight["unit"] = draw(st.sampled_from(["step", "epoch"]))
+    return draw(shuffled(weight))
+
+
+@st.composite
+def valid_learned(draw: st.DrawFn) -> dict[str, Any]:
+    method = draw(st.sampled_from(["uncertainty", "dwa"]))
+    optional: dict[str, st.SearchStrategy[Any]] = {"scale": levels}
+    if method == "uncertainty":
+        optional |= {"init": st.floats(-5, 5), "trainable": st.booleans()}
+        optional |= {"min_weight": levels, "max_weight": st.one_of(st.integers(1, 10), st.floats(1e-3, 10))}
+    else:
+        optional["temperature"] = st.floats(0.1, 10)
+    weight = {"learned": method}
+    for key in draw(st.lists(st.sampled_from(sorted(optional)), unique=True)):
+        weight[key] = draw(optional[key])
+    if weight.get("min_weight", 0) > weight.get("max_weight", math.inf):  # bounds the right way round
+        weight["min_weight"], weight["max_weight"] = weight["max_weight"], weight["min_weight"]
+    return draw(shuffled(weight))
+
+
+def probe_steps(schedule: Mapping[str, Any]) -> list[float]:
+    """Steps at which two schedules must agree: the start, the edges of each phase, and far past the end."""
+    steps = [0, 1, 2, 10, 999, 10**6]
+    for key in ("delay", "steps", "midpoint"):
+        if key in schedule:
+            steps += [schedule[key] - 1, schedule[key], schedule[key] + 1]
+    steps += [b + d for b in schedule.get("boundaries", ()) for d in (-1, 0, 1)]
+    if "delay" in schedule and "steps" in schedule:
+        steps.append(schedule["delay"] + schedule["steps"])
+    return [max(0, t) for t in steps]
+
+
+def plain(data: Any) -> Any:
+    """A built spec (read-only mappings and tuples) as plain dicts and lists."""
+    if isinstance(data, Mapping):
+        return {k: plain(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [plain(v) for v in data]
+    return data
+
+
+def weight_spec(weight: Any, where: str, scale: Any = None) -> tuple[dict[str, Any], str, float]:
+    """A two-output spec with ``weight`` on out_a's entry, or on its second term under an entry weight ``scale``;
+    the spec, the weight's path, and the constant folded into it."""
+    if where == "entry":
+        return {"out_a": {"loss": "mse", "weight": weight}, "out_b": "mse"}, "spec['out_a']['weight']", 1.0
+    entry: dict[str, Any] = {"loss": ["mae", {"loss": "mse", "weight": weight}]}
+    if scale is not None:
+        entry["weight"] = scale
+    factor = 1.0 if scale is None else float(scale)
+    return {"out_a": entry, "out_b": "mse"}, "spec['out_a']['loss'][1]['weight']", factor
+
+
+def attach_checked(spec: Any, path: str) -> tuple[Any, LossSpecError | None]:
+    """``lossreg.attach(MODEL, spec)``: the model, or a LossSpecError under ``path`` (never another exception)."""
+    HostileRepr.armed = True
+    try:
+        result, error = lossreg.attach(MODEL, spec), None
+    except LossSpecError as exc:
+        result, error = None, exc
+    finally:
+        HostileRepr.armed = False
+    if error is not None:
+        assert error.path is not None and error.path.startswith(path), str(error)[:300]
+        message = str(error)
+        assert message.startswith(f"{error.path}: "), message[:300]
+        assert len(message) - len(error.path) < MAX_MESSAGE, message[:300]
+    return result, error
+
+
+@settings(FUZZ, max_examples=60)
+@given(valid_schedules(), st.sampled_from(["entry", "term"]), st.one_of(st.none(), weights))
+def test_valid_schedules_attach_as_a_canonical_spec_that_computes_the_same_weights(schedule, where, scale):
+    spec, path, factor = weight_spec(schedule, where, scale)
+    model, error = attach_checked(spec, path)
+    assert error is None, str(error)
+    built = plain(model.spec)
+    canonical = built["out_a"]["loss"][-1]["weight"]
+    assert canonical["schedule"] == schedule["schedule"]
+    assert canonical.get("unit", "step") == schedule.get("unit", "step")
+    for key in ("steps", "delay", "cycles", "boundaries", "midpoint", "rate", "ratio"):
+        if key in schedule:
+            assert canonical[key] == schedule[key], key
+    size = factor * max([1.0, *(float(schedule.get(k, 1.0)) for k in ("start", "end")), *schedule.get("values", ())])
+    for t in probe_steps(schedule):
+        written, built_value = lossreg.schedule_value(schedule, t), lossreg.schedule_value(canonical, t)
+        assert math.isfinite(built_value)
+        # float32, as training computes it: 1e-5 of the largest value, and what lies below float32's range (1e-170)
+        assert built_value == pytest.approx(factor * written, rel=1e-5, abs=1e-5 * size + 1e-37), t
+    again, error = attach_checked(built, "spec")  # the canonical spec builds the same loss
+    assert error is None and plain(again.spec) == built
+
+
+@settings(FUZZ, max_examples=40)
+@given(valid_learned(), st.sampled_from(["entry", "term"]), st.one_of(st.none(), weights))
+def test_valid_learned_weights_attach_with_their_options_and_the_constant_folded_into_scale(learned, where, scale):
+    spec, path, constant = weight_spec(learned, where, scale)
+    model, error = attach_checked(spec, path)
+    assert error is None, str(error)
+    canonical = plain(model.spec)["out_a"]["loss"][-1]["weight"]
+    defaults = {"uncertainty": {"init": 0.0, "trainable": True}, "dwa": {"temperature": 2.0}}[learned["learned"]]
+    factor = float(learned.get("scale", 1.0)) * constant
+    given = {k: v for k, v in learned.items() if k in (*defaults, "min_weight", "max_weight")}
+    expected = {"learned": learned["learned"], **defaults, **given}
+    assert canonical == expected | ({"scale": factor} if factor != 1.0 else {})
+
+
+BAD_NUMBERS = st.one_of(
+    pick([math.nan, math.inf, -math.inf, 10**400, -(10**5000), np.float64("nan"), fractions.Fraction(10**5000, 1)]),
+    st.sampled_from([None, True, False, "1", [1.0], {"v": 1}, decimal.Decimal("1"), 1j, np.array([1.0])]),
+    pick([HostileRepr(), object(), "x" * 100_000]),
+)
+BAD_LEVELS = st.one_of(BAD_NUMBERS, st.floats(max_value=-1e-300), st.integers(max_value=-1))
+BAD_POSITIVE = st.one_of(BAD_NUMBERS, st.floats(max_value=0.0), st.integers(max_value=0))
+
+
+def bad_counts(low: int) -> st.SearchStrategy[Any]:
+    """Values that are not a whole number from ``low`` to 2**53."""
+    return st.one_of(
+        BAD_NUMBERS,
+        st.integers(max_value=low - 1),
+        st.integers(min_value=MAX_COUNT + 1),
+        st.floats().filter(lambda x: not (math.isfinite(x) and x == int(x) and low <= x <= MAX_COUNT)),
+    )
+
+
+BAD_VALUE = {
+    "start": BAD_LEVELS,
+    "end": BAD_LEVELS,
+    "steps": bad_counts(1),
+    "cycles": bad_counts(1),
+    "delay": bad_counts(0),
+    "midpoint": BAD_NUMBERS,
+    "rate": BAD_POSITIVE,
+    "ratio": st.one_of(BAD_POSITIVE, st.floats(min_value=1.0, exclude_min=True)),
+    "init": BAD_NUMBERS,
+    "temperature": BAD_POSITIVE,
+    "scale": BAD_LEVELS,
+    "min_weight": BAD_LEVELS,
+    "max_weight": BAD_POSITIVE,
+    "trainable": st.one_of(st.integers(), st.floats(), st.sampled_from(["true", "yes", None, np.bool_(True), [True]])),
+}
+REQUIRED = {"linear": ("steps",), "cosine": ("steps",), "logistic": ("midpoint", "rate")}
+REQUIRED |= {"piecewise": ("boundaries", "values"), "cyclical": ("steps",)}
+TAKES = {"linear": ("start", "end", "steps", "delay"), "cosine": ("start", "end", "steps", "delay")}
+TAKES |= {"logistic": ("start", "end", "midpoint", "rate"), "piecewise": ("boundaries", "values")}
+TAKES |= {"cyclical": ("start", "end", "steps", "cycles", "ratio")}
+TAKES |= {"uncertainty": ("init", "trainable", "min_weight", "max_weight", "scale"), "dwa": ("temperature", "scale")}
+
+
+@st.composite
+def faulty_weights(draw: st.DrawFn) -> tuple[dict[str, Any], list[Any], str]:
+    """A valid schedule or learned weight with exactly one fault; the keys below the weight's path where it is refused,
+    and what the message says."""
+    weight = dict(draw(st.one_of(valid_schedules(), valid_learned())))
+    kind_key = "schedule" if "schedule" in weight else "learned"
+    kind = weight[kind_key]
+    takes = TAKES[kind]
+    how = draw(st.sampled_from(["value", "value", "value", "drop", "unknown_key", "kind", "both", "unit", "piecewise"]))
+    if how == "drop":
+        if kind_key == "learned" or draw(st.booleans()):
+            del weight[kind_key]
+            return weight, [], "exactly one of 'schedule'"
+        key = draw(st.sampled_from(REQUIRED[kind]))
+        del weight[key]
+        return weight, [], f"A {kind!r} schedule needs {key!r}."
+    if how == "unknown_key":
+        allowed = (kind_key, *takes, "unit")
+        key = draw(st.one_of(st.text(max_size=10), typos(allowed), st.sampled_from(SCHEDULE_KEYS + LEARNED_KEYS)))
+        if key in allowed or key in ("schedule", "learned"):
+            key = "x" + key
+        weight[key] = draw(st.one_of(levels, junk))
+        return weight, [], f"Unknown key {key!r}"
+    if how == "kind":
+        choices = SCHEDULE_KINDS if kind_key == "schedule" else ("uncertainty", "dwa")
+        weight[kind_key] = draw(
+            st.one_of(typos(choices), junk).filter(lambda v: not (isinstance(v, str) and v in choices))
+        )
+        return weight, [kind_key], "Unknown schedule" if kind_key == "schedule" else "Unknown learned weighting"
+    if how == "both":
+        weight["learned" if kind_key == "schedule" else "schedule"] = draw(junk)
+        return weight, [], "exactly one of 'schedule'"
+    if how == "unit" and kind_key == "schedule":
+        weight["unit"] = draw(junk.filter(lambda v: not (isinstance(v, str) and v in ("step", "epoch"))))
+        return weight, ["unit"], "Unknown unit"
+    if how == "piecewise" and kind == "piecewise":
+        boundaries, values = weight["boundaries"], weight["values"]
+        fault = draw(st.sampled_from(["not_a_list", "order", "item", "value", "length"]))
+        if fault == "not_a_list":
+            weight["boundaries"] = draw(st.one_of(st.just([]), junk.filter(lambda v: not isinstance(v, list | tuple))))
+            return weight, ["boundaries"], "Expected a non-empty list"
+        if fault == "order":
+            i = draw(st.integers(0, len(boundaries) - 1))
+            weight["boundaries"] = [*boundaries[: i + 1], boundaries[i], *boundaries[i + 1 :]]
+            weight["values"] = [*values, 1.0]
+            return weight, ["boundaries"], "Boundaries must increase strictly"
+        if fault == "item":
+            i = draw(st.integers(0, len(boundaries) - 1))
+            weight["boundaries"] = [*boundaries[:i], draw(bad_counts(0)), *boundaries[i + 1 :]]
+            return weight, ["boundaries", i], "Expected a whole number"
+        if fault == "value":
+            i = draw(st.integers(0, len(values) - 1))
+            weight["values"] = [*values[:i], draw(BAD_LEVELS), *values[i + 1 :]]
+            return weight, ["values", i], "number"
+        weight["values"] = draw(st.lists(levels, min_size=1).filter(lambda v: len(v) != len(boundaries) + 1))
+        return weight, ["values"], "A piecewise schedule needs one value more than boundaries"
+    numeric = [key for key in takes if key in BAD_VALUE]
+    if kind == "piecewise":  # every parameter is a list: a bad item instead
+        weight["values"] = [*weight["values"][:-1], draw(BAD_LEVELS)]
+        return weight, ["values", len(weight["values"]) - 1], "number"
+    if kind == "cyclical" and draw(st.integers(0, 4)) == 0:  # each valid, but more cycles than steps
+        weight["cycles"] = weight["steps"] + draw(st.integers(1, 10))
+        return weight, ["cycles"], "A cyclical schedule cannot have more cycles"
+    key = draw(st.sampled_from(numeric))
+    weight[key] = draw(BAD_VALUE[key])
+    return weight, [key], "true or false" if key == "trainable" else "Expected a"
+
+
+@settings(FUZZ, max_examples=60)
+@given(faulty_weights(), st.sampled_from(["entry", "term"]))
+def test_one_fault_in_a_valid_changing_weight_is_refused_at_its_path(case, where):
+    weight, below, says = case
+    spec, path, _ = weight_spec(weight, where)
+    exact = path + "".join(f"[{key!r}]" for key in below)
+    _, error = attach_checked(spec, path)
+    assert error is not None, f"accepted {weight!r}"
+    assert error.path == exact and says in str(error), str(error)[:300]
+    if "learned" in weight and "schedule" not in weight:
+        return
+    with pytest.raises(LossSpecError) as info:  # schedule_value reads a schedule as the spec does
+        lossreg.schedule_value(weight, 3)
+    assert info.value.path == "weight" + "".join(f"[{key!r}]" for key in below), str(info.value)[:300]
+
+
+weight_mappings = st.dictionaries(
+    st.one_of(st.sampled_from(SCHEDULE_KEYS + LEARNED_KEYS), hashables),
+    st.one_of(st.sampled_from((*SCHEDULE_KINDS, "uncertainty", "dwa", "gradnorm", "epoch")), levels, junk),
+    max_size=6,
+)
+
+
+@settings(FUZZ, max_examples=60)
+@given(
+    st.one_of(
+        weight_mappings, st.builds(lambda s, d: {"schedule": s, **d}, st.sampled_from(SCHEDULE_KINDS), weight_mappings)
+    ),
+    st.sampled_from(["entry", "term"]),
+)
+def test_any_weight_mapping_is_read_or_refused_at_the_weight(weight, where):
+    spec, path, _ = weight_spec(weight, where)
+    model, error = attach_checked(spec, path)
+    if error is None:  # a valid changing weight: its canonical form computes finite weights
+        canonical = plain(model.spec)["out_a"]["loss"][-1]["weight"]
+        if "schedule" in canonical:
+            assert all(math.isfinite(lossreg.schedule_value(canonical, t)) for t in (0, 1, 100, 10**6))
+
+
+@settings(FUZZ, max_examples=60)
+@given(st.one_of(valid_schedules(), valid_learned()), st.sampled_from(["single", "entry", "term", "list"]))
+def test_resolve_refuses_every_valid_changing_weight_at_its_path_saying_to_use_attach(weight, form):
+    spec, path = {
+        "single": ({"loss": "mse", "weight": weight}, "spec['weight']"),
+        "entry": ({"o": "mae", "p": {"loss": "mse", "weight": weight}}, "spec['p']['weight']"),
+        "term": (
+            {"o": {"loss": ["mae", {"loss": "mse", "weight": weight}], "weight": 2}},
+            "spec['o']['loss'][1]['weight']",
+        ),
+        "list": (["mae", {"loss": "mse", "weight": weight}], "spec[1]['weight']"),
+    }[form]
+    refused(spec, path=path, says="Use lossreg.attach(model, spec)")
+
+
+@settings(FUZZ, max_examples=30)
+@given(st.floats(1e-300, 1e300), st.floats(1e-300, 1e300))
+def test_a_schedule_times_a_constant_is_a_finite_schedule_or_refused(entry_weight, end):
+    schedule = {"schedule": "linear", "start": 0.0, "end": end, "steps": 10}
+    spec = {"out_a": {"loss": [{"loss": "mse", "weight": schedule}], "weight": entry_weight}, "out_b": "mse"}
+    model, error = attach_checked(spec, "spec['out_a']['loss'][0]['weight']")
+    if math.isfinite(end * entry_weight):
+        assert error is None, str(error)
+        assert plain(model.spec)["out_a"]["loss"][0]["weight"]["end"] == end * entry_weight
+    else:
+        assert error is not None and error.path == "spec['out_a']['loss'][0]['weight']", error
+        assert "beyond the range of a float" in str(error)
 
 
 # -- files ------------------------------------------------------------------------------------------------------------

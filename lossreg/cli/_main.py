@@ -125,7 +125,11 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _term_text(term: Any) -> str:
-    text = term.loss if term.weight == 1.0 else f"{term.weight:g} x {term.loss}"
+    varies = getattr(term, "varies", None)
+    if varies is not None:  # a schedule or learned weight: its kind here, its values in the list below the table
+        text = f"{getattr(varies, 'kind', None) or varies.method} x {term.loss}"
+    else:
+        text = term.loss if term.weight == 1.0 else f"{term.weight:g} x {term.loss}"
     if term.params:
         text += "(" + ", ".join(f"{k}={v!r}" for k, v in term.params.items()) + ")"
     on = getattr(term, "on", None)
@@ -160,7 +164,34 @@ def _cmd_check(args: argparse.Namespace) -> int:
     print(_table(["ENTRY", "LOSS", "WIRING"], rows, indent="  "))
     if any(entry.inputs or entry.on or any(getattr(t, "on", None) for t in entry.terms) for entry in entries.values()):
         print("Entries with 'on' or 'inputs' wire extra tensors: train with lossreg.attach(model, spec).")
+    changing = _changing_weights(entries.values(), prefix=result.root.removesuffix("spec"))
+    if changing:
+        print(
+            "Weights that change during training: train with lossreg.attach(model, spec); "
+            "compile(loss=lossreg.resolve(spec)) refuses them."
+        )
+        for line in changing:
+            print(f"  {line}")
     return 0
+
+
+def _changing_weights(entries: Any, prefix: str) -> list[str]:
+    """A line per term whose weight changes: where the weight is written, then what it does (``describe``).
+
+    A weight written on an entry of several terms applies to each (times the term's own weight): its line
+    names the term too.
+    """
+    terms = [t for entry in entries for t in entry.terms if getattr(t, "varies", None) is not None]
+    shared: dict[str, int] = {}
+    for term in terms:
+        shared[term.varies.path] = shared.get(term.varies.path, 0) + 1
+    lines = []
+    for term in terms:
+        where = term.varies.path.removeprefix(prefix)
+        if shared[term.varies.path] > 1:
+            where += f" on {term.path.removeprefix(prefix)} ({term.loss})"
+        lines.append(f"{where}: {term.varies.describe()}")
+    return lines
 
 
 # -- plugins ------------------------------------------------------------------------------------------------

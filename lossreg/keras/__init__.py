@@ -12,15 +12,18 @@ from lossreg.keras._attach import AttachedModel, attach
 from lossreg.keras._inference import inference_model
 from lossreg.keras._layer import LossLayer
 from lossreg.keras._loss import RegisteredLoss, get, resolve
+from lossreg.keras._metrics import TermMetric, term_metrics
 from lossreg.keras._schedules import schedule_value
 
 __all__ = [
     "AttachedModel",
     "LossLayer",
     "RegisteredLoss",
+    "TermMetric",
     "attach",
     "get",
     "inference_model",
     "resolve",
     "schedule_value",
+    "term_metrics",
 ]

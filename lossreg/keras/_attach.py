@@ -15,7 +15,7 @@ from typing import Any
 import keras
 
 from lossreg._errors import LossInputError, LossSpecError, did_you_mean, format_path
-from lossreg._frozen import freeze, thaw
+from lossreg._frozen import FIXED, freeze, thaw
 from lossreg.keras._engine import BoundTerm, bind, float_dtype, loss_value, per_replica, term_labels
 from lossreg.keras._graph import output_tensors, tensor_by_name
 from lossreg.keras._logging import logged_sum, term_trackers
@@ -185,15 +185,32 @@ class AttachedModel(keras.Model):
         """The spec this model trains on, as built (read-only)."""
         return self._spec
 
+    @spec.setter
+    def spec(self, value: Any) -> None:
+        raise TypeError(FIXED)
+
     def fit(self, *args: Any, callbacks: Any = None, **kwargs: Any) -> Any:
         """``keras.Model.fit``; with epoch-counted weights (epoch schedules, ``dwa``) it also counts the epochs."""
         if len(args) > 5:  # fit(x, y, batch_size, epochs, verbose, callbacks, ...) positionally
             args, callbacks = args[:5] + args[6:], args[5]
         if self.term_weights is not None and self.term_weights.needs_epochs:
-            by_name = {t.name: t for t in self.term_trackers}
-            losses = [by_name[f"{label}_loss"] for label in self.term_weights.labels]
-            callbacks = [*(callbacks or []), EpochCounter([(self.term_weights, losses)])]
+            # first: a checkpoint saved at an epoch's end then holds the weights the next epoch will use
+            counter = EpochCounter([self.term_weights])
+            if isinstance(callbacks, keras.callbacks.CallbackList):
+                callbacks.callbacks.insert(0, counter)
+            else:
+                callbacks = [counter, *(callbacks or [])]
         return super().fit(*args, callbacks=callbacks, **kwargs)
+
+    def train_on_batch(self, *args: Any, **kwargs: Any) -> Any:
+        """``keras.Model.train_on_batch``; refused for epoch-counted weights, which only ``fit`` advances."""
+        if self.term_weights is not None and self.term_weights.needs_epochs:
+            raise LossSpecError(
+                "This spec has epoch-counted weights (a schedule with 'unit': 'epoch', or 'dwa'), which advance at "
+                "the end of each fit() epoch; train_on_batch() has no epochs, so they would stay at their first "
+                "value. Train with fit(), or count the schedule in steps ('unit': 'step')."
+            )
+        return super().train_on_batch(*args, **kwargs)
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         return self.taps(inputs, training=training)

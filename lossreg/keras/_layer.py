@@ -8,7 +8,7 @@ from typing import Any
 import keras
 
 from lossreg._errors import LossInputError
-from lossreg._frozen import freeze, thaw
+from lossreg._frozen import FIXED, freeze, thaw
 from lossreg.keras._engine import bind, float_dtype, loss_value, term_labels
 from lossreg.keras._logging import LayerMean, logged_sum, term_trackers
 from lossreg.keras._weights import TermWeights, weigh
@@ -65,14 +65,14 @@ class LossLayer(keras.layers.Layer):
             entry["params"] = dict(params)
         parsed = parse(entry, root=f"LossLayer(name={self.name!r})")
         check_weights(parsed, Problems(), epochs=False)
-        self.terms = tuple(parsed.entries[None].terms)
+        self._terms = tuple(parsed.entries[None].terms)
         # the arguments as given, copied and read-only: what get_config saves is what the layer computes
         self._loss_arg, self._params_arg, self._weight_arg = freeze(loss), freeze(dict(params or {})), freeze(weight)
         base = self.name.removesuffix("_loss")  # a layer called "complex_loss" logs "complex_loss"
-        labels = term_labels(base, [t.loss for t in self.terms])
+        labels = term_labels(base, [t.loss for t in self._terms])
         self._bound = [
             bind(t.loss, t.params, t.weight, path=t.path, label=lb, loss_def=parsed.loss_defs[t.path], varies=t.varies)
-            for t, lb in zip(self.terms, labels, strict=True)
+            for t, lb in zip(self._terms, labels, strict=True)
         ]
         self.extras = tuple(dict.fromkeys(e for b in self._bound for e in b.extras))
         changing = [b.varies for b in self._bound]
@@ -89,6 +89,15 @@ class LossLayer(keras.layers.Layer):
         self._running = [v for tracker in self.term_trackers for v in tracker.state]
         self.supports_masking = True  # y_pred's mask is applied to the loss and passed on with y_pred
         self.built = True
+
+    @property
+    def terms(self) -> tuple[Any, ...]:
+        """The terms as built (read-only)."""
+        return self._terms
+
+    @terms.setter
+    def terms(self, value: Any) -> None:
+        raise TypeError(FIXED)
 
     def _split(self, inputs: Any) -> tuple[Any, Any, dict[str, Any]]:
         if isinstance(inputs, Mapping):

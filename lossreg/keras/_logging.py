@@ -90,25 +90,23 @@ class LayerMean(keras.metrics.Metric):
 
 
 class Latest(keras.metrics.Metric):
-    """The latest value logged (a changing weight), as a metric: its sum and count are replaced, not added to,
-    so that under ``tf.distribute`` the replicas' summed copies still divide to the value."""
+    """The latest value logged (a changing weight), as a metric: one variable, replaced each batch. Every replica
+    holds the same weight, so under ``tf.distribute`` it reads as the first replica's."""
 
     def __init__(self, name: str) -> None:
         super().__init__(name=name, dtype="float32")
-        self.total = self.add_variable(shape=(), initializer="zeros", dtype="float32", aggregation="sum", name="total")
-        self.count = self.add_variable(shape=(), initializer="zeros", dtype="float32", aggregation="sum", name="count")
+        self.value = self.add_variable(
+            shape=(), initializer="zeros", dtype="float32", aggregation="only_first_replica", name="value"
+        )
 
     def update_state(self, values: Any, sample_weight: Any = None) -> None:
-        weight = keras.ops.cast(1.0 if sample_weight is None else sample_weight, "float32")
-        self.total.assign(keras.ops.cast(keras.ops.stop_gradient(values), "float32") * weight)
-        self.count.assign(weight)
+        self.value.assign(keras.ops.cast(keras.ops.stop_gradient(values), "float32"))
 
     def result(self) -> Any:
-        return keras.ops.divide_no_nan(self.total, self.count)
+        return keras.ops.convert_to_tensor(self.value)
 
     def reset_state(self) -> None:
-        self.total.assign(0.0)
-        self.count.assign(0.0)
+        self.value.assign(0.0)
 
 
 def _readable(variable: Any) -> bool:

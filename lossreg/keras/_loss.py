@@ -13,7 +13,7 @@ from typing import Any
 import keras
 
 from lossreg._errors import LossSpecError, short_repr
-from lossreg._frozen import freeze, thaw
+from lossreg._frozen import FIXED, freeze, thaw
 from lossreg.keras._engine import bind, loss_value, weighted_values
 from lossreg.keras._logging import safe_label
 from lossreg.spec import Entry, ModelView, ParsedSpec, Problems, check_compilable, check_outputs, parse, read_terms
@@ -94,14 +94,23 @@ class RegisteredLoss(keras.losses.Loss):
             for t, p, d in zip(given, build_paths, defs, strict=True)
         ]
         # read-only: an edit after construction would not reach the built terms but would be saved
-        self.terms: tuple[Mapping[str, Any], ...] = freeze(given)
+        self._terms: tuple[Mapping[str, Any], ...] = freeze(given)
         compute = keras.dtype_policies.get(dtype or keras.backend.floatx()).compute_dtype
         self._result_dtype = compute if compute in ("float16", "bfloat16") else None
         super().__init__(
-            name=name or default_name(self.terms),
+            name=name or default_name(self._terms),
             reduction=reduction,
             dtype="float32" if self._result_dtype else dtype,
         )
+
+    @property
+    def terms(self) -> tuple[Mapping[str, Any], ...]:
+        """The terms as built, read-only (``{"loss", "params", "weight"}`` each)."""
+        return self._terms
+
+    @terms.setter
+    def terms(self, value: Any) -> None:
+        raise TypeError(FIXED)
 
     @property
     def extras(self) -> tuple[str, ...]:
@@ -135,7 +144,7 @@ class RegisteredLoss(keras.losses.Loss):
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config["terms"] = thaw(self.terms)
+        config["terms"] = thaw(self._terms)
         return config
 
     @classmethod

@@ -7,9 +7,12 @@ at its saved step). :func:`weigh` is the one place a term's unweighted mean beco
 
 - constant ``c``: ``c * L``;
 - schedule: ``schedule(t) * L`` (``lossreg.keras._schedules``);
-- ``uncertainty`` (Kendall, Gal & Cipolla 2018, in the log-variance form of their code): ``c * exp(-s) * L + s``,
+- ``uncertainty`` (Kendall, Gal & Cipolla 2018, in the log-variance form the paper trains, ``s := log sigma^2``,
+  which "avoids any division by zero"): ``c * exp(-s) * L + s``,
   ``s = log(sigma^2)`` a trainable variable (init 0: weight 1). Its optimum for a fixed ``L`` is
-  ``exp(-s) = 1 / (c * L)``. The paper's regression form ``L / (2 sigma^2) + log(sigma)`` is half of this
+  ``exp(-s) = 1 / (c * L)``. ``min_weight``/``max_weight`` bound ``exp(-s)``: the optimizer projects ``s`` back
+  after each update (Keras' variable constraint), so a task whose loss reaches 0 cannot drive its weight to
+  infinity. The paper's regression form ``L / (2 sigma^2) + log(sigma)`` is half of this
   (the same optimum); it is not offered separately;
 - ``dwa`` (Liu, Johns & Davison 2019): ``c * w_k * L`` with ``w_k = K exp(r_k / T) / sum_i exp(r_i / T)``,
   ``r_k = L_k(e - 1) / L_k(e - 2)`` from the logged per-epoch mean losses, ``K`` the number of dwa terms; ``w_k = 1``
@@ -45,6 +48,21 @@ def _state(value: float, name: str, *, trainable: bool = False) -> keras.Variabl
     )
 
 
+def _log_variance_bounds(c: Learned) -> Any:
+    """The projection the optimizer applies to ``s`` after each update so that ``exp(-s)`` (the weight before
+    ``scale``) stays within ``[min_weight, max_weight]``; ``None`` when unbounded."""
+    low_weight, high_weight = c.params.get("min_weight"), c.params.get("max_weight")
+    if low_weight is None and high_weight is None:
+        return None
+    low = -math.log(high_weight) if high_weight is not None else -math.inf
+    high = -math.log(low_weight) if low_weight else math.inf
+
+    def project(s: Any) -> Any:
+        return keras.ops.clip(s, low, high)
+
+    return project
+
+
 class TermWeights(keras.layers.Layer):
     """The state of the changing weights of one loss's terms (``None`` entries are constant terms).
 
@@ -69,6 +87,7 @@ class TermWeights(keras.layers.Layer):
         for i, (c, label) in enumerate(zip(self.changing, self.labels, strict=True)):
             if isinstance(c, Learned) and c.method == "uncertainty":
                 self.learned[i] = _state(c.params["init"], f"{label}_log_variance", trainable=c.params["trainable"])
+                self.learned[i].constraint = _log_variance_bounds(c)
             elif isinstance(c, Learned) and c.method == "dwa":
                 self.learned[i] = _state(1.0, f"{label}_dwa_weight")
                 self.dwa_last[i] = _state(0.0, f"{label}_dwa_last_loss")
@@ -128,21 +147,22 @@ def weigh(weights: TermWeights | None, i: int, constant: float, mean: Any) -> tu
 
 
 class EpochCounter(keras.callbacks.Callback):
-    """Counts epochs into each ``TermWeights`` that needs them and, after each epoch, sets the dwa weights
-    from the epoch's logged mean losses. ``lossreg.attach``'s model adds it to every ``fit``."""
+    """Counts epochs into each ``TermWeights`` that needs them and, after each epoch, sets the dwa weights from the
+    epoch's logged training losses (``logs['<label>_loss']``: the validation run before ``on_epoch_end`` has reset
+    the trackers to its own figures). ``lossreg.attach``'s model adds it to every ``fit``."""
 
-    def __init__(self, owners: Sequence[tuple[TermWeights, Sequence[Any]]]) -> None:
+    def __init__(self, owners: Sequence[TermWeights]) -> None:
         super().__init__()
-        self.owners = owners  # (weights, per-term unweighted-loss tracker)
+        self.owners = owners
 
     def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-        for weights, _ in self.owners:
+        for weights in self.owners:
             if weights.epoch is not None:
                 weights.epoch.assign_add(1.0)
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-        for weights, trackers in self.owners:
+        for weights in self.owners:
             dwa = {i: c for i, c in enumerate(weights.changing) if isinstance(c, Learned) and c.method == "dwa"}
             if dwa:
-                losses = {i: float(keras.ops.convert_to_numpy(trackers[i].result())) for i in dwa}
+                losses = {i: float((logs or {})[f"{weights.labels[i]}_loss"]) for i in dwa}
                 weights.dwa_update(losses, next(iter(dwa.values())).params["temperature"])

@@ -1,8 +1,8 @@
 """``lossreg check``: validate a spec file (and optionally its wiring into a saved model), listing every problem.
 
 The spec is read once with a collecting ``Problems``, and the same rules as ``resolve`` and ``attach`` run
-on what could be read: loss names, parameters, extras wired; with ``--model``, outputs and ``on`` against the
-model, then ``attach``'s own dry run for shapes when nothing else is wrong.
+on what could be read: loss names, parameters, extras wired, changing weights; with ``--model``, outputs
+and ``on`` against the model, then ``attach``'s own dry run for shapes when nothing else is wrong.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from lossreg._errors import LossSpecError, format_path
 from lossreg.spec._files import load
 from lossreg.spec._grammar import Entry, ParsedSpec, read
 from lossreg.spec._problems import Problems
-from lossreg.spec._rules import check_extras, check_outputs, check_params, known_terms
+from lossreg.spec._rules import check_extras, check_outputs, check_params, check_weights, known_terms
 from lossreg.spec._view import ModelView
 
 __all__ = ["CheckResult", "check_spec", "describe_model"]
@@ -52,13 +52,18 @@ def describe_model(model: Any) -> list[tuple[str, str, str]]:
 
 
 def _spec_rules(parsed: ParsedSpec, problems: Problems) -> None:
-    """Names, parameters and extras of every entry (no model needed)."""
+    """Names, parameters and extras of every entry, and changing weights that fit together (no model needed).
+
+    Weights are checked as ``attach`` checks them: a changing weight is valid data, which only ``resolve``
+    refuses (as it refuses ``on`` and ``inputs``); the summary says so.
+    """
     for entry in parsed.entries.values():
         known = known_terms(entry, problems)
         for term in entry.terms:
             if term.path in known:
                 check_params(term, known[term.path], problems)
         check_extras(entry, known, problems)
+    check_weights(parsed, problems)
 
 
 def _in_spec_order(data: Any, root: str) -> Callable[[LossSpecError], int]:

@@ -151,7 +151,17 @@ def _combined(
     varies = varies or outer
     if varies is None:
         return weight * scale, None
-    return 1.0, varies.scaled(weight * scale)
+    scaled = varies.scaled(weight * scale)
+    if not scaled.finite:  # each is finite, but a schedule's end 1e200 times a weight 1e200 is not
+        problems.report(
+            LossSpecError(
+                f"Invalid weight. This changing weight times the constant weight {weight * scale!r} it is multiplied "
+                "by is beyond the range of a float. Scale the weights down.",
+                path=path,
+            )
+        )
+        return 1.0, None
+    return 1.0, scaled
 
 
 def _params(value: Any, path: str, problems: Problems) -> dict[str, Any]:

@@ -7,7 +7,7 @@ A term's (or entry's) ``weight`` is a number, or one of::
     {"schedule": "logistic",  "start": 0.0, "end": 1.0, "midpoint": 2500, "rate": 0.0025}
     {"schedule": "piecewise", "boundaries": [1000, 2000], "values": [0.0, 0.5, 1.0]}
     {"schedule": "cyclical",  "start": 0.0, "end": 1.0, "steps": 10000, "cycles": 4, "ratio": 0.5}
-    {"learned": "uncertainty", "init": 0.0, "trainable": true}
+    {"learned": "uncertainty", "init": 0.0, "trainable": true}        # optional: "min_weight", "max_weight"
     {"learned": "dwa", "temperature": 2.0}
 
 Every schedule also takes ``"unit": "step"`` (the default: training batches) or ``"epoch"``. The formulas
@@ -45,6 +45,8 @@ LEARNED: Final[Mapping[str, Mapping[str, Any]]] = {
     "uncertainty": {"init": 0.0, "trainable": True},
     "dwa": {"temperature": 2.0},
 }
+#: Options without a default, applied only when given: bounds of an uncertainty weight ``exp(-s)``.
+LEARNED_BOUNDS: Final[Mapping[str, tuple[str, ...]]] = {"uncertainty": ("min_weight", "max_weight"), "dwa": ()}
 _UNITS: Final = ("step", "epoch")
 _GRADNORM: Final = (
     "GradNorm is not offered: it needs each task's gradient norm with respect to the shared weights inside the "
@@ -73,6 +75,12 @@ class Schedule:
             params["start"], params["end"] = params["start"] * factor, params["end"] * factor
         return Schedule(self.kind, params, self.unit, self.path)
 
+    @property
+    def finite(self) -> bool:
+        """Whether every value it takes is a finite float (a constant folded in by ``scaled`` may overflow)."""
+        values = self.params["values"] if self.kind == "piecewise" else (self.params["start"], self.params["end"])
+        return all(math.isfinite(v) for v in values)
+
     def as_spec(self) -> dict[str, Any]:
         """The spec data this schedule reads back from."""
         data: dict[str, Any] = {"schedule": self.kind}
@@ -84,17 +92,22 @@ class Schedule:
     def describe(self) -> str:
         """One line for ``lossreg check``: ``linear 0 -> 1 over 2000 steps after 500``."""
         p = self.params
-        unit = f"{self.unit}s"
+
+        def count(n: int, what: str) -> str:
+            return f"{n} {what}" + ("" if n == 1 else "s")
+
         if self.kind in ("linear", "cosine"):
-            text = f"{self.kind} {p['start']:g} -> {p['end']:g} over {p['steps']} {unit}"
+            text = f"{self.kind} {p['start']:g} -> {p['end']:g} over {count(p['steps'], self.unit)}"
             return text + (f" after {p['delay']}" if p["delay"] else "")
         if self.kind == "logistic":
-            return f"logistic {p['start']:g} -> {p['end']:g}, midpoint {p['midpoint']:g} {unit}, rate {p['rate']:g}"
+            return (
+                f"logistic {p['start']:g} -> {p['end']:g}, midpoint {p['midpoint']:g} {self.unit}s, rate {p['rate']:g}"
+            )
         if self.kind == "piecewise":
-            return f"piecewise {list(p['values'])} at {unit} {list(p['boundaries'])}"
+            return f"piecewise {list(p['values'])} at {self.unit}s {list(p['boundaries'])}"
         return (
-            f"cyclical {p['start']:g} -> {p['end']:g}, {p['cycles']} cycles over {p['steps']} {unit}, "
-            f"rising for {p['ratio']:g} of each"
+            f"cyclical {p['start']:g} -> {p['end']:g}, {count(p['cycles'], 'cycle')} over "
+            f"{count(p['steps'], self.unit)}, rising for {p['ratio']:g} of each"
         )
 
 
@@ -109,6 +122,11 @@ class Learned:
 
     def scaled(self, factor: float) -> Learned:
         return self if factor == 1.0 else Learned(self.method, self.params, self.scale * factor, self.path)
+
+    @property
+    def finite(self) -> bool:
+        """Whether its scale is a finite float (a constant folded in by ``scaled`` may overflow)."""
+        return math.isfinite(self.scale)
 
     @property
     def needs_epochs(self) -> bool:
@@ -132,28 +150,52 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite float, or ``None`` (not a real number, NaN, infinite, or an integer beyond a float)."""
+    if not _is_number(value):
+        return None
+    try:
+        number = float(value)
+    except (OverflowError, ValueError):  # 10**400, Fraction(10**5000, 1)
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _number(value: Any, path: str, problems: Problems, *, low: float | None = 0.0, strict: bool = False) -> Any:
     """A finite real number ``>= low`` (``> low`` when ``strict``), else reported and ``None``."""
-    bound = "" if low is None else f"{'>' if strict else '>='} {low:g}"
-    if not _is_number(value) or not math.isfinite(float(value)):
-        problems.report(LossSpecError(f"Expected a finite number {bound}, received {short_repr(value)}.", path=path))
+    bound = "" if low is None else f" {'>' if strict else '>='} {low:g}"
+    number = _finite(value)
+    if number is None:
+        problems.report(LossSpecError(f"Expected a finite number{bound}, received {short_repr(value)}.", path=path))
         return None
-    value = float(value)
-    if low is not None and (value <= low if strict else value < low):
-        problems.report(LossSpecError(f"Expected a number {bound}, received {value!r}.", path=path))
+    if low is not None and (number <= low if strict else number < low):
+        problems.report(LossSpecError(f"Expected a number{bound}, received {number!r}.", path=path))
         return None
-    return value
+    return number
+
+
+#: The largest count (steps, delay, cycles, a boundary): every whole number up to it is exact as a float.
+_MAX_COUNT: Final = 2**53
 
 
 def _count(value: Any, path: str, problems: Problems, *, low: int) -> Any:
-    """A whole number ``>= low`` (``2000`` or ``2000.0``), else reported and ``None``."""
-    if not _is_number(value) or not math.isfinite(float(value)) or float(value) != int(value):
+    """A whole number ``>= low`` (``2000`` or ``2000.0``), at most ``2**53``, else reported and ``None``."""
+    count: int | None
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        count = int(value)
+    else:
+        number = _finite(value)
+        count = int(number) if number is not None and number == int(number) else None
+    if count is None:
         problems.report(LossSpecError(f"Expected a whole number >= {low}, received {short_repr(value)}.", path=path))
         return None
-    if int(value) < low:
-        problems.report(LossSpecError(f"Expected a whole number >= {low}, received {int(value)}.", path=path))
+    if count < low:
+        problems.report(LossSpecError(f"Expected a whole number >= {low}, received {count}.", path=path))
         return None
-    return int(value)
+    if count > _MAX_COUNT:
+        problems.report(LossSpecError(f"Expected a whole number <= 2**53, received {short_repr(value)}.", path=path))
+        return None
+    return count
 
 
 def _list(value: Any, path: str, problems: Problems) -> list[Any] | None:
@@ -205,7 +247,9 @@ def _schedule_params(kind: str, given: Mapping[str, Any], path: str, problems: P
                 else [_count(b, format_path(where, [i]), problems, low=0) for i, b in enumerate(items)]
             )
             if read is not None and None not in read and any(b >= c for b, c in itertools.pairwise(read)):
-                problems.report(LossSpecError(f"Boundaries must increase strictly, received {read}.", path=where))
+                problems.report(
+                    LossSpecError(f"Boundaries must increase strictly, received {short_repr(read)}.", path=where)
+                )
                 read = None
             read = None if read is None or None in read else tuple(read)
         else:  # values
@@ -230,9 +274,11 @@ def _schedule_params(kind: str, given: Mapping[str, Any], path: str, problems: P
         )
         return None
     if kind == "cyclical" and params["cycles"] > params["steps"]:
+        default = "" if "cycles" in given else ", the default"
         problems.report(
             LossSpecError(
-                f"A cyclical schedule cannot have more cycles ({params['cycles']}) than steps ({params['steps']}).",
+                f"A cyclical schedule cannot have more cycles ({params['cycles']}{default}) than steps "
+                f"({params['steps']}). Give 'cycles' at most 'steps'.",
                 path=format_path(path, ["cycles"]),
             )
         )
@@ -287,7 +333,7 @@ def read_changing(value: Mapping[Any, Any], path: str, problems: Problems) -> Ch
         allowed = ("schedule", *SCHEDULES[kind], "unit")
         keys_ok = _check_keys(value, allowed, path, f"a {kind!r} schedule", problems)
         unit = value.get("unit", "step")
-        if unit not in _UNITS:
+        if not isinstance(unit, str) or unit not in _UNITS:  # a str first: `array in _UNITS` compares elementwise
             hint = did_you_mean(unit, _UNITS) if isinstance(unit, str) else ""
             problems.report(
                 LossSpecError(
@@ -295,16 +341,16 @@ def read_changing(value: Mapping[Any, Any], path: str, problems: Problems) -> Ch
                     path=format_path(path, ["unit"]),
                 )
             )
-            return None
-        params = _schedule_params(kind, value, path, problems)
+            keys_ok = False
+        params = _schedule_params(kind, value, path, problems)  # checked too, so `lossreg check` lists every problem
         return Schedule(kind, params, unit, path) if params is not None and keys_ok else None
     method = _kind(value["learned"], LEARNED, "learned weighting", format_path(path, ["learned"]), problems)
     if method is None:
         return None
-    allowed = ("learned", *LEARNED[method], "scale")
-    keys_ok = _check_keys(value, allowed, path, f"a {method!r} learned weight", problems)
+    allowed = ("learned", *LEARNED[method], *LEARNED_BOUNDS[method], "scale")
+    keys_ok = _check_keys(value, allowed, path, f"learned weight {method!r}", problems)
     params = dict(LEARNED[method])
-    for name in LEARNED[method]:
+    for name in (*LEARNED[method], *LEARNED_BOUNDS[method]):
         if name not in value:
             continue
         where = format_path(path, [name])
@@ -317,9 +363,21 @@ def read_changing(value: Mapping[Any, Any], path: str, problems: Problems) -> Ch
             params[name] = value[name]
         elif name == "init":  # a log-variance: any finite number
             params[name] = _number(value[name], where, problems, low=None)
-        else:  # temperature
+        elif name == "min_weight":  # 0: no lower bound
+            params[name] = _number(value[name], where, problems)
+        else:  # temperature, max_weight
             params[name] = _number(value[name], where, problems, strict=True)
         keys_ok = keys_ok and params[name] is not None
+    low, high = params.get("min_weight"), params.get("max_weight")
+    if keys_ok and low is not None and high is not None and low > high:
+        problems.report(
+            LossSpecError(
+                f"An uncertainty weight's bounds are the wrong way round: min_weight {low!r} is above max_weight "
+                f"{high!r}. Give min_weight <= max_weight.",
+                path=format_path(path, ["min_weight"]),
+            )
+        )
+        keys_ok = False
     scale = _number(value["scale"], format_path(path, ["scale"]), problems) if "scale" in value else 1.0
     if not keys_ok or scale is None:
         return None
