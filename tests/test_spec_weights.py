@@ -151,8 +151,8 @@ BAD = [
     (
         {"learned": "uncertainty", "int": 0.0},
         [],
-        "Unknown key 'int' in learned weight 'uncertainty'. Did you mean 'init'? Expected keys: learned, init, trainable, "
-        "min_weight, max_weight, scale.",
+        "Unknown key 'int' in learned weight 'uncertainty'. Did you mean 'init'? Expected keys: learned, init, "
+        "trainable, min_weight, max_weight, scale.",
     ),
     (
         {"learned": "dwa", "steps": 10},

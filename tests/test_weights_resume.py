@@ -282,16 +282,7 @@ def test_dwa_continues_from_the_saved_losses(runs):
     ("case", "path"),
     [
         ("attach_steps", "spec['a']['loss'][0]['weight']['steps']"),
-        pytest.param(
-            "layer_steps",
-            "LossLayer(name='fit_loss')['loss'][0]['weight']['steps']",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="needs library fix: Keras' Operation.from_config wraps LossLayer's LossSpecError in a "
-                "TypeError ('Error when deserializing class LossLayer ...'); LossLayer needs a from_config that "
-                "lets it through",
-            ),
-        ),
+        ("layer_steps", "LossLayer(name='fit_loss')['loss'][0]['weight']['steps']"),
     ],
 )
 def test_tampered_schedule_is_refused_on_load(runs, case, path):
@@ -302,11 +293,6 @@ def test_tampered_schedule_is_refused_on_load(runs, case, path):
     assert after["message"].startswith(f"{path}: Expected a whole number >= 1")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs library fix: TermWeights creates its variables with keras.Variable outside its name scope, so "
-    "every owner's counter has the bare path 'step' and two owners in one model collide",
-)
 def test_each_owner_of_changing_weights_has_its_own_variable_paths():
     """attach and a LossLayer of its model, both with a schedule: every variable's path is unique, as Keras'
     path-keyed state needs (``get_state_tree`` refuses a model with a path twice)."""

@@ -156,6 +156,15 @@ class LossLayer(keras.layers.Layer):
     def load_own_variables(self, store: Any) -> None:
         """Load nothing (files saved before 0.4.0 hold no variables for this layer either)."""
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> LossLayer:
+        """The layer a saved config describes. A bad loss, parameter or weight in it raises lossreg's
+        ``LossSpecError`` (Keras' own ``from_config`` would wrap it in a ``TypeError``)."""
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        return cls(**config)
+
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(loss=thaw(self._loss_arg), params=thaw(self._params_arg), weight=thaw(self._weight_arg))

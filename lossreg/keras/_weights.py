@@ -80,19 +80,20 @@ class TermWeights(keras.layers.Layer):
             (isinstance(c, Schedule) and c.unit == "epoch") or (isinstance(c, Learned) and c.needs_epochs)
             for c in self.changing
         )
-        self.step = _state(0.0, "step")  # training batches so far (the current one included while it runs)
-        self.epoch = _state(0.0, "epoch") if self.needs_epochs else None
         self.learned: dict[int, keras.Variable] = {}
         self.dwa_last: dict[int, keras.Variable] = {}
-        for i, (c, label) in enumerate(zip(self.changing, self.labels, strict=True)):
-            if isinstance(c, Learned) and c.method == "uncertainty":
-                self.learned[i] = _state(c.params["init"], f"{label}_log_variance", trainable=c.params["trainable"])
-                self.learned[i].constraint = _log_variance_bounds(c)
-            elif isinstance(c, Learned) and c.method == "dwa":
-                self.learned[i] = _state(1.0, f"{label}_dwa_weight")
-                self.dwa_last[i] = _state(0.0, f"{label}_dwa_last_loss")
-        self._vars = [v for v in (self.step, self.epoch) if v is not None]
-        self._vars += [*self.learned.values(), *self.dwa_last.values()]
+        # in the layer's name scope (as add_weight, which has no `synchronization`): paths like term_weights/step,
+        # distinct for each owner in one model
+        with keras.name_scope(self.name, caller=self):
+            self.step = _state(0.0, "step")  # training batches so far (the current one included while it runs)
+            self.epoch = _state(0.0, "epoch") if self.needs_epochs else None
+            for i, (c, label) in enumerate(zip(self.changing, self.labels, strict=True)):
+                if isinstance(c, Learned) and c.method == "uncertainty":
+                    self.learned[i] = _state(c.params["init"], f"{label}_log_variance", trainable=c.params["trainable"])
+                    self.learned[i].constraint = _log_variance_bounds(c)
+                elif isinstance(c, Learned) and c.method == "dwa":
+                    self.learned[i] = _state(1.0, f"{label}_dwa_weight")
+                    self.dwa_last[i] = _state(0.0, f"{label}_dwa_last_loss")
         self.built = True
 
     def advance(self) -> None:
