@@ -735,15 +735,6 @@ def probe_steps(schedule: Mapping[str, Any]) -> list[float]:
     return [max(0, t) for t in steps]
 
 
-def plain(data: Any) -> Any:
-    """A built spec (read-only mappings and tuples) as plain dicts and lists."""
-    if isinstance(data, Mapping):
-        return {k: plain(v) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [plain(v) for v in data]
-    return data
-
-
 def weight_spec(weight: Any, where: str, scale: Any = None) -> tuple[dict[str, Any], str, float]:
     """A two-output spec with ``weight`` on out_a's entry, or on its second term under an entry weight ``scale``;
     the spec, the weight's path, and the constant folded into it."""
@@ -779,7 +770,7 @@ def test_valid_schedules_attach_as_a_canonical_spec_that_computes_the_same_weigh
     spec, path, factor = weight_spec(schedule, where, scale)
     model, error = attach_checked(spec, path)
     assert error is None, str(error)
-    built = plain(model.spec)
+    built = model.get_config()["spec"]
     canonical = built["out_a"]["loss"][-1]["weight"]
     assert canonical["schedule"] == schedule["schedule"]
     assert canonical.get("unit", "step") == schedule.get("unit", "step")
@@ -793,7 +784,7 @@ def test_valid_schedules_attach_as_a_canonical_spec_that_computes_the_same_weigh
         # float32, as training computes it: 1e-5 of the largest value, and what lies below float32's range (1e-170)
         assert built_value == pytest.approx(factor * written, rel=1e-5, abs=1e-5 * size + 1e-37), t
     again, error = attach_checked(built, "spec")  # the canonical spec builds the same loss
-    assert error is None and plain(again.spec) == built
+    assert error is None and again.get_config()["spec"] == built
 
 
 @settings(FUZZ, max_examples=40)
@@ -802,7 +793,7 @@ def test_valid_learned_weights_attach_with_their_options_and_the_constant_folded
     spec, path, constant = weight_spec(learned, where, scale)
     model, error = attach_checked(spec, path)
     assert error is None, str(error)
-    canonical = plain(model.spec)["out_a"]["loss"][-1]["weight"]
+    canonical = model.get_config()["spec"]["out_a"]["loss"][-1]["weight"]
     defaults = {"uncertainty": {"init": 0.0, "trainable": True}, "dwa": {"temperature": 2.0}}[learned["learned"]]
     factor = float(learned.get("scale", 1.0)) * constant
     given = {k: v for k, v in learned.items() if k in (*defaults, "min_weight", "max_weight")}
@@ -955,7 +946,7 @@ def test_any_weight_mapping_is_read_or_refused_at_the_weight(weight, where):
     spec, path, _ = weight_spec(weight, where)
     model, error = attach_checked(spec, path)
     if error is None:  # a valid changing weight: its canonical form computes finite weights
-        canonical = plain(model.spec)["out_a"]["loss"][-1]["weight"]
+        canonical = model.get_config()["spec"]["out_a"]["loss"][-1]["weight"]
         if "schedule" in canonical:
             assert all(math.isfinite(lossreg.schedule_value(canonical, t)) for t in (0, 1, 100, 10**6))
 
@@ -983,7 +974,7 @@ def test_a_schedule_times_a_constant_is_a_finite_schedule_or_refused(entry_weigh
     model, error = attach_checked(spec, "spec['out_a']['loss'][0]['weight']")
     if math.isfinite(end * entry_weight):
         assert error is None, str(error)
-        assert plain(model.spec)["out_a"]["loss"][0]["weight"]["end"] == end * entry_weight
+        assert model.get_config()["spec"]["out_a"]["loss"][0]["weight"]["end"] == end * entry_weight
     else:
         assert error is not None and error.path == "spec['out_a']['loss'][0]['weight']", error
         assert "beyond the range of a float" in str(error)

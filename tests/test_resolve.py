@@ -201,8 +201,11 @@ def test_a_bad_saved_config_is_refused_naming_its_config_path(config, path, mess
         )
 
 
-@pytest.mark.parametrize("weight", [-1, -1000, float("nan"), float("inf"), True])
+@pytest.mark.parametrize(
+    "weight", [-1, -1000, float("nan"), float("inf"), True, {"schedule": "linear", "steps": 10}, {"learned": "dwa"}]
+)
 def test_a_tampered_keras_file_does_not_load_with_safe_mode(tmp_path, weight):
+    """A saved loss's weight edited to a bad number, or to a changing weight (which a compiled loss cannot keep)."""
     inp = keras.Input((3,))
     model = keras.Model(inp, keras.layers.Dense(2)(inp))
     model.compile(optimizer="sgd", loss=lossreg.resolve({"loss": "mse", "weight": 2.0}))
