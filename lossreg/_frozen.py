@@ -43,19 +43,32 @@ class FrozenDict(Mapping[str, Any]):
         raise TypeError(FIXED)
 
 
-def freeze(data: Any) -> Any:
+#: How deep :func:`freeze` goes; deeper values (no real parameter nests this far) are kept as they are, so that an
+#: absurd value a loss accepts untyped cannot exhaust the stack.
+_DEPTH = 32
+
+
+def freeze(data: Any, _depth: int = 0) -> Any:
     """``data`` with every dict made a :class:`FrozenDict` and every list a tuple, recursively."""
+    if _depth > _DEPTH:
+        return data
     if isinstance(data, Mapping):
-        return FrozenDict({k: freeze(v) for k, v in data.items()})
+        return FrozenDict({k: freeze(v, _depth + 1) for k, v in data.items()})
     if isinstance(data, list | tuple):
-        return tuple(freeze(v) for v in data)
+        return tuple(freeze(v, _depth + 1) for v in data)
     return data
 
 
 def thaw(data: Any) -> Any:
-    """Plain, JSON-ready data again (dicts and lists), a copy."""
+    """Plain, JSON-ready data again (dicts and lists), a copy; as deep as :func:`freeze` went."""
+    return _thaw(data, 0)
+
+
+def _thaw(data: Any, depth: int) -> Any:
+    if depth > _DEPTH:
+        return data
     if isinstance(data, Mapping):
-        return {k: thaw(v) for k, v in data.items()}
+        return {k: _thaw(v, depth + 1) for k, v in data.items()}
     if isinstance(data, list | tuple):
-        return [thaw(v) for v in data]
+        return [_thaw(v, depth + 1) for v in data]
     return data

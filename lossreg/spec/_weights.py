@@ -190,7 +190,7 @@ def _count(value: Any, path: str, problems: Problems, *, low: int) -> Any:
         problems.report(LossSpecError(f"Expected a whole number >= {low}, received {short_repr(value)}.", path=path))
         return None
     if count < low:
-        problems.report(LossSpecError(f"Expected a whole number >= {low}, received {count}.", path=path))
+        problems.report(LossSpecError(f"Expected a whole number >= {low}, received {short_repr(count)}.", path=path))
         return None
     if count > _MAX_COUNT:
         problems.report(LossSpecError(f"Expected a whole number <= 2**53, received {short_repr(value)}.", path=path))
