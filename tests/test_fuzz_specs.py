@@ -667,7 +667,7 @@ SCHEDULE_KINDS = ("linear", "cosine", "logistic", "piecewise", "cyclical")
 SCHEDULE_KEYS = ("schedule", "start", "end", "steps", "delay", "midpoint", "rate", "boundaries", "values", "cycles")
 SCHEDULE_KEYS += ("ratio", "unit")
 LEARNED_KEYS = ("learned", "init", "trainable", "temperature", "min_weight", "max_weight", "scale")
-MAX_COUNT = 2**53  # the largest steps, delay, cycles or boundary a schedule takes
+MAX_COUNT = 2**24  # the largest steps, delay, cycles or boundary a schedule takes
 levels = st.one_of(st.integers(0, 10), st.floats(0, 10), st.sampled_from([0.0, 1e-6, 1.0]))
 
 
@@ -811,7 +811,7 @@ BAD_POSITIVE = st.one_of(BAD_NUMBERS, st.floats(max_value=0.0), st.integers(max_
 
 
 def bad_counts(low: int) -> st.SearchStrategy[Any]:
-    """Values that are not a whole number from ``low`` to 2**53."""
+    """Values that are not a whole number from ``low`` to 2**24."""
     return st.one_of(
         BAD_NUMBERS,
         st.integers(max_value=low - 1),

@@ -175,11 +175,13 @@ def _number(value: Any, path: str, problems: Problems, *, low: float | None = 0.
 
 
 #: The largest count (steps, delay, cycles, a boundary): every whole number up to it is exact as a float.
-_MAX_COUNT: Final = 2**53
+#: The largest count a schedule takes: its step counter is a float32 variable (the same on every backend and
+#: under tf.distribute), exact up to 2**24 training batches.
+_MAX_COUNT: Final = 2**24
 
 
 def _count(value: Any, path: str, problems: Problems, *, low: int) -> Any:
-    """A whole number ``>= low`` (``2000`` or ``2000.0``), at most ``2**53``, else reported and ``None``."""
+    """A whole number ``>= low`` (``2000`` or ``2000.0``), at most ``2**24``, else reported and ``None``."""
     count: int | None
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         count = int(value)
@@ -193,7 +195,13 @@ def _count(value: Any, path: str, problems: Problems, *, low: int) -> Any:
         problems.report(LossSpecError(f"Expected a whole number >= {low}, received {short_repr(count)}.", path=path))
         return None
     if count > _MAX_COUNT:
-        problems.report(LossSpecError(f"Expected a whole number <= 2**53, received {short_repr(value)}.", path=path))
+        problems.report(
+            LossSpecError(
+                f"Expected a whole number <= 2**24 = 16777216 (the step counter is float32, exact up to there), "
+                f"received {short_repr(value)}.",
+                path=path,
+            )
+        )
         return None
     return count
 
