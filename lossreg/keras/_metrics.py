@@ -69,7 +69,8 @@ class TermMetric(keras.metrics.Mean):
         )
         if self._config["weighted"]:
             value = value * self._term.weight
-        batch = keras.ops.shape(keras.tree.flatten(y_pred)[0])[0]
+        first = keras.tree.flatten(y_pred)[0] if isinstance(y_pred, Mapping) else y_pred
+        batch = keras.ops.shape(keras.ops.convert_to_tensor(first))[0]
         super().update_state(value, sample_weight=batch)
 
     def get_config(self) -> dict[str, Any]:
