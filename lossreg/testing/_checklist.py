@@ -65,9 +65,7 @@ def _expect(subject: Subject, check: str, got: Any, want: float, scale: float, h
     """Fail ``check`` unless ``got`` (a scalar) equals ``want`` within float32 tolerance of ``scale``."""
     got_array = np.asarray(got, dtype="float64")
     if got_array.shape != ():
-        raise fail(
-            subject.name, check, f"the RegisteredLoss returned shape {got_array.shape}, not a scalar ({how})."
-        )
+        raise fail(subject.name, check, f"the RegisteredLoss returned shape {got_array.shape}, not a scalar ({how}).")
     if not math.isclose(float(got_array), want, rel_tol=1e-5, abs_tol=1e-6 + 1e-5 * scale):
         raise fail(
             subject.name,
@@ -152,7 +150,7 @@ def check_reduction_none(subject: Subject, measured: Any, loss_of: Callable[[str
         raise fail(
             subject.name,
             "none reduction",
-            f"the RegisteredLoss returned shape {got.shape}; unreduced it must keep the loss function's {values.shape}.",
+            f"the RegisteredLoss returned shape {got.shape}; unreduced, it keeps the loss function's {values.shape}.",
         )
     want = SCALAR * values
     if not np.allclose(got, want, rtol=1e-5, atol=1e-6 + 1e-5 * float(np.mean(np.abs(want)))):
