@@ -167,8 +167,8 @@ def test_check_loss_catches_a_loss_without_docs(forget_loss):
 # The checklist checks the RegisteredLoss (lossreg's one Loss class), not the loss function: each case wraps its
 # public __call__ with a deliberate bug, the way a wrong reduction or a dropped sample weight would show.
 
-CHECKLIST = ("unweighted", "scalar weight", "sample weight", "zero weight", "sum reduction", "none reduction")
-CHECKLIST += ("mean_with_sample_weight reduction",)
+CHECKLIST = ("unweighted", "scalar weight", "sample weight", "zero weight", "sum reduction", "mean reduction")
+CHECKLIST += ("none reduction", "mean_with_sample_weight reduction")
 
 
 def _is_scalar(weight):
@@ -246,6 +246,24 @@ def _reduction_as_mean(reduction):
     return wrap
 
 
+def _reduction_as_sum(reduction):
+    """A __call__ that reduces ``reduction`` as 'sum' instead."""
+
+    def wrap(call):
+        def broken(self, y_true, y_pred, sample_weight=None):
+            if self.reduction != reduction:
+                return call(self, y_true, y_pred, sample_weight)
+            self.reduction = "sum"
+            try:
+                return call(self, y_true, y_pred, sample_weight)
+            finally:
+                self.reduction = reduction
+
+        return broken
+
+    return wrap
+
+
 BROKEN = {  # case: (check, loss, how its RegisteredLoss is broken); sigmoid_bce has per-element values
     "unweighted": ("unweighted", "mse", _unweighted_off_after_first),
     "scalar-weight-ignored": ("scalar weight", "mse", _drops(_is_scalar)),
@@ -254,6 +272,7 @@ BROKEN = {  # case: (check, loss, how its RegisteredLoss is broken); sigmoid_bce
     "zero-weight-nan": ("zero weight", "mse", _nan_at_zero_weight),
     "zero-weight-nan-gradient": ("zero weight", "mse", _nan_gradient_at_zero_weight),
     "sum-as-mean": ("sum reduction", "mse", _reduction_as_mean("sum")),
+    "mean-as-sum": ("mean reduction", "mse", _reduction_as_sum("mean")),
     "none-as-mean": ("none reduction", "mse", _reduction_as_mean("none")),
     "mean-with-sample-weight-as-mean": (
         "mean_with_sample_weight reduction",

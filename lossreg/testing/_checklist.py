@@ -1,9 +1,10 @@
 """Keras' own loss checklist, run on the ``RegisteredLoss`` of the loss under check.
 
 Keras tests each of its losses the same way (``keras/src/losses/losses_test.py``: unweighted, scalar weight,
-per-sample weight, timestep weight, zero weight, and each reduction). Here every registered loss gets those
-checks, each against an expectation computed independently: the loss function's own values (``Measured.values``,
-the function called directly) weighted and reduced in float64 NumPy, the way ``keras.losses.Loss`` documents it.
+per-sample weight, timestep weight, zero weight, and each reduction: sum, mean, none, mean_with_sample_weight).
+Here every registered loss gets those checks, each against an expectation computed independently: the loss
+function's own values (``Measured.values``, the function called directly) weighted and reduced in float64 NumPy,
+the way ``keras.losses.Loss`` documents it.
 
 Each check is a function ``(subject, measured, loss_of) -> None`` in ``KERAS_CHECKLIST``, under the name it fails
 with; further invariants of the same kind (ignored classes, masks, class weights) are added as more entries.
@@ -92,12 +93,21 @@ def check_scalar_weight(subject: Subject, measured: Any, loss_of: Callable[[str 
 
 def check_sample_weight(subject: Subject, measured: Any, loss_of: Callable[[str | None], Any]) -> None:
     """Per-sample weights ``(batch,)``: the weighted values' sum over the number of values (the batch size)."""
+    _weighted_mean(subject, measured, loss_of("sum_over_batch_size"), "sample weight")
+
+
+def check_reduction_mean(subject: Subject, measured: Any, loss_of: Callable[[str | None], Any]) -> None:
+    """``reduction="mean"`` (Keras' other name for ``"sum_over_batch_size"``): the same weighted mean."""
+    _weighted_mean(subject, measured, loss_of("mean"), "mean reduction")
+
+
+def _weighted_mean(subject: Subject, measured: Any, loss: Any, check: str) -> None:
     values = measured.values.astype("float64")
     weights = _sample_weights(subject.batch)
     weighted = _broadcast(weights, values) * values
-    got = _call(subject, loss_of("sum_over_batch_size"), weights)
+    got = _call(subject, loss, weights)
     how = f"the mean of the values weighted per sample by {weights.tolist()}"
-    _expect(subject, "sample weight", got, float(np.mean(weighted)), float(np.mean(np.abs(weighted))), how)
+    _expect(subject, check, got, float(np.mean(weighted)), float(np.mean(np.abs(weighted))), how)
 
 
 def check_timestep_weight(subject: Subject, measured: Any, loss_of: Callable[[str | None], Any]) -> None:
@@ -196,6 +206,7 @@ KERAS_CHECKLIST: tuple[tuple[str, Callable[..., None]], ...] = (
     ("timestep weight", check_timestep_weight),
     ("zero weight", check_zero_weight),
     ("sum reduction", check_reduction_sum),
+    ("mean reduction", check_reduction_mean),
     ("none reduction", check_reduction_none),
     ("mean_with_sample_weight reduction", check_reduction_mean_with_sample_weight),
 )
