@@ -11,12 +11,6 @@ from lossreg.testing import LossCheckError, check_loss
 
 SEED = 20240601
 #: check_loss runs failing Keras' checklist (the last checks check_loss runs), until the library is fixed
-PER_ELEMENT_MEAN_WITH_SAMPLE_WEIGHT = pytest.mark.xfail(
-    strict=True,
-    raises=LossCheckError,
-    reason="needs library fix: reduction='mean_with_sample_weight' with a per-sample weight (batch,) on per-element "
-    "values (batch, d, ...) fails to broadcast (lossreg.keras._engine.reduce skips _rows for that reduction)",
-)
 BATCH_OF_ONE_NONE = pytest.mark.xfail(
     strict=True,
     raises=LossCheckError,
@@ -24,7 +18,6 @@ BATCH_OF_ONE_NONE = pytest.mark.xfail(
     "(lossreg.keras._engine.reduce: same_rank squeezes the (1,) values against the scalar weight, as Keras does)",
 )
 KNOWN = {
-    **dict.fromkeys(["sigmoid_bce", "sigmoid_focal", "band_masked_softmax_ce"], PER_ELEMENT_MEAN_WITH_SAMPLE_WEIGHT),
     "softmax_ce-1": BATCH_OF_ONE_NONE,
 }
 RUNS = [
@@ -302,7 +295,6 @@ def test_keras_checklist_runs_after_every_other_check():
     assert per_element == ("inputs", "value", "gradient", "extreme", "serialization", "docs")
 
 
-@pytest.mark.xfail(strict=True, raises=LossCheckError, reason=PER_ELEMENT_MEAN_WITH_SAMPLE_WEIGHT.kwargs["reason"])
 def test_keras_checklist_on_per_element_values():
     report = check_loss("sigmoid_bce", reference=sigmoid_bce, train=False)
     assert "timestep weight" in report.checks

@@ -254,15 +254,16 @@ def reduce(
     The arithmetic is Keras' own (``reduce_weighted_values``), in the same order, so a masked mean equals
     Keras' to the bit: valid entries weigh ``total / valid``, padded ones 0. One difference: a per-sample
     weight ``(batch,)`` on per-element values ``(batch, d, ...)`` weights each sample's rows (Keras would
-    broadcast it over the last axis, or fail) — except for ``"mean_with_sample_weight"``, kept as Keras has it.
+    broadcast it over the last axis, or fail); ``"mean_with_sample_weight"`` then divides
+    by the weights' sum over the values they weight (a per-sample weight once per value of its sample), so a
+    per-sample weight and the same weight spread over its sample's elements give one mean.
     """
     dtype = values.dtype
     if reduction is None or reduction == "none":
         reduction = "none"
     if sample_weight is not None:
         sample_weight = keras.ops.convert_to_tensor(sample_weight, dtype=dtype)
-        if reduction != "mean_with_sample_weight":
-            sample_weight = _rows(sample_weight, len(values.shape))
+        sample_weight = _rows(sample_weight, len(values.shape))
     if mask is not None:
         mask = keras.ops.cast(mask, "bool")
         if reduction in ("mean", "sum_over_batch_size"):
@@ -285,7 +286,8 @@ def reduce(
     if reduction == "sum":
         return loss
     if reduction == "mean_with_sample_weight" and sample_weight is not None:
-        loss = divide_no_nan(loss, keras.ops.cast(keras.ops.sum(sample_weight), dtype))
+        # the weights' sum over the values they weight: a per-sample weight counts once per value of its sample
+        loss = divide_no_nan(loss, keras.ops.sum(keras.ops.cast(sample_weight, dtype) * keras.ops.ones_like(values)))
     else:
         count = element_count(values)
         # a static, non-zero count divides with one op; otherwise Keras' divide_no_nan (an empty batch gives 0)

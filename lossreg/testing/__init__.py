@@ -40,9 +40,11 @@ Example:
     >>> def bce(y_true, y_pred, pos_weight=1.0):  # float64 reference: log-loss on logits
     ...     return pos_weight * y_true * np.logaddexp(0, -y_pred) + (1 - y_true) * np.logaddexp(0, y_pred)
     >>> params = {"pos_weight": 2.0}
-    >>> report = check_loss("sigmoid_bce", reference=bce, params=params, train=False, keras_checklist=False)
-    >>> report.checks
+    >>> report = check_loss("sigmoid_bce", reference=bce, params=params, train=False)
+    >>> report.checks[:6]
     ('inputs', 'value', 'gradient', 'extreme', 'serialization', 'docs')
+    >>> report.checks[6:9], "mean_with_sample_weight reduction" in report.checks  # then Keras' checklist
+    (('unweighted', 'scalar weight', 'sample weight'), True)
 """
 
 from lossreg._backend import value_and_grad
