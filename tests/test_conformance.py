@@ -221,32 +221,14 @@ def _nan_gradient_at_zero_weight(call):
     return broken
 
 
-def _reduction_as_mean(reduction):
-    """A __call__ that reduces ``reduction`` as 'sum_over_batch_size' (the default) instead."""
+def _reduction_as(reduction, instead):
+    """A __call__ that reduces ``reduction`` as ``instead``."""
 
     def wrap(call):
         def broken(self, y_true, y_pred, sample_weight=None):
             if self.reduction != reduction:
                 return call(self, y_true, y_pred, sample_weight)
-            self.reduction = "sum_over_batch_size"
-            try:
-                return call(self, y_true, y_pred, sample_weight)
-            finally:
-                self.reduction = reduction
-
-        return broken
-
-    return wrap
-
-
-def _reduction_as_sum(reduction):
-    """A __call__ that reduces ``reduction`` as 'sum' instead."""
-
-    def wrap(call):
-        def broken(self, y_true, y_pred, sample_weight=None):
-            if self.reduction != reduction:
-                return call(self, y_true, y_pred, sample_weight)
-            self.reduction = "sum"
+            self.reduction = instead
             try:
                 return call(self, y_true, y_pred, sample_weight)
             finally:
@@ -264,13 +246,13 @@ BROKEN = {  # case: (check, loss, how its RegisteredLoss is broken); sigmoid_bce
     "timestep-weight-ignored": ("timestep weight", "sigmoid_bce", _drops(lambda w: w is not None and np.ndim(w) == 2)),
     "zero-weight-nan": ("zero weight", "mse", _nan_at_zero_weight),
     "zero-weight-nan-gradient": ("zero weight", "mse", _nan_gradient_at_zero_weight),
-    "sum-as-mean": ("sum reduction", "mse", _reduction_as_mean("sum")),
-    "mean-as-sum": ("mean reduction", "mse", _reduction_as_sum("mean")),
-    "none-as-mean": ("none reduction", "mse", _reduction_as_mean("none")),
+    "sum-as-mean": ("sum reduction", "mse", _reduction_as("sum", "sum_over_batch_size")),
+    "mean-as-sum": ("mean reduction", "mse", _reduction_as("mean", "sum")),
+    "none-as-mean": ("none reduction", "mse", _reduction_as("none", "sum_over_batch_size")),
     "mean-with-sample-weight-as-mean": (
         "mean_with_sample_weight reduction",
         "mse",
-        _reduction_as_mean("mean_with_sample_weight"),
+        _reduction_as("mean_with_sample_weight", "sum_over_batch_size"),
     ),
 }
 
