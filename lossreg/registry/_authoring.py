@@ -60,11 +60,11 @@ def loss_factory(
     takes ``fn``'s keyword-only parameters that have defaults, as keyword-only parameters with the same
     defaults and type hints (specs are checked against the hints); calling it runs ``validate`` and returns
     ``functools.partial(fn, **params)``. ``fn``'s keyword-only parameters without defaults are the extra
-    tensors the loss takes (``factory.extras``); ``mask=None`` and ``sample_weight=None``, when ``fn`` has them, are its
-    dense inputs (``factory.dense_inputs``: an optional mask tensor, and Keras' per-element weight map for a loss
-    that applies it inside its own sums), neither parameters nor extras. The factory's docstring is ``fn``'s: its first line is the
-    summary ``lossreg list`` shows (read from the source, without importing a plugin, when an entry point
-    names ``x_factory = loss_factory(x, ...)``).
+    tensors the loss takes (``factory.extras``); ``mask=None`` and ``sample_weight=None``, when ``fn`` has them,
+    are its dense inputs (``factory.dense_inputs``: an optional mask tensor, and Keras' per-element weight map for a
+    loss that applies it inside its own sums), neither parameters nor extras. The factory's docstring is ``fn``'s:
+    its first line is the summary ``lossreg list`` shows (read from the source, without importing a plugin, when an
+    entry point names ``x_factory = loss_factory(x, ...)``).
 
     Args:
         fn: the loss, ``fn(y_true, y_pred, *, ...)`` returning per-sample (or per-element) values.

@@ -89,10 +89,7 @@ def keep_mask(
             keep = ops.not_equal(y_true, ops.cast(ignore_class, y_true.dtype))
     if mask is not None:
         mask = ops.not_equal(ops.convert_to_tensor(mask), 0)
-        if keep is not None:
-            keep = ops.logical_and(keep, _expand_to(mask, len(keep.shape)))
-        else:
-            keep = mask
+        keep = mask if keep is None else ops.logical_and(keep, _expand_to(mask, len(keep.shape)))
     return keep
 
 

@@ -157,9 +157,7 @@ def is_pure_loss(obj: Any) -> bool:
     return len(head) == 2 and all(p.kind in _POSITIONAL and p.default is p.empty for p in head)
 
 
-def read_pure(
-    fn: Callable[..., Any], who: str
-) -> tuple[list[inspect.Parameter], tuple[str, ...], tuple[str, ...]]:
+def read_pure(fn: Callable[..., Any], who: str) -> tuple[list[inspect.Parameter], tuple[str, ...], tuple[str, ...]]:
     """A pure loss's spec parameters (keyword-only, with defaults), extras and dense inputs (``DENSE_INPUTS`` it
     takes), or a ``TypeError`` saying why ``fn`` is not of the shape ``fn(y_true, y_pred, *, param=default, ...,
     extra)``."""
