@@ -398,6 +398,21 @@ def test_sparse_softmax_ce_equals_keras_sparse_categorical_crossentropy(ignore, 
     assert float(numpy(ours(t1, p, **call))) == pytest.approx(expected, rel=1e-6)
 
 
+@pytest.mark.parametrize("name", SPARSE)
+def test_class_ids_and_mask_with_a_trailing_axis_of_1(name):
+    """Ids (batch, ..., 1), as Keras takes them, and a mask shaped like those ids: the same values as without the
+    axis (the mask squeezed with the ids, not broadcast against them)."""
+    rng = np.random.default_rng(19)
+    ids = rng.integers(0, 3, (2, 4, 4)).astype("int32")
+    x = rng.normal(0.0, 2.0, (2, 4, 4, 3)).astype("float32")
+    m = (rng.random((2, 4, 4)) > 0.3).astype("float32")
+    fn = FUNCTIONS[name]
+    flat = numpy(fn(ids, x, mask=m, ignore_class=2))
+    assert flat.shape == (2, 4, 4) and np.any(flat == 0) and np.any(flat > 0)
+    np.testing.assert_array_equal(numpy(fn(ids[..., None], x, mask=m[..., None], ignore_class=2)), flat)
+    np.testing.assert_array_equal(numpy(fn(ids[..., None], x, mask=m, ignore_class=2)), flat)
+
+
 @pytest.mark.parametrize("channel", [0, 2])
 def test_softmax_ce_one_hot_ignore_class_equals_keras_sparse(channel):
     """softmax_ce on one-hot targets with ignore_class=k (a channel) = Keras' sparse CE with ignore_class=k."""

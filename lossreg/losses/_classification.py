@@ -127,6 +127,18 @@ def softmax_ce(
 register("softmax_ce", validate=_check_softmax_ce, shapes=_CLASSES, targets="one_hot", from_logits=True)(softmax_ce)
 
 
+def class_ids(y_true: Tensor, y_pred: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    """Class ids ``(batch, ...)`` for logits ``(batch, ..., C)``: ids ``(batch, ..., 1)`` squeezed, as Keras takes
+    them, and a mask shaped like those ids squeezed with them (it would otherwise broadcast against the ids)."""
+    y_true = ops.convert_to_tensor(y_true)
+    if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 1:
+        y_true = ops.squeeze(y_true, axis=-1)
+        mask = None if mask is None else ops.convert_to_tensor(mask)
+        if mask is not None and len(mask.shape) == len(y_pred.shape) and mask.shape[-1] == 1:
+            mask = ops.squeeze(mask, axis=-1)
+    return y_true, mask
+
+
 def sparse_softmax_ce(
     y_true: Tensor,
     y_pred: Tensor,
@@ -175,9 +187,7 @@ def sparse_softmax_ce(
         0.6931
     """
     y_pred = promote(y_pred)[0]
-    y_true = ops.convert_to_tensor(y_true)
-    if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 1:
-        y_true = ops.squeeze(y_true, axis=-1)  # (batch, ..., 1) ids, as Keras takes them
+    y_true, mask = class_ids(y_true, y_pred, mask)
     keep = keep_mask(y_true, "class_ids", ignore_class=ignore_class, mask=mask, loss="sparse_softmax_ce")
     ids = ops.cast(zero_ignored(y_true, keep), "int32")
     y_pred = zero_ignored(y_pred, keep)

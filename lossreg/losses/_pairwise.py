@@ -5,6 +5,7 @@ from __future__ import annotations
 import typing
 from typing import Any, Literal
 
+from lossreg.losses._classification import class_ids
 from lossreg.registry import register
 from lossreg.registry._dense import class_weight_vector, keep_mask, masked_values, zero_ignored
 from lossreg.registry._ops import divide_no_nan, ops, promote
@@ -217,9 +218,7 @@ def sparse_band_masked_softmax_ce(
     """
     _check_band_masked_softmax_ce(normalize)
     y_pred = promote(y_pred)[0]
-    y_true = ops.convert_to_tensor(y_true)
-    if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 1:
-        y_true = ops.squeeze(y_true, axis=-1)  # (batch, n, n, 1) ids, as Keras takes them
+    y_true, mask = class_ids(y_true, y_pred, mask)  # (batch, n, n, 1) ids too, as Keras takes them
     keep = keep_mask(y_true, "class_ids", ignore_class=ignore_class, mask=mask, loss="sparse_band_masked_softmax_ce")
     ids = ops.cast(zero_ignored(y_true, keep), "int32")
     one_hot = ops.one_hot(ids, y_pred.shape[-1] or ops.shape(y_pred)[-1], dtype=y_pred.dtype)
