@@ -285,6 +285,31 @@ def test_sigmoid_dice_weight_map_inside_the_sums():
     np.testing.assert_allclose(values, np.where([True, True, False], per_sample, 0.0), rtol=RTOL64)
 
 
+def test_sigmoid_dice_weight_map_in_evaluate_and_fit():
+    """``fit``/``evaluate``'s per-pixel ``sample_weight`` reaches sigmoid_dice's sums through compile(loss=resolve):
+    evaluate gives the NumPy figure, and a step of SGD moves the weights (the gradient flows through the map)."""
+    rng = np.random.default_rng(22)
+    x = rng.normal(size=(4, 4, 4, 2)).astype("float32")
+    y = rng.integers(0, 2, (4, 4, 4, 1)).astype("float32")
+    y[rng.random(y.shape) < 0.25] = 255.0
+    y[3] = 255.0  # nothing labelled in the last image
+    w = rng.uniform(0.0, 2.0, (4, 4, 4)).astype("float32")
+    keras.utils.set_random_seed(23)
+    inp = keras.Input((4, 4, 2))
+    model = keras.Model(inp, keras.layers.Dense(1, name="mask")(inp))
+    spec = {"loss": "sigmoid_dice", "params": {"ignore_class": 255}}
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0), loss=lossreg.resolve(spec, model=model))
+    logits = numpy(model(x)).astype(np.float64)
+    keep = y != 255
+    expected = np.mean(np_dice(np.where(keep, y, 0.0), logits, keep * w[..., None], 1.0)[:3])
+    figure = model.evaluate(x, y, sample_weight=w, batch_size=4, verbose=0)
+    assert figure == pytest.approx(expected, rel=1e-5)
+    before = model.get_weights()[0].copy()
+    model.fit(x, y, sample_weight=w, batch_size=4, epochs=1, verbose=0)
+    after = model.get_weights()[0]
+    assert np.all(np.isfinite(after)) and not np.allclose(after, before)
+
+
 def test_sigmoid_dice_per_sample_weight_weighs_the_reduction():
     """A (batch,) sample weight is not a map: Keras weighs the per-sample values with it, as for any loss."""
     d = unit_inputs(4, shape=(3, 4, 5, 1))
