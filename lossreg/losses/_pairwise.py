@@ -140,18 +140,8 @@ def band_masked_softmax_ce(
     _check_band_masked_softmax_ce(normalize)
     y_true, y_pred = promote(y_true, y_pred)  # shapes: checked against the declaration before this runs
     keep = keep_mask(y_true, "one_hot", ignore_class=ignore_class, mask=mask, loss="band_masked_softmax_ce")
-    return _band_ce(
-        y_true,
-        y_pred,
-        keep,
-        lower,
-        upper,
-        include_diagonal,
-        from_logits,
-        normalize,
-        class_weights,
-        "band_masked_softmax_ce",
-    )
+    band = {"lower": lower, "upper": upper, "include_diagonal": include_diagonal}
+    return _band_ce(y_true, y_pred, keep, band, from_logits, normalize, class_weights, "band_masked_softmax_ce")
 
 
 def sparse_band_masked_softmax_ce(
@@ -222,37 +212,27 @@ def sparse_band_masked_softmax_ce(
     keep = keep_mask(y_true, "class_ids", ignore_class=ignore_class, mask=mask, loss="sparse_band_masked_softmax_ce")
     ids = ops.cast(zero_ignored(y_true, keep), "int32")
     one_hot = ops.one_hot(ids, y_pred.shape[-1] or ops.shape(y_pred)[-1], dtype=y_pred.dtype)
-    return _band_ce(
-        one_hot,
-        y_pred,
-        keep,
-        lower,
-        upper,
-        include_diagonal,
-        from_logits,
-        normalize,
-        class_weights,
-        "sparse_band_masked_softmax_ce",
-    )
+    band = {"lower": lower, "upper": upper, "include_diagonal": include_diagonal}
+    return _band_ce(one_hot, y_pred, keep, band, from_logits, normalize, class_weights, "sparse_band_masked_softmax_ce")
 
 
 def _band_ce(
     y_true: Tensor,
     y_pred: Tensor,
     keep: Tensor | None,
-    lower: int,
-    upper: int,
-    include_diagonal: bool,
+    band_params: dict[str, Any],
     from_logits: bool,
     normalize: str,
     class_weights: list[float] | None,
     loss: str,
 ) -> Tensor:
-    """The band loss of one-hot ``y_true``, ignoring the pairs where ``keep`` (``(batch, n, n)`` or None) is False."""
+    """The band loss of one-hot ``y_true`` (both public losses compute here), ignoring the pairs where ``keep``
+    (``(batch, n, n)``, or ``None``: nothing can be ignored) is False; ``band_params``: lower, upper,
+    include_diagonal."""
     rows, cols = y_pred.shape[1], y_pred.shape[2]
     if rows is None or cols is None:
         rows, cols = ops.shape(y_pred)[1], ops.shape(y_pred)[2]
-    band = band_mask(rows, cols, lower, upper, include_diagonal)
+    band = band_mask(rows, cols, **band_params)
     if keep is not None:  # ignored pairs' inputs zeroed first: a NaN or inf there reaches neither value nor gradient
         y_true, y_pred = zero_ignored(y_true, keep), zero_ignored(y_pred, keep)
         if not from_logits:  # probabilities of 1 (uniform after normalising) rather than 0 / 0
