@@ -30,6 +30,7 @@ __all__ = [
     "DENSE_INPUTS",
     "Param",
     "annotation_text",
+    "check_standard_param",
     "check_type",
     "extras_rule",
     "is_call",
@@ -37,7 +38,6 @@ __all__ = [
     "is_pure_loss",
     "param_path",
     "read_pure",
-    "check_standard_param",
     "standard_param_message",
     "standard_param_problem",
     "valid_extras",
@@ -211,8 +211,8 @@ def _class_weights_problem(value: Any) -> str | None:
         f = _as_float(w)
         if not (0.0 <= f <= _FLOAT32_MAX):  # NaN fails too
             return (
-                f"expected weights >= 0 and at most the largest float32 ({_FLOAT32_MAX:.4g}); element {i} is {short_repr(w)}. "
-                "Give 0 to leave a class out, never a negative or non-finite weight."
+                f"expected weights >= 0 and at most the largest float32 ({_FLOAT32_MAX:.4g}); element {i} is "
+                f"{short_repr(w)}. Give 0 to leave a class out, never a negative or non-finite weight."
             )
     if not sum(_as_float(w) for w in value) > 0:
         return f"expected at least one positive weight (all are 0: every class would be left out); {received}."
@@ -223,7 +223,8 @@ def _ignore_class_problem(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        return f"expected an integer class id (e.g. 255, or -1) or None; received {type(value).__name__} {short_repr(value)}."
+        kind = type(value).__name__
+        return f"expected an integer class id (e.g. 255, or -1) or None; received {kind} {short_repr(value)}."
     if not -(2**31) <= value < 2**31:
         return f"expected an integer that fits int32 (e.g. 255, or -1); received {short_repr(value)}."
     return None
