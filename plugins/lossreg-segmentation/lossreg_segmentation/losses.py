@@ -108,7 +108,8 @@ _CROSS_ENTROPY = (
     "The cross-entropy term is each image's mean over its kept elements (pixels × channels for sigmoid, pixels for "
     "softmax), each element's cross-entropy times its pixel's sample weight and its class's weight (w_c for sigmoid "
     "channels, -Σ_c w_c y_c log p_c for softmax): weights scale the terms and leave the count alone (Keras' "
-    "class_weight); 0 for an image with nothing kept."
+    "class_weight), so in this mean a pixel of weight 0 still counts and a masked one does not (Keras' rule); 0 for "
+    "an image with nothing kept."
 )
 
 
