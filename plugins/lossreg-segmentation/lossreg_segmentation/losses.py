@@ -33,6 +33,7 @@ entry points name. ``ops`` is ``keras.ops`` imported on first use, so loading th
 
 from __future__ import annotations
 
+import numbers
 import textwrap
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
@@ -144,13 +145,15 @@ def _check_options(
         raise ValueError(f"`activation` must be 'sigmoid' or 'softmax', received activation={activation!r}.")
     if class_weights is not None and not per_class:
         raise ValueError("`class_weights` weigh the per-class average: set per_class=True or drop class_weights.")
-    if ignore_class is not None and activation == "sigmoid" and ignore_class in (0, 1):
+    if not isinstance(ignore_class, numbers.Integral) or isinstance(ignore_class, bool):
+        return  # None, or not an integer: lossreg's one rule for ignore_class says what is wrong (keep_mask)
+    if activation == "sigmoid" and ignore_class in (0, 1):
         raise ValueError(
             f'With activation="sigmoid" ignore_class is a target value that marks ignored elements, such as 255 or '
             f"-1; received ignore_class={ignore_class!r}, which is a label (0 or 1) of the masks. Mark ignored "
             "elements with another value, or pass a mask tensor."
         )
-    if ignore_class is not None and activation == "softmax" and ignore_class < 0:
+    if activation == "softmax" and ignore_class < 0:
         raise ValueError(
             f'With activation="softmax" (one-hot targets) ignore_class names a channel in [0, C) whose pixels are '
             f"ignored; received ignore_class={ignore_class!r}. For class ids with an ignore value such as 255 or "

@@ -339,6 +339,12 @@ def test_sparse_forms_equal_the_one_hot_forms_on_the_one_hot_ids(name, from_logi
 
 
 def test_clear_errors_for_dense_inputs():
+    with pytest.raises(ValueError, match=r"Invalid 'class_weights' for loss 'soft_dice': expected weights >= 0"):
+        seg.soft_dice(
+            MASKS, LOGITS, ignore_class=255, class_weights=[1.0, -1.0, 1.0]
+        )  # lossreg's rule, called directly
+    with pytest.raises(ValueError, match=r"Invalid 'ignore_class' for loss 'sparse_jaccard': expected an integer"):
+        seg.sparse_jaccard(IDS, LOGITS, ignore_class=2.5)
     with pytest.raises(LossInputError, match=r"ignore_class=3 but its one-hot targets have 3 channels"):
         lossreg.get("soft_dice", activation="softmax", ignore_class=3)(ONE_HOT, LOGITS)
     with pytest.raises(LossInputError, match=r"expects `mask` shaped like the predictions without their channel"):
@@ -357,8 +363,12 @@ def test_lossreg_show_lists_the_normalizer_of_a_sparse_form():
     shown = subprocess.run(
         [sys.executable, "-m", "lossreg", "show", "sparse_soft_dice"], capture_output=True, text=True, check=True
     ).stdout
+    assert "optional tensors: mask, sample_weight" in shown and "normalizer:" in shown
     text = " ".join(shown.split())
-    assert "Normalizer: Ignored pixels: where the class id equals ``ignore_class``" in text
+    assert (
+        "normalizer: Ignored pixels" in text
+        and "Normalizer: Ignored pixels: where the class id equals ``ignore_class``" in text
+    )
     assert "An image with nothing left is 0 and leaves the batch mean" in text
     assert "targets: integer class ids" in text
     info = lossreg.describe("sparse_soft_dice")  # the same section, as LossInfo.normalizer
