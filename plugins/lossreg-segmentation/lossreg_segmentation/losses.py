@@ -293,7 +293,13 @@ def _dense_inputs(
 
 
 def _sparse_inputs(
-    loss: str, y_true: Tensor, y_pred: Tensor, *, ignore_class: int | None, mask: Tensor | None, sample_weight: Tensor
+    loss: str,
+    y_true: Tensor,
+    y_pred: Tensor,
+    *,
+    ignore_class: int | None,
+    mask: Tensor | None,
+    sample_weight: Tensor | None,
 ) -> _Inputs:
     """Class ids made one-hot (ignored ids zeroed first), then the one-hot (softmax) path with their keep as mask."""
     y_pred = promote(y_pred)[0]
