@@ -307,6 +307,30 @@ def test_loss_layer_takes_the_mask_in_its_dict():
     assert evaluated["loss"] == pytest.approx(expected, rel=1e-5)
 
 
+def test_attach_wires_the_mask_and_fit_hands_the_weight_map_to_a_sparse_form():
+    loss, _, reference, y_true, _, params, _, _, _ = _case("focal_tversky", "sparse-255", "class-weights")
+    keras.utils.set_random_seed(5)
+    features, keep = keras.Input((H, W, 2), name="image"), keras.Input((H, W), name="keep")
+    logits = keras.layers.Dense(C, name="logits")(features)
+    model = keras.Model([features, keep], {"logits": logits, "keep": keras.layers.Identity(name="keep_out")(keep)})
+    spec = {"logits": {"loss": loss, "params": params, "inputs": {"mask": "keep_out"}}}
+    train = lossreg.attach(model, spec)
+    train.compile(optimizer=keras.optimizers.SGD(0.1))
+    inputs = [RNG.normal(size=(B, H, W, 2)).astype("float32"), MASK]
+    predictions = _numpy(model(inputs)["logits"]).astype("float64")
+    values = reference(y_true, predictions, mask=MASK, sample_weight=WEIGHTS, **params)
+    expected = ref.batch_mean(values, _kept("sparse-255", MASK))
+    got = train.evaluate(
+        inputs, {"logits": y_true}, sample_weight={"logits": WEIGHTS}, batch_size=B, verbose=0, return_dict=True
+    )
+    assert got["loss"] == pytest.approx(expected, rel=1e-5)
+    history = train.fit(
+        inputs, {"logits": y_true}, sample_weight={"logits": WEIGHTS}, batch_size=B, epochs=2, verbose=0
+    )
+    assert history.history["loss"][0] == pytest.approx(expected, rel=1e-5)
+    assert history.history["loss"][1] < history.history["loss"][0]
+
+
 # -- the sparse forms are the one-hot forms on the one-hot ids ----------------------------------------------------
 
 
