@@ -217,13 +217,10 @@ class _Inputs(NamedTuple):
     channels: Tensor | None
     weight: Tensor | None
 
-    def present(self) -> Tensor | None:
-        """1 where an element counts (kept pixel, channel not ignored), broadcast against ``y_pred``."""
-        return _product(self.keep, self.channels)
-
     def element_weight(self) -> Tensor | None:
-        """``ω``: the weight of each element in the soft counts (``present`` times the sample weight)."""
-        return _product(self.present(), self.weight)
+        """``ω`` of the kept pixels (or elements): 1, or 0 where ignored, times the pixel's sample weight. The
+        ignored channel is taken out of the per-class sums instead (``_soft_counts``), a ``(C,)`` product."""
+        return _product(self.keep, self.weight)
 
 
 def _product(a: Tensor | None, b: Tensor | None) -> Tensor | None:
@@ -358,14 +355,23 @@ def _safe_ratio(numerator: Tensor, denominator: Tensor) -> Tensor:
 
 
 def _soft_counts(inputs: _Inputs, probs: tuple[Tensor, Tensor], per_class: bool) -> tuple[Tensor, Tensor, Tensor]:
-    """Soft TP, FP and FN per sample (and per channel with ``per_class``), each element weighted by ``ω``."""
+    """Soft TP, FP and FN per sample (and per channel with ``per_class``), each element weighted by ``ω``.
+
+    The sums run over the spatial axes first, per channel; the ignored channel's sums are then zeroed and, pooled,
+    the channels summed: the same as weighting each element by its channel's 0/1, on ``(batch, C)`` sums.
+    """
     p, complement = probs
     y = inputs.y_true
     omega = inputs.element_weight()
     if omega is not None:
         p, complement = p * omega, complement * omega
-    axes = _axes(p, per_class)
-    return _sum(p * y, axes), _sum(p * (1.0 - y), axes), _sum(complement * y, axes)
+    axes = _axes(p, per_class=True)
+    counts = _sum(p * y, axes), _sum(p * (1.0 - y), axes), _sum(complement * y, axes)
+    if inputs.channels is not None:
+        counts = tuple(count * inputs.channels for count in counts)
+    if not per_class:
+        counts = tuple(ops.sum(count, axis=-1) for count in counts)
+    return counts  # type: ignore[return-value]
 
 
 def _mismatch(
@@ -387,13 +393,15 @@ def _power(x: Tensor, gamma: float) -> Tensor:
 
 
 def _kept(inputs: _Inputs, per_class: bool) -> Tensor | None:
-    """1 where a class (per_class: ``(batch, C)``) or an image (pooled: ``(batch,)``) keeps an element, else 0."""
-    present = inputs.present()
-    if present is None:
+    """1 where a class (per_class: ``(batch, C)``, or ``(batch, 1)`` for a per-pixel keep) or an image (pooled:
+    ``(batch,)``) keeps an element, else 0; ``None`` when nothing is ignored."""
+    if inputs.keep is None:  # (the ignored channel comes with ignore_class, and so with a keep)
         return None
-    axes = _axes(inputs.y_pred, per_class)
-    present = present * ops.ones_like(inputs.y_pred)
-    return ops.max(present, axis=axes) if axes else present
+    axes = _axes(inputs.keep, per_class=True)
+    kept = ops.max(inputs.keep, axis=axes) if axes else inputs.keep
+    if inputs.channels is not None:
+        kept = kept * inputs.channels
+    return kept if per_class else ops.max(kept, axis=-1)
 
 
 def _per_sample(
