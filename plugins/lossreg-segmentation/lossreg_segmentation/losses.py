@@ -505,7 +505,8 @@ def _dice_bce(
         per_class=per_class,
         class_weights=class_weights,
     )
-    # the Dice term carries the per-image mask (masked_values); the sum keeps it at 0 where the image keeps nothing
+    # arithmetic drops the Dice term's Keras mask: attach the images' mask again (both terms are 0 where an image
+    # keeps nothing, so the value there stays 0)
     total = bce_weight * ce + dice_weight * dice
     kept = _kept(inputs, per_class=False)
     return total if kept is None else masked_values(total, kept > 0)
