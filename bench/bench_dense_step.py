@@ -137,7 +137,6 @@ def losses(case: Case) -> tuple[Any, Any, str]:
 
 def reference(case: Case, arrays: dict[str, Any], logits: Any) -> tuple[float, float]:
     """The expected first losses: the unmasked loss on the kept pixels alone, and on every pixel."""
-    import numpy as np
 
     import lossreg
 
@@ -232,7 +231,8 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
                 rows[-1].control = median(samples["copy"]) / median(samples[f"{CONTROL} unmasked"])
         labels = {name: name for name in steps}
         details.append(
-            f"{args.backend} {mode.label}: first losses as expected (rtol 1e-5): " + "; ".join(checks)
+            f"{args.backend} {mode.label}: first losses as expected (rtol 1e-5): "
+            + "; ".join(checks)
             + ("; " + "; ".join(missing) if missing else "")
         )
         if samples:
