@@ -73,6 +73,7 @@ class Case:
     targets: str
     ignoring: dict[str, Any]
     params: dict[str, Any] = field(default_factory=dict)
+    drops_channel: bool = False  # the ignored channel also leaves the loss (the plugin's one-hot overlap losses)
 
     def label(self) -> str:
         return f"{self.name} ({'one-hot' if self.targets == 'one_hot' else 'class ids'}, ignore_class={self.ignore})"
@@ -85,8 +86,8 @@ class Case:
 CASES = (
     Case("softmax_ce", "one_hot", {"ignore_class": IGNORE_CHANNEL}),
     Case("sparse_softmax_ce", "class_ids", {"ignore_class": IGNORE_ID}),
-    Case("soft_dice", "one_hot", {"ignore_class": IGNORE_CHANNEL}, {"activation": "softmax"}),
-    Case("sparse_soft_dice", "class_ids", {"ignore_class": IGNORE_ID}, {"activation": "softmax"}),
+    Case("soft_dice", "one_hot", {"ignore_class": IGNORE_CHANNEL}, {"activation": "softmax"}, drops_channel=True),
+    Case("sparse_soft_dice", "class_ids", {"ignore_class": IGNORE_ID}),
 )
 CONTROL = "softmax_ce"  # the case whose unmasked model gets an identical copy (the A/A control)
 
@@ -136,7 +137,12 @@ def losses(case: Case) -> tuple[Any, Any, str]:
 
 
 def reference(case: Case, arrays: dict[str, Any], logits: Any) -> tuple[float, float]:
-    """The expected first losses: the unmasked loss on the kept pixels alone, and on every pixel."""
+    """The expected first losses: the unmasked loss on the kept pixels alone, and on every pixel.
+
+    Where the ignored channel also leaves the loss (``drops_channel``): the kept pixels' softmax probabilities
+    without that channel, to the unmasked loss with ``from_logits=False``.
+    """
+    import numpy as np
 
     import lossreg
 
@@ -146,7 +152,14 @@ def reference(case: Case, arrays: dict[str, Any], logits: Any) -> tuple[float, f
     batch = keep.shape[0]
     kept_logits = logits[keep].reshape(batch, -1, CLASSES)
     kept_targets = targets[keep].reshape(batch, -1, *targets.shape[3:])
-    return float(unmasked(kept_targets, kept_logits)), float(unmasked(targets, logits))
+    everything = float(unmasked(targets, logits))
+    if not case.drops_channel:
+        return float(unmasked(kept_targets, kept_logits)), everything
+    shifted = np.exp(kept_logits.astype("float64") - kept_logits.max(axis=-1, keepdims=True))
+    probs = (shifted / shifted.sum(axis=-1, keepdims=True)).astype("float32")
+    channels = [c for c in range(CLASSES) if c != case.ignore]
+    on_probabilities = lossreg.get(case.name, **{**case.params, "from_logits": False})
+    return float(on_probabilities(kept_targets[..., channels], probs[..., channels])), everything
 
 
 def compiled_models(mode: StepMode, batch: int) -> tuple[dict[str, tuple[Any, Any, Any]], list[str], list[str]]:
@@ -236,7 +249,13 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
             + ("; " + "; ".join(missing) if missing else "")
         )
         if samples:
-            details.append(f"{args.backend} {mode.label}: " + per_step_line(samples, labels))
+            aa = median(samples["copy"]) / median(samples[f"{CONTROL} unmasked"]) if "copy" in samples else None
+            details.append(
+                f"{args.backend} {mode.label}: A/A (copy / {CONTROL} unmasked) "
+                + ("n/a" if aa is None else f"{aa:.3f}")
+                + "; "
+                + per_step_line(samples, labels)
+            )
     details.append(f"{args.backend}: batch {args.batch}; {threads()}; libraries imported: {used_backends()}")
     report(rows, args.json, details)
     return rows
