@@ -11,8 +11,10 @@ Four pairs, each the SAME lossreg loss with and without ignoring, every model fr
   ``sparse_softmax_ce`` on the ids with 3 there;
 - ``soft_dice`` (the segmentation plugin) with ``activation="softmax"``, one-hot, ``ignore_class=3``, against
   ``soft_dice`` with ``activation="softmax"`` on the same targets;
-- ``sparse_soft_dice`` (the plugin) with ``activation="softmax"`` on the ids with 255, ``ignore_class=255``,
-  against it on the ids with 3 there.
+- ``sparse_soft_dice`` (the plugin) on the ids with 255, ``ignore_class=255``, against it on the ids with 3 there;
+- for comparison, without a target: Keras' own ``SparseCategoricalCrossentropy(from_logits=True,
+  ignore_class=255)`` against it without ``ignore_class`` (Keras zeroes the ignored ids and values, not the
+  logits: a NaN logit at an ignored pixel still reaches its gradient).
 
 What ignoring adds per step: the keep mask (one comparison), a ``where`` on the targets and on the logits before
 the math (so a NaN or inf logit at an ignored pixel reaches neither value nor gradient), a ``where`` on the
@@ -74,20 +76,27 @@ class Case:
     ignoring: dict[str, Any]
     params: dict[str, Any] = field(default_factory=dict)
     drops_channel: bool = False  # the ignored channel also leaves the loss (the plugin's one-hot overlap losses)
+    target: float | None = TARGET  # None: reported (Keras' own loss, for comparison)
 
     def label(self) -> str:
         return f"{self.name} ({'one-hot' if self.targets == 'one_hot' else 'class ids'}, ignore_class={self.ignore})"
+
+    @property
+    def keras(self) -> bool:
+        return self.name == KERAS_SCCE
 
     @property
     def ignore(self) -> int:
         return self.ignoring["ignore_class"]
 
 
+KERAS_SCCE = "Keras SparseCategoricalCrossentropy"  # Keras' own ignore_class, for comparison (no target)
 CASES = (
     Case("softmax_ce", "one_hot", {"ignore_class": IGNORE_CHANNEL}),
     Case("sparse_softmax_ce", "class_ids", {"ignore_class": IGNORE_ID}),
     Case("soft_dice", "one_hot", {"ignore_class": IGNORE_CHANNEL}, {"activation": "softmax"}, drops_channel=True),
     Case("sparse_soft_dice", "class_ids", {"ignore_class": IGNORE_ID}),
+    Case(KERAS_SCCE, "class_ids", {"ignore_class": IGNORE_ID}, {"from_logits": True}, target=None),
 )
 CONTROL = "softmax_ce"  # the case whose unmasked model gets an identical copy (the A/A control)
 
@@ -127,16 +136,22 @@ def data(batch: int, seed: int = 0) -> dict[str, Any]:
 
 
 def losses(case: Case) -> tuple[Any, Any, str]:
-    """The ignoring and the unmasked loss of ``case`` (``lossreg.get``), or ``None, None, why`` if not installed."""
+    """The ignoring and the unmasked loss of ``case`` (``lossreg.get``, or Keras' class for its own loss), or
+    ``None, None, why`` if this install does not have it."""
+    import keras
+
     import lossreg
 
+    if case.keras:
+        make = keras.losses.SparseCategoricalCrossentropy
+        return make(**case.params, **case.ignoring), make(**case.params), ""
     try:
         return lossreg.get(case.name, **case.params, **case.ignoring), lossreg.get(case.name, **case.params), ""
     except Exception as error:  # an unknown name or parameter: an older plugin
         return None, None, f"{type(error).__name__}: {error}".splitlines()[0]
 
 
-def reference(case: Case, arrays: dict[str, Any], logits: Any) -> tuple[float, float]:
+def reference(case: Case, unmasked: Any, arrays: dict[str, Any], logits: Any) -> tuple[float, float]:
     """The expected first losses: the unmasked loss on the kept pixels alone, and on every pixel.
 
     Where the ignored channel also leaves the loss (``drops_channel``): the kept pixels' softmax probabilities
@@ -146,7 +161,6 @@ def reference(case: Case, arrays: dict[str, Any], logits: Any) -> tuple[float, f
 
     import lossreg
 
-    unmasked = lossreg.get(case.name, **case.params)
     targets = arrays["one_hot" if case.targets == "one_hot" else "ids"]
     keep = arrays["keep"]
     batch = keep.shape[0]
@@ -181,7 +195,7 @@ def compiled_models(mode: StepMode, batch: int) -> tuple[dict[str, tuple[Any, An
         if ignoring is None:
             missing.append(f"{case.name}: not measured, {why}")
             continue
-        expected_kept, expected_all = reference(case, arrays, logits)
+        expected_kept, expected_all = reference(case, unmasked, arrays, logits)
         sides = [(case.name, ignoring, "ids_ignored", expected_kept), (f"{case.name} unmasked", unmasked, "ids", None)]
         if case.name == CONTROL:
             sides.append(("copy", losses(case)[1], "ids", None))
@@ -221,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
                         None,
                         None,
                         "ms",
-                        TARGET,
+                        case.target,
                         note="not installed",
                         backend=args.backend,
                         mode=mode.label,
@@ -234,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
                     benchmark,
                     {**samples, "lossreg": samples[case.name]},
                     f"{case.name} unmasked",
-                    TARGET,
+                    case.target,
                     backend=args.backend,
                     mode=mode,
                     api=case.label(),
