@@ -33,6 +33,7 @@ entry points name. ``ops`` is ``keras.ops`` imported on first use, so loading th
 
 from __future__ import annotations
 
+import numbers
 import textwrap
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
@@ -108,7 +109,8 @@ _CROSS_ENTROPY = (
     "The cross-entropy term is each image's mean over its kept elements (pixels × channels for sigmoid, pixels for "
     "softmax), each element's cross-entropy times its pixel's sample weight and its class's weight (w_c for sigmoid "
     "channels, -Σ_c w_c y_c log p_c for softmax): weights scale the terms and leave the count alone (Keras' "
-    "class_weight); 0 for an image with nothing kept."
+    "class_weight), so in this mean a pixel of weight 0 still counts and a masked one does not (Keras' rule); 0 for "
+    "an image with nothing kept."
 )
 
 
@@ -143,13 +145,15 @@ def _check_options(
         raise ValueError(f"`activation` must be 'sigmoid' or 'softmax', received activation={activation!r}.")
     if class_weights is not None and not per_class:
         raise ValueError("`class_weights` weigh the per-class average: set per_class=True or drop class_weights.")
-    if ignore_class is not None and activation == "sigmoid" and ignore_class in (0, 1):
+    if not isinstance(ignore_class, numbers.Integral) or isinstance(ignore_class, bool):
+        return  # None, or not an integer: lossreg's one rule for ignore_class says what is wrong (keep_mask)
+    if activation == "sigmoid" and ignore_class in (0, 1):
         raise ValueError(
             f'With activation="sigmoid" ignore_class is a target value that marks ignored elements, such as 255 or '
             f"-1; received ignore_class={ignore_class!r}, which is a label (0 or 1) of the masks. Mark ignored "
             "elements with another value, or pass a mask tensor."
         )
-    if ignore_class is not None and activation == "softmax" and ignore_class < 0:
+    if activation == "softmax" and ignore_class < 0:
         raise ValueError(
             f'With activation="softmax" (one-hot targets) ignore_class names a channel in [0, C) whose pixels are '
             f"ignored; received ignore_class={ignore_class!r}. For class ids with an ignore value such as 255 or "
@@ -213,13 +217,10 @@ class _Inputs(NamedTuple):
     channels: Tensor | None
     weight: Tensor | None
 
-    def present(self) -> Tensor | None:
-        """1 where an element counts (kept pixel, channel not ignored), broadcast against ``y_pred``."""
-        return _product(self.keep, self.channels)
-
     def element_weight(self) -> Tensor | None:
-        """``ω``: the weight of each element in the soft counts (``present`` times the sample weight)."""
-        return _product(self.present(), self.weight)
+        """``ω`` of the kept pixels (or elements): 1, or 0 where ignored, times the pixel's sample weight. The
+        ignored channel is taken out of the per-class sums instead (``_soft_counts``), a ``(C,)`` product."""
+        return _product(self.keep, self.weight)
 
 
 def _product(a: Tensor | None, b: Tensor | None) -> Tensor | None:
@@ -289,7 +290,13 @@ def _dense_inputs(
 
 
 def _sparse_inputs(
-    loss: str, y_true: Tensor, y_pred: Tensor, *, ignore_class: int | None, mask: Tensor | None, sample_weight: Tensor
+    loss: str,
+    y_true: Tensor,
+    y_pred: Tensor,
+    *,
+    ignore_class: int | None,
+    mask: Tensor | None,
+    sample_weight: Tensor | None,
 ) -> _Inputs:
     """Class ids made one-hot (ignored ids zeroed first), then the one-hot (softmax) path with their keep as mask."""
     y_pred = promote(y_pred)[0]
@@ -348,14 +355,23 @@ def _safe_ratio(numerator: Tensor, denominator: Tensor) -> Tensor:
 
 
 def _soft_counts(inputs: _Inputs, probs: tuple[Tensor, Tensor], per_class: bool) -> tuple[Tensor, Tensor, Tensor]:
-    """Soft TP, FP and FN per sample (and per channel with ``per_class``), each element weighted by ``ω``."""
+    """Soft TP, FP and FN per sample (and per channel with ``per_class``), each element weighted by ``ω``.
+
+    The sums run over the spatial axes first, per channel; the ignored channel's sums are then zeroed and, pooled,
+    the channels summed: the same as weighting each element by its channel's 0/1, on ``(batch, C)`` sums.
+    """
     p, complement = probs
     y = inputs.y_true
     omega = inputs.element_weight()
     if omega is not None:
         p, complement = p * omega, complement * omega
-    axes = _axes(p, per_class)
-    return _sum(p * y, axes), _sum(p * (1.0 - y), axes), _sum(complement * y, axes)
+    axes = _axes(p, per_class=True)
+    counts = _sum(p * y, axes), _sum(p * (1.0 - y), axes), _sum(complement * y, axes)
+    if inputs.channels is not None:
+        counts = tuple(count * inputs.channels for count in counts)
+    if not per_class:
+        counts = tuple(ops.sum(count, axis=-1) for count in counts)
+    return counts  # type: ignore[return-value]
 
 
 def _mismatch(
@@ -377,13 +393,15 @@ def _power(x: Tensor, gamma: float) -> Tensor:
 
 
 def _kept(inputs: _Inputs, per_class: bool) -> Tensor | None:
-    """1 where a class (per_class: ``(batch, C)``) or an image (pooled: ``(batch,)``) keeps an element, else 0."""
-    present = inputs.present()
-    if present is None:
+    """1 where a class (per_class: ``(batch, C)``, or ``(batch, 1)`` for a per-pixel keep) or an image (pooled:
+    ``(batch,)``) keeps an element, else 0; ``None`` when nothing is ignored."""
+    if inputs.keep is None:  # (the ignored channel comes with ignore_class, and so with a keep)
         return None
-    axes = _axes(inputs.y_pred, per_class)
-    present = present * ops.ones_like(inputs.y_pred)
-    return ops.max(present, axis=axes) if axes else present
+    axes = _axes(inputs.keep, per_class=True)
+    kept = ops.max(inputs.keep, axis=axes) if axes else inputs.keep
+    if inputs.channels is not None:
+        kept = kept * inputs.channels
+    return kept if per_class else ops.max(kept, axis=-1)
 
 
 def _per_sample(
@@ -487,7 +505,8 @@ def _dice_bce(
         per_class=per_class,
         class_weights=class_weights,
     )
-    # the Dice term carries the per-image mask (masked_values); the sum keeps it at 0 where the image keeps nothing
+    # arithmetic drops the Dice term's Keras mask: attach the images' mask again (both terms are 0 where an image
+    # keeps nothing, so the value there stays 0)
     total = bce_weight * ce + dice_weight * dice
     kept = _kept(inputs, per_class=False)
     return total if kept is None else masked_values(total, kept > 0)
