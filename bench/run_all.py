@@ -6,7 +6,9 @@ next). The first table is backend x (resolve, attach) x mode, with step times, r
 fastest for these models; the second the other benchmarks. Both go to stdout and between the markers in
 ``bench/README.md`` (``--no-write`` leaves the file alone), with the command that reproduces them and the
 machine they ran on. The third, changing weights (schedule, uncertainty) against constant weights per backend
-and mode, goes between its own markers; ``--weights-only`` runs and writes only that one.
+and mode, goes between its own markers; ``--weights-only`` runs and writes only that one. The fourth, losses
+that ignore pixels against the same losses unmasked (a segmentation model at 256x256x4) per backend and mode,
+likewise: ``--dense-only``.
 
 Run from the repository root: ``python bench/run_all.py`` (``--quick`` for a smoke run of a few
 repetitions; its figures are not measurements and it never writes the README; ``--single-thread`` on a
@@ -33,10 +35,13 @@ from _common import BACKENDS, JSON_PREFIX, Row, markdown_table  # noqa: E402
 
 STEP_SCRIPTS = ("bench_resolve_step.py", "bench_attach_step.py")  # run once per backend
 WEIGHT_SCRIPTS = ("bench_weights_step.py",)  # run once per backend; its own table and markers
+DENSE_SCRIPTS = ("bench_dense_step.py",)  # run once per backend; its own table and markers
 SCRIPTS = ("bench_band_ce.py", "bench_cli_startup.py", "bench_discovery.py")  # TensorFlow (or no backend)
 START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
 WEIGHTS_START, WEIGHTS_END = "<!-- bench:weights:start -->", "<!-- bench:weights:end -->"
-TIMEOUT = 240  # seconds per benchmark; the whole run is budgeted at well under 5 minutes
+DENSE_START, DENSE_END = "<!-- bench:dense:start -->", "<!-- bench:dense:end -->"
+TIMEOUT = 240  # seconds per benchmark (the step benchmarks take 20-60 s each on a quiet machine)
+TIMEOUTS = {"bench_dense_step.py": 600}  # nine 256x256 segmentation models per mode, XLA-compiled on TensorFlow
 
 
 def machine() -> str:
@@ -75,7 +80,8 @@ def run_script(
     else:
         env.pop("KERAS_BACKEND", None)  # the other benchmarks compare with raw TensorFlow
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, env=env, cwd=HERE.parent)
+    timeout = TIMEOUTS.get(script, TIMEOUT)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=HERE.parent)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{script} failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
@@ -118,6 +124,40 @@ def weights_table(rows: list[Row]) -> str:
         control = "—" if row.control is None else f"{row.control:.3f}"
         lines.append("| " + " | ".join([row.backend, row.api, row.mode, *cells[1:], control]) + " |")
     return "\n".join(lines)
+
+
+DENSE_HEADER = ["backend", "loss", "mode", "ignoring", "unmasked", "ratio", "target", "met?", "A/A"]
+
+
+def dense_table(rows: list[Row]) -> str:
+    """Backend x loss x mode: median step times of the segmentation model whose loss ignores pixels and of the same
+    model with the same loss unmasked, ratio, target, and the A/A control (a copy of the unmasked softmax_ce
+    model against it, one per backend and mode)."""
+    lines = ["| " + " | ".join(DENSE_HEADER) + " |", "|" + "|".join(" --- " for _ in DENSE_HEADER) + "|"]
+    order = {name: i for i, name in enumerate(dict.fromkeys(r.api for r in rows))}  # the script's order of losses
+    for row in sorted(rows, key=lambda r: (order[r.api], BACKENDS.index(r.backend))):
+        cells = row.cells()
+        control = "—" if row.control is None else f"{row.control:.3f}"
+        lines.append("| " + " | ".join([row.backend, row.api, row.mode, *cells[1:], control]) + " |")
+    return "\n".join(lines)
+
+
+def section(table: str, rows: list[Row], flag: str, threads: str, conditions: str, note: str) -> str:
+    """A table of its own (changing weights, ignored pixels) with its threads, reproduce line, machine and misses."""
+    return "\n".join(
+        [
+            table,
+            "",
+            f"Threads: {threads}. torch runs eager.",
+            "",
+            f"Reproduce: `python bench/run_all.py {flag}` (or the full run).",
+            "",
+            conditions,
+            *(["", note] if note else []),
+            "",
+            f"Targets missed: {sum(r.met is False for r in rows)} of {sum(r.met is not None for r in rows)}.",
+        ]
+    )
 
 
 def fastest(rows: list[Row]) -> list[str]:
@@ -166,6 +206,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="only the changing-weights benchmark (its table, written between its own markers)",
     )
+    parser.add_argument(
+        "--dense-only",
+        action="store_true",
+        help="only the ignored-pixels benchmark (its table, written between its own markers)",
+    )
     args = parser.parse_args(argv)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = sorted(set(backends) - set(BACKENDS))
@@ -176,13 +221,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     steps: list[Row] = []
     weights: list[Row] = []
+    dense: list[Row] = []
     rows: list[Row] = []
-    per_backend = WEIGHT_SCRIPTS if args.weights_only else STEP_SCRIPTS + WEIGHT_SCRIPTS
+    only = args.weights_only or args.dense_only
+    per_backend = (
+        (WEIGHT_SCRIPTS if args.weights_only else ()) + (DENSE_SCRIPTS if args.dense_only else ())
+        if only
+        else STEP_SCRIPTS + WEIGHT_SCRIPTS + DENSE_SCRIPTS
+    )
     runs = [(script, backend) for backend in backends for script in per_backend]
-    runs += [] if args.steps_only or args.weights_only else [(script, None) for script in SCRIPTS]
+    runs += [] if args.steps_only or only else [(script, None) for script in SCRIPTS]
     for script, backend in runs:
         script_rows, elapsed, details = run_script(script, args.quick, backend, args.single_thread)
-        (weights if script in WEIGHT_SCRIPTS else steps if backend else rows).extend(script_rows)
+        target = weights if script in WEIGHT_SCRIPTS else dense if script in DENSE_SCRIPTS else steps
+        (target if backend else rows).extend(script_rows)
         print(f"{script}{f' --backend {backend}' if backend else ''}: {elapsed:.1f} s", file=sys.stderr, flush=True)
         if details:
             print("  " + details.replace("\n", "\n  "), file=sys.stderr, flush=True)
@@ -195,26 +247,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Machine: {machine()}. Whole run: {total:.0f} s; 1-minute load average {load_before:.2f} before, "
         f"{load_after:.2f} after."
     )
-    if weights:
-        weights_block = "\n".join(
-            [
-                weights_table(weights),
-                "",
-                f"Threads: {threads}. torch runs eager.",
-                "",
-                f"Reproduce: `python bench/run_all.py --weights-only{' --single-thread' if args.single_thread else ''}`"
-                " (or the full run).",
-                "",
-                conditions,
-                *(["", args.note] if args.note else []),
-                "",
-                f"Targets missed: {sum(r.met is False for r in weights)} of {sum(r.met is not None for r in weights)}.",
-            ]
-        )
-        print(weights_block)
-        if not args.quick and not args.no_write and not args.steps_only:
-            write_readme(weights_block, WEIGHTS_START, WEIGHTS_END)
-    if args.weights_only:
+    single = " --single-thread" if args.single_thread else ""
+    write = not args.quick and not args.no_write and not args.steps_only
+    for table, got, flag, markers in (
+        (weights_table, weights, "--weights-only", (WEIGHTS_START, WEIGHTS_END)),
+        (dense_table, dense, "--dense-only", (DENSE_START, DENSE_END)),
+    ):
+        if got:
+            block = section(table(got), got, flag + single, threads, conditions, args.note)
+            print(block)
+            if write:
+                write_readme(block, *markers)
+    if only:
         return 0
     missed = [r.benchmark for r in steps + rows if r.met is False]
     lines = [
