@@ -326,7 +326,7 @@ def reduce(
         if reduction in ("mean", "sum_over_batch_size"):
             total = keras.ops.cast(element_count(mask, dtype=dtype), dtype)
             valid = keras.ops.sum(keras.ops.cast(mask, dtype))
-            float_mask = keras.ops.where(mask, divide_no_nan(total, valid), keras.ops.zeros((), dtype))
+            float_mask = keras.ops.cast(mask, dtype) * divide_no_nan(total, valid)  # a product: no full-size select
         else:
             float_mask = keras.ops.cast(mask, dtype)
         if sample_weight is not None:

@@ -114,7 +114,7 @@ def softmax_ce(
     _check_softmax_ce(label_smoothing)
     y_true, y_pred = promote(y_true, y_pred)
     keep = keep_mask(y_true, "one_hot", ignore_class=ignore_class, mask=mask, loss="softmax_ce")
-    y_true, y_pred = zero_ignored(y_true, keep), zero_ignored(y_pred, keep)
+    y_pred = zero_ignored(y_pred, keep)  # one-hot targets are finite (pre-flight refuses NaN): only the logits
     if label_smoothing:
         classes = ops.cast(ops.shape(y_pred)[-1], y_pred.dtype)
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / classes

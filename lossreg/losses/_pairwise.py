@@ -234,7 +234,7 @@ def _band_ce(
         rows, cols = ops.shape(y_pred)[1], ops.shape(y_pred)[2]
     band = band_mask(rows, cols, **band_params)
     if keep is not None:  # ignored pairs' inputs zeroed first: a NaN or inf there reaches neither value nor gradient
-        y_true, y_pred = zero_ignored(y_true, keep), zero_ignored(y_pred, keep)
+        y_pred = zero_ignored(y_pred, keep)  # one-hot targets are finite (pre-flight refuses NaN): only the logits
         if not from_logits:  # probabilities of 1 (uniform after normalising) rather than 0 / 0
             y_pred = y_pred + ops.cast(ops.expand_dims(ops.logical_not(keep), -1), y_pred.dtype)
     weights = class_weight_vector(class_weights, y_pred.shape[-1], y_pred.dtype, loss)

@@ -7,8 +7,9 @@ elements the same way, so one conformance check (``lossreg.testing.check_loss``)
    element is ignored where its target equals ``ignore_class`` (Keras' name: a class id such as 255 for class-id
    targets, a channel for one-hot targets, a target value such as 255 or -1 for binary masks) or where the
    optional ``mask`` tensor is 0.
-2. ``zero_ignored(x, keep)`` on every input before the math: an ignored element's logits and target become 0, so a
-   NaN or ±inf logit there (padding, an unlabelled border) reaches neither the value nor the gradient.
+2. ``zero_ignored(x, keep)`` on the logits before the math: an ignored element's logits become 0, so a NaN or ±inf
+   logit there (padding, an unlabelled border) reaches neither the value nor the gradient. Targets are finite
+   (pre-flight refuses NaN targets); zero them too where an ignore value such as 255 would enter the formula.
 3. a per-element loss returns ``masked_values(values, keep)``: 0 at ignored elements, with ``keep`` attached as
    the values' Keras mask, so Keras' reduction (and lossreg's) averages over the kept elements only — as Keras'
    ``SparseCategoricalCrossentropy(ignore_class=...)`` does. A loss with one value per sample (an overlap loss)

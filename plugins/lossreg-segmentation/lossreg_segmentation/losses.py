@@ -277,8 +277,11 @@ def _dense_inputs(
         mask = _per_pixel(loss, "mask", mask, y_pred)
     keep = keep_mask(y_true, targets, ignore_class=ignore_class, mask=mask, loss=loss)
     # before any math: NaN or ±inf logits (and targets such as 255) at ignored elements become 0, so softmax over
-    # a pixel's channels and every gradient stay finite; the elements then weigh 0 in every sum
-    y_true, y_pred = zero_ignored(y_true, keep), zero_ignored(y_pred, keep)
+    # a pixel's channels and every gradient stay finite; the elements then weigh 0 in every sum. One-hot targets
+    # are finite (pre-flight refuses NaN) and weigh 0 there already: only the logits need the `where`.
+    y_pred = zero_ignored(y_pred, keep)
+    if targets == "unit":
+        y_true = zero_ignored(y_true, keep)
     channels = None
     if targets == "one_hot" and ignore_class is not None:  # in [0, C): keep_mask checked it
         channels = ops.cast(ops.not_equal(ops.arange(ops.shape(y_pred)[-1]), ignore_class), dtype)
