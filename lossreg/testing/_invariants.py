@@ -18,11 +18,13 @@ labelled channel ``ignore_class`` (the last channel unless given); unit targets:
   values: over the samples with something kept; Keras' masked mean), unweighted and with per-sample and
   per-element sample weights; ``"mean_with_sample_weight"`` divides by the kept elements' weights. Ignored elements'
   values are 0.
-- **zero weight as mask**: as Keras defines it. Under ``"sum"`` and ``"mean_with_sample_weight"`` the loss on
-  masked inputs equals the loss without masking weighted by a 0/1 per-element map; under the default
-  ``"sum_over_batch_size"`` the masked mean equals ``"mean_with_sample_weight"`` with 0/1 weights (zero weights
-  still count in ``"sum_over_batch_size"``: Keras). For a loss with one value per sample that takes the
-  ``sample_weight`` map inside its sums, the 0/1 map goes in per pixel. Values and gradients.
+- **zero weight as mask**: as Keras defines it, for per-element values. Under ``"sum"`` and
+  ``"mean_with_sample_weight"`` the loss on masked inputs equals the loss without masking weighted by a 0/1
+  per-element map; under the default ``"sum_over_batch_size"`` the masked mean equals ``"mean_with_sample_weight"``
+  with 0/1 weights (zero weights still count in ``"sum_over_batch_size"``: Keras). Values and gradients. For a loss
+  with one value per sample that takes the ``sample_weight`` map inside its sums (whose own means may count zero
+  weights, as its ``Normalizer:`` says): a map of ones is no map, and a pixel of weight 0 adds nothing — random
+  predictions there change neither value nor gradient, whose entries there are 0.
 - **ignore_class and mask agree**: the same elements ignored by ``ignore_class`` and by the mask tensor give the
   same values and gradient, and both at once ignore the union.
 - **class weights**: weights of 1 change nothing; one weight of 0 leaves everything finite; for per-element losses
@@ -155,10 +157,11 @@ class DenseCase:
             y_true[y_true == k] = (k + 1) % c
         return y_true
 
-    def pattern(self, *, whole_sample: bool = True, pixels: bool = False) -> np.ndarray:
-        """Which elements to ignore: about a third, something kept in every sample but (``whole_sample``, with
-        three samples or more) the last one, which is ignored whole. ``pixels``: per pixel, over unit channels."""
-        grid = self.grid[:-1] if pixels and self.channel_axis else self.grid
+    def pattern(self, *, whole_sample: bool = True) -> np.ndarray:
+        """Which elements to ignore, over ``grid``: about a third, something kept in every sample but (with
+        ``whole_sample`` and three samples or more) the last one, which is ignored whole. For unit targets with a
+        channel axis, whole pixels (every channel): the mask and Keras' weight map are per pixel there."""
+        grid = self.grid[:-1] if self.channel_axis else self.grid
         rng = np.random.default_rng([self.seed, 12])
         ignored = rng.random(grid) < 0.35
         flat = ignored.reshape(grid[0], -1)
@@ -167,11 +170,14 @@ class DenseCase:
             flat[0, -1] = True  # and something is ignored
         if whole_sample and grid[0] >= 3:
             flat[-1] = True
-        if not ignored.any():  # one element per sample: ignore the second sample's (or nothing can be)
-            flat[min(1, grid[0] - 1), 0] = grid[0] > 1 or flat.shape[1] > 1
-        if pixels and self.channel_axis:
-            ignored = np.broadcast_to(ignored[..., None], self.grid).copy()
-        return ignored
+        if not ignored.any() and grid[0] > 1:  # one element per sample: ignore the second sample's
+            flat[1, 0] = True
+        return np.broadcast_to(ignored[..., None], self.grid).copy() if self.channel_axis else ignored
+
+    def per_pixel(self, elements: np.ndarray) -> np.ndarray:
+        """A per-element array over ``grid`` as the mask tensor and Keras' weight map take it (per pixel for unit
+        targets with a channel axis, where the pattern is constant over channels)."""
+        return elements[..., 0] if self.channel_axis else elements
 
     def params(self, ignore: int | None = None, **more: Any) -> dict[str, Any]:
         """The subject's params with ``ignore_class`` (``None``: as given) and ``more``."""
@@ -201,7 +207,7 @@ class DenseCase:
             else:
                 y_true[ignored] = value
         else:
-            data["mask"] = (~ignored).astype("float32")
+            data["mask"] = self.per_pixel(~ignored).astype("float32")
         if fill_name:
             y_pred = data["y_pred"]
             if fill is None:
@@ -224,13 +230,25 @@ class DenseCase:
 
     def values(self, params: Mapping[str, Any], data: Mapping[str, np.ndarray]) -> np.ndarray:
         """The loss function's own values (unreduced), float64."""
+        return self.values_and_mask(params, data)[0]
+
+    def values_and_mask(
+        self, params: Mapping[str, Any], data: Mapping[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The loss function's own values (unreduced, float64) and the Keras mask it attached (bool), if any."""
         import keras
+
+        from lossreg.keras._engine import keras_mask
 
         extras = {e: data[e] for e in self.subject.extras}
         if "mask" in data:
             extras["mask"] = data["mask"]
         out = self._fn(params)(data["y_true"], data["y_pred"], **extras)
-        return np.asarray(keras.ops.convert_to_numpy(out), dtype="float64")
+        values = np.asarray(keras.ops.convert_to_numpy(out), dtype="float64")
+        mask = keras_mask(out)
+        if mask is None:
+            return values, None
+        return values, np.broadcast_to(np.asarray(keras.ops.convert_to_numpy(mask), dtype=bool), values.shape)
 
     def reduced(
         self,
@@ -272,9 +290,9 @@ def _close(a: float, b: float, rtol: float = 1e-5) -> bool:
     return math.isclose(a, b, rel_tol=rtol, abs_tol=1e-6 * max(1.0, abs(a), abs(b)))
 
 
-def _same_value(case: DenseCase, check: str, what: str, got: float, want: float, want_is: str) -> None:
+def _same_value(case: DenseCase, check: str, what: str, got: float, want: float, want_is: str, note: str = "") -> None:
     if not _close(got, want):
-        raise fail(case.name, check, f"{what} gives {got!r}, but {want_is} is {want!r}.")
+        raise fail(case.name, check, f"{what} gives {got!r}, but {want_is} is {want!r}{note}.")
 
 
 def _same_grads(case: DenseCase, check: str, what: str, got: Mapping[str, Any], want: Mapping[str, Any]) -> None:
@@ -396,23 +414,41 @@ def _weights(case: DenseCase, shape: tuple[int, ...], per_element: bool) -> np.n
 
 
 def check_kept_element_mean(case: DenseCase) -> bool:
-    """c. The reduced value is the mean over kept elements (or samples) of the function's values, with weights."""
+    """c. The reduced value is the mean over kept elements (or samples) of the function's values, with weights.
+
+    Kept: the Keras mask the function attached to its values, which must leave out every ignored element (it may
+    leave out more: a band loss's pairs outside its band); without one, every element not ignored.
+    """
     check = "kept-element mean"
     ignored = case.pattern()
     way = "mask" if "mask" in case.ways else "ignore_class"
     data, params = case.inputs(ignored, way)
-    values = case.values(params, data)
-    kept = _kept(case, values, ignored)
-    if kept is None:
+    values, attached = case.values_and_mask(params, data)
+    not_ignored = _kept(case, values, ignored)
+    if not_ignored is None:
         return False
     how = _ways_text(case, way)
-    if np.any(values[~kept] != 0):
+    if attached is not None and np.any(attached & ~not_ignored):
         raise fail(
             case.name,
             check,
-            f"{how}: the loss function gives {values[~kept][values[~kept] != 0][:4].tolist()} at ignored elements; "
-            "ignored elements' values are 0 (masked_values).",
+            f"{how}: the Keras mask on the loss function's values keeps {int(np.sum(attached & ~not_ignored))} "
+            "ignored element(s); attach the keep mask (masked_values(values, keep)).",
         )
+    kept = not_ignored if attached is None else attached
+    if np.any(values[~not_ignored] != 0):
+        bad = values[~not_ignored][values[~not_ignored] != 0][:4].tolist()
+        raise fail(
+            case.name,
+            check,
+            f"{how}: the loss function gives {bad} at ignored elements; ignored elements' values are 0 "
+            "(masked_values).",
+        )
+    hint = (
+        ""
+        if attached is not None
+        else " (the loss function attached no Keras mask: return masked_values(values, keep))"
+    )
     cases: list[tuple[str, np.ndarray | None]] = [
         ("unweighted", None),
         ("per-sample weights", _weights(case, (), False)),
@@ -422,22 +458,17 @@ def check_kept_element_mean(case: DenseCase) -> bool:
     for kind, sw in cases:
         full = np.ones_like(values) if sw is None else _spread(sw, values)
         total = float(np.sum((full * values)[kept]))
-        want = total / int(kept.sum())
+        want = total / int(kept.sum()) if kept.any() else 0.0
         got, _ = case.reduced(params, data, "sum_over_batch_size", sw)
         what = f"{how}, {kind}, reduction 'sum_over_batch_size'"
-        _same_value(case, check, f"the RegisteredLoss {what}", got, want, f"the mean over the {int(kept.sum())} kept")
+        want_is = f"the mean over the {int(kept.sum())} kept"
+        _same_value(case, check, f"the RegisteredLoss {what}", got, want, want_is, hint)
         if sw is not None and np.sum(full[kept]) > 0:
             got, _ = case.reduced(params, data, "mean_with_sample_weight", sw)
             want = total / float(np.sum(full[kept]))
             what = f"{how}, {kind}, reduction 'mean_with_sample_weight'"
-            _same_value(
-                case,
-                check,
-                f"the RegisteredLoss {what}",
-                got,
-                want,
-                "the kept values' weighted sum over their weights' sum",
-            )
+            want_is = "the kept values' weighted sum over their weights' sum"
+            _same_value(case, check, f"the RegisteredLoss {what}", got, want, want_is, hint)
     return True
 
 
@@ -447,36 +478,56 @@ def _spread(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def check_zero_weight_as_mask(case: DenseCase) -> bool:
-    """d. A 0/1 weight map equals the mask under "sum" and "mean_with_sample_weight"; the masked default mean
-    equals "mean_with_sample_weight" with 0/1 weights."""
+    """d. Per-element values: a 0/1 weight map equals the mask under "sum" and "mean_with_sample_weight", and the
+    masked default mean equals "mean_with_sample_weight" with 0/1 weights. Per-sample values with Keras' map inside
+    their sums: see ``_zero_weight_inside``."""
     check = "zero weight as mask"
     way = "mask" if "mask" in case.ways else "ignore_class"
     ignored = case.pattern(whole_sample=False)
     data, params = case.inputs(ignored, way)
     values = case.values(params, data)
+    if values.shape == (case.batch,) and values.shape != ignored.shape and case.weight_map:
+        return _zero_weight_inside(case, ignored)
+    if values.shape != ignored.shape:
+        return False  # per-sample values without a weight map: Keras' per-element weights cannot reach them
     plain = case.plain_params()
-    if values.shape == ignored.shape:  # per element: Keras' reduction weighs them
-        zero_one = (~ignored).astype("float32")
-        pairs = [("sum", "sum"), ("mean_with_sample_weight", "mean_with_sample_weight")]
-        pairs.append(("sum_over_batch_size", "mean_with_sample_weight"))
-    elif values.shape == (case.batch,) and case.weight_map:  # per sample, the map applied inside its sums
-        ignored = case.pattern(whole_sample=False, pixels=True)
-        data, params = case.inputs(ignored, way)
-        zero_one = (~ignored).astype("float32")
-        if case.channel_axis:
-            zero_one = zero_one[..., 0]
-        pairs = [("sum", "sum"), ("mean_with_sample_weight", "mean_with_sample_weight")]
-    else:
-        return False
+    zero_one = (~ignored).astype("float32")
     how = _ways_text(case, way)
+    pairs = (("sum", "sum"), ("mean_with_sample_weight",) * 2, ("sum_over_batch_size", "mean_with_sample_weight"))
     for masked_reduction, weighted_reduction in pairs:
         value, grads = case.reduced(params, data, masked_reduction)
         got, got_grads = case.reduced(plain, case.base, weighted_reduction, zero_one)
         what = f"no mask, a 0/1 weight map ({tuple(zero_one.shape)}), reduction {weighted_reduction!r}"
-        _same_value(
-            case, check, f"the RegisteredLoss with {what}", got, value, f"{how}, reduction {masked_reduction!r}"
-        )
-        _same_grads(case, check, f"{what} against {how}, reduction {masked_reduction!r}", got_grads, grads)
+        masked = f"{how}, reduction {masked_reduction!r}"
+        _same_value(case, check, f"the RegisteredLoss with {what}", got, value, masked)
+        _same_grads(case, check, f"{what} against {masked}", got_grads, grads)
+    return True
+
+
+def _zero_weight_inside(case: DenseCase, ignored: np.ndarray) -> bool:
+    """d for a loss with one value per sample that applies Keras' per-pixel map inside its sums: how a weighted
+    mean inside an image counts zero weights is the loss's own (its ``Normalizer:``), but a pixel of weight 0 adds
+    nothing anywhere. So: a map of ones equals no map (value and gradient), and random finite predictions at the
+    zero-weight pixels change neither the value nor the other pixels' gradient, which is exactly 0 there."""
+    check = "zero weight as mask"
+    plain = case.plain_params()
+    zero_one = case.per_pixel(~ignored).astype("float32")
+    for reduction in ("sum_over_batch_size", "sum"):
+        value, grads = case.reduced(plain, case.base, reduction)
+        got, got_grads = case.reduced(plain, case.base, reduction, np.ones_like(zero_one))
+        what = f"a weight map of ones ({tuple(zero_one.shape)}), reduction {reduction!r}"
+        _same_value(case, check, f"the RegisteredLoss with {what}", got, value, "without a map")
+        _same_grads(case, check, f"{what} against none", got_grads, grads)
+        value, grads = case.reduced(plain, case.base, reduction, zero_one)
+        what = f"a 0/1 weight map ({tuple(zero_one.shape)}), reduction {reduction!r}"
+        case.check_finite(check, what, value, grads)
+        _ignored_grad_zero(case, check, what, grads.get("y_pred"), ignored)
+        data, _ = case.inputs(ignored, "mask", fill_name="random")
+        del data["mask"]
+        got, got_grads = case.reduced(plain, data, reduction, zero_one)
+        what += ", random predictions at its zeros"
+        _same_value(case, check, f"the RegisteredLoss with {what}", got, value, "with the original predictions there")
+        _same_grads(case, check, what, got_grads, grads)
     return True
 
 
@@ -495,10 +546,11 @@ def check_ignore_class_and_mask_agree(case: DenseCase) -> bool:
     if values_c.shape != values_m.shape or not np.allclose(values_c, values_m, rtol=1e-5, atol=1e-6):
         raise fail(case.name, check, f"{what}: the loss function's values differ from ignore_class's.")
     # half by ignore_class, half by the mask: the union ignored
-    order = np.cumsum(ignored.reshape(-1)).reshape(ignored.shape)
-    by_value = ignored & (order % 2 == 1)
+    pixels = case.per_pixel(ignored)
+    by_value = pixels & (np.cumsum(pixels.reshape(-1)).reshape(pixels.shape) % 2 == 1)
+    by_value = np.broadcast_to(by_value[..., None], case.grid) if case.channel_axis else by_value
     both, params_b = case.inputs(by_value, "ignore_class")
-    both["mask"] = (~(ignored & ~by_value)).astype("float32")
+    both["mask"] = case.per_pixel(~(ignored & ~by_value)).astype("float32")
     value_b, grads_b = case.reduced(params_b, both)
     what = "half the elements ignored by ignore_class and the other half by the mask"
     _same_value(case, check, f"the RegisteredLoss with {what}", value_b, value_c, "all of them by ignore_class")
@@ -521,10 +573,10 @@ def check_class_weights(case: DenseCase) -> bool:
     check = "class weights"
     c = case.classes
     if case.ways:
-        ignored = case.pattern()
-        data, params = case.inputs(ignored, "mask" if "mask" in case.ways else "ignore_class")
+        data, params = case.inputs(case.pattern(), "mask" if "mask" in case.ways else "ignore_class")
     else:
-        ignored, data, params = np.zeros(case.grid, bool), case.base, case.params()
+        data, params = case.base, case.params()
+    params = {**params, "class_weights": None}  # the loss without class weights (whatever the params gave)
     value, grads = case.reduced(params, data)
     ones, ones_grads = case.reduced({**params, "class_weights": [1.0] * c}, data)
     _same_value(case, check, "the RegisteredLoss with class_weights all 1", ones, value, "without class_weights")
@@ -532,7 +584,7 @@ def check_class_weights(case: DenseCase) -> bool:
     zero = [0.0] + [1.0] * (c - 1)
     got, got_grads = case.reduced({**params, "class_weights": zero}, data)
     case.check_finite(check, f"class_weights {zero}", got, got_grads)
-    values = case.values(params, data)
+    values, attached = case.values_and_mask(params, data)
     classes = _classes_of(case, data["y_true"])
     smoothing = any(k == "label_smoothing" and v for k, v in params.items())
     if values.shape != case.grid or classes is None or classes.shape != values.shape or smoothing:
@@ -550,8 +602,8 @@ def check_class_weights(case: DenseCase) -> bool:
             f"unweighted {float(values[worst])!r} is {float(want[worst])!r}: class_weights scale each element's loss.",
         )
     got, _ = case.reduced({**params, "class_weights": weights.tolist()}, data)
-    kept = ~ignored
-    mean = float(np.sum(want[kept]) / kept.sum())
+    kept = np.ones(values.shape, bool) if attached is None else attached
+    mean = float(np.sum(want[kept]) / kept.sum()) if kept.any() else 0.0
     _same_value(
         case,
         check,
