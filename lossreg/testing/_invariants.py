@@ -104,11 +104,13 @@ class DenseCase:
 
         info = lossreg.describe(subject.name)
         expects = info.expects
+        if expects is None or expects.targets is None:  # run_dense_invariants builds a case only for declared losses
+            raise ValueError(f"{subject.name!r} declares no targets: no dense invariants apply")
         defaults = {k: p.default for k, p in info.params.items()}
         logits = expects.logits(subject.params, defaults) is not False
         data = cast(subject.data, "float32")
         y_pred, y_true = data["y_pred"], np.asarray(data["y_true"])
-        targets = expects.targets
+        targets: str = expects.targets
         if targets == "class_ids" and y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
             y_true = y_true[..., 0]
         grid = tuple(y_pred.shape[:-1]) if targets in ("class_ids", "one_hot") else tuple(y_true.shape)
@@ -399,7 +401,7 @@ def _kept(case: DenseCase, values: np.ndarray, ignored: np.ndarray) -> np.ndarra
     if values.shape == ignored.shape:
         return ~ignored
     if values.shape == (case.batch,):
-        return (~ignored).reshape(case.batch, -1).any(axis=1)
+        return np.asarray((~ignored).reshape(case.batch, -1).any(axis=1))
     return None
 
 
