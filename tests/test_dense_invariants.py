@@ -278,3 +278,42 @@ def test_a_failure_names_the_loss_the_invariant_and_the_numbers(forget_loss):
     elements = inputs["y_true"].size  # 3 x 4 x 5 pixels
     assert 0 < kept < elements
     assert got == pytest.approx(want * kept / elements, rel=1e-5)
+
+
+def one_hot_declared_unit(y_true, y_pred, *, ignore_class: int | None = None, mask=None):
+    """Softmax CE on one-hot labels (ignore_class a channel), declared with targets="unit" (masks in [0, 1], which
+    one-hot labels are): like an overlap loss whose activation="softmax" makes its masks one-hot labels."""
+    y_true, y_pred = keras.ops.convert_to_tensor(y_true), keras.ops.convert_to_tensor(y_pred)
+    keep = lossreg.keep_mask(y_true, "one_hot", ignore_class=ignore_class, mask=mask)
+    y_true, y_pred = lossreg.zero_ignored(y_true, keep), lossreg.zero_ignored(y_pred, keep)
+    return lossreg.masked_values(keras.ops.categorical_crossentropy(y_true, y_pred, from_logits=True), keep)
+
+
+def test_dense_targets_says_what_the_targets_are_when_the_declaration_does_not(forget_loss):
+    name = "test_dense_invariants_one_hot_declared_unit"
+    shapes = {"y_true": "batch ... classes", "y_pred": "batch ... classes"}
+    lossreg.register(name, shapes=shapes, targets="unit", from_logits=True)(one_hot_declared_unit)
+    forget_loss(name)
+    inputs = inputs_for("softmax_ce", {})
+    with pytest.raises(
+        LossCheckError,
+        match=r"failed the 'ignored elements' check: the loss refused the inputs built for this check \(unit targets, "
+        r"ignore_class=255, .*its one-hot targets have 3 channels.*pass dense_targets=",
+    ):
+        check_loss(name, inputs=inputs, train=False, keras_checklist=False)
+    report = check_loss(name, inputs=inputs, train=False, keras_checklist=False, dense_targets="one_hot")
+    assert report.checks[-5:] == (*INVARIANTS, "ignore_class and mask agree")
+
+
+def test_an_overlap_loss_on_one_hot_labels_passes_with_dense_targets():
+    """The segmentation plugin's soft_dice with activation="softmax" takes one-hot labels (its declaration says
+    masks): with dense_targets="one_hot" it gets every invariant it declares."""
+    params = {"activation": "softmax"}
+    inputs = inputs_for("softmax_ce", {})
+    report = check_loss("soft_dice", inputs=inputs, params=params, train=False, dense_targets="one_hot")
+    assert [c for c in report.checks if c in (*INVARIANTS, "ignore_class and mask agree", "class weights")] == [
+        c
+        for c in expected_checks("soft_dice")
+        if c != "ignore_class and mask agree"  # a channel: its own average
+    ]
+    assert "class weights" in report.checks

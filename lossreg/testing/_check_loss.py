@@ -30,6 +30,7 @@ def check_loss(
     serialization: bool = True,
     keras_checklist: bool = True,
     dense_invariants: bool = True,
+    dense_targets: Literal["class_ids", "one_hot", "unit"] | None = None,
     train: bool = True,
     train_steps: int = 15,
     learning_rate: float = 0.05,
@@ -62,6 +63,9 @@ def check_loss(
             0, the mean runs over kept elements, a zero weight equals a mask, ``ignore_class`` and the mask agree,
             class weights scale elements. They build their ignored elements from ``inputs`` (which must be valid
             targets for the loss, as for every check). Skipped for a loss that declares none of these.
+        dense_targets: what the targets are for the dense invariants, when the loss's declared ``targets`` do not
+            say it for these ``params`` (e.g. ``"one_hot"`` for a loss whose ``activation="softmax"`` takes
+            one-hot labels where its declaration says ``"unit"``).
         train: run the training check (it builds and trains a small Keras model with XLA).
         train_steps, learning_rate: Adam steps (full batch) and learning rate of the training check.
         activation: activation on the tiny model's ``y_pred`` head (e.g. ``"sigmoid"`` for a loss on
@@ -99,5 +103,5 @@ def check_loss(
     if keras_checklist:  # last: a loss failing one of Keras' reductions has passed every other check
         checks.extend(run_keras_checklist(subject, measured))
     if dense_invariants:  # after Keras' checklist: the masked means rely on the reductions it checks
-        checks.extend(run_dense_invariants(subject, seed))
+        checks.extend(run_dense_invariants(subject, seed, dense_targets))
     return CheckReport(name, tuple(checks), measured.value, measured.reference_value, max_error, before, after)

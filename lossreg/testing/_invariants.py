@@ -26,7 +26,8 @@ labelled channel ``ignore_class`` (the last channel unless given); unit targets:
   weights, as its ``Normalizer:`` says): a map of ones is no map, and a pixel of weight 0 adds nothing — random
   predictions there change neither value nor gradient, whose entries there are 0.
 - **ignore_class and mask agree**: the same elements ignored by ``ignore_class`` and by the mask tensor give the
-  same values and gradient, and both at once ignore the union.
+  same values and gradient, and both at once ignore the union (for per-sample values only when ``ignore_class``
+  is not a channel: ignoring a channel may also take it out of a class average).
 - **class weights**: weights of 1 change nothing; one weight of 0 leaves everything finite; for per-element losses
   on hard targets, each element's value is scaled by its class's weight (channel, for unit targets) and the mean
   still runs over the kept elements (Keras' ``class_weight``: the normaliser's count is unchanged).
@@ -44,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from lossreg._errors import LossInputError, LossSpecError
 from lossreg.registry import REGISTRY
 
 from ._report import fail
@@ -58,12 +60,13 @@ FILLS += (("random", None),)
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean_with_sample_weight")
 
 
-def declared_invariants(name: str) -> tuple[str, ...]:
-    """The dense invariants loss ``name`` declares (by its parameters and optional tensors), in check order."""
+def declared_invariants(name: str, targets: str | None = None) -> tuple[str, ...]:
+    """The dense invariants loss ``name`` declares (by its parameters and optional tensors), in check order; none
+    for a loss that does not say what its targets are (``targets`` says it instead of the declaration)."""
     import lossreg
 
     info = lossreg.describe(name)
-    if info.expects is None or info.expects.targets is None:
+    if targets is None and (info.expects is None or info.expects.targets is None):
         return ()
     ways = _ways(info)
     out: list[str] = []
@@ -99,25 +102,26 @@ class DenseCase:
     _fns: dict[str, Callable[..., Any]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, subject: Subject, seed: int) -> DenseCase:
+    def build(cls, subject: Subject, seed: int, targets: str | None = None) -> DenseCase:
+        """The case of ``subject``; ``targets`` overrides the loss's declared kind of targets."""
         import lossreg
 
         info = lossreg.describe(subject.name)
         expects = info.expects
-        if expects is None or expects.targets is None:  # run_dense_invariants builds a case only for declared losses
-            raise ValueError(f"{subject.name!r} declares no targets: no dense invariants apply")
         defaults = {k: p.default for k, p in info.params.items()}
-        logits = expects.logits(subject.params, defaults) is not False
+        logits = expects is None or expects.logits(subject.params, defaults) is not False
         data = cast(subject.data, "float32")
         y_pred, y_true = data["y_pred"], np.asarray(data["y_true"])
-        targets: str = expects.targets
+        targets = targets or (expects.targets if expects is not None else None)
+        if targets not in ("class_ids", "one_hot", "unit"):
+            raise ValueError(f"dense_targets must be 'class_ids', 'one_hot' or 'unit'; received {targets!r}.")
         if targets == "class_ids" and y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
             y_true = y_true[..., 0]
         grid = tuple(y_pred.shape[:-1]) if targets in ("class_ids", "one_hot") else tuple(y_true.shape)
         given = subject.params.get("ignore_class")
         channels = int(y_pred.shape[-1])
         ignore = int(given) if given is not None else (channels - 1 if targets == "one_hot" else IGNORE)
-        pattern = expects.shapes.get("y_true", ())
+        pattern = expects.shapes.get("y_true", ()) if expects is not None else ()
         channel_axis = targets == "unit" and bool(pattern) and pattern[-1] not in ("...", "batch")
         case = cls(
             subject,
@@ -149,14 +153,17 @@ class DenseCase:
         return int(self.base["y_pred"].shape[-1])
 
     def _sanitized(self, y_true: np.ndarray) -> np.ndarray:
-        """The targets with no kept element carrying the ignore encoding (relabelled to the next class)."""
+        """The targets with nothing ignored: elements carrying the ignore encoding (the given inputs may hold some)
+        relabelled to a valid target (the next class for a one-hot channel or class id in range, else 0)."""
         y_true = y_true.copy()
         k, c = self.ignore_value, self.classes
         if self.targets == "one_hot":
             labelled = y_true[..., k] == 1
             y_true[labelled] = np.eye(c, dtype=y_true.dtype)[(k + 1) % c]
-        elif self.targets == "class_ids" and 0 <= k < c:
-            y_true[y_true == k] = (k + 1) % c
+        elif self.targets == "class_ids":
+            y_true[y_true == k] = (k + 1) % c if 0 <= k < c else 0
+        else:
+            y_true[y_true == k] = 0
         return y_true
 
     def pattern(self, *, whole_sample: bool = True) -> np.ndarray:
@@ -534,11 +541,19 @@ def _zero_weight_inside(case: DenseCase, ignored: np.ndarray) -> bool:
 
 
 def check_ignore_class_and_mask_agree(case: DenseCase) -> bool:
-    """e. The same elements ignored by ignore_class and by the mask: the same values and gradient; both: the union."""
+    """e. The same elements ignored by ignore_class and by the mask: the same values and gradient; both: the union.
+
+    Not for a loss with one value per sample whose ignore_class names a channel (a one-hot channel, a class id in
+    range): such a loss may also take that channel out of its class average (the segmentation plugin's overlap
+    losses do), which a mask does not.
+    """
     check = "ignore_class and mask agree"
     ignored = case.pattern()
     by_class, params_c = case.inputs(ignored, "ignore_class")
     by_mask, params_m = case.inputs(ignored, "mask")
+    names_channel = case.targets == "one_hot" or (case.targets == "class_ids" and 0 <= case.ignore_value < case.classes)
+    if names_channel and case.values(params_c, by_class).shape != case.grid:
+        return False
     value_c, grads_c = case.reduced(params_c, by_class)
     value_m, grads_m = case.reduced(params_m, by_mask)
     what = f"{int(ignored.sum())} elements ignored by the mask tensor"
@@ -579,13 +594,20 @@ def check_class_weights(case: DenseCase) -> bool:
     else:
         data, params = case.base, case.params()
     params = {**params, "class_weights": None}  # the loss without class weights (whatever the params gave)
+    try:
+        case.values({**params, "class_weights": [1.0] * c}, data)
+    except LossSpecError as exc:
+        if isinstance(exc, LossInputError):
+            raise
+        return False  # class weights refused with these params (e.g. a loss without a class average here)
     value, grads = case.reduced(params, data)
     ones, ones_grads = case.reduced({**params, "class_weights": [1.0] * c}, data)
     _same_value(case, check, "the RegisteredLoss with class_weights all 1", ones, value, "without class_weights")
     _same_grads(case, check, "class_weights all 1 against none", ones_grads, grads)
-    zero = [0.0] + [1.0] * (c - 1)
-    got, got_grads = case.reduced({**params, "class_weights": zero}, data)
-    case.check_finite(check, f"class_weights {zero}", got, got_grads)
+    if c >= 2:  # one class left out (a weight of 0), the others kept
+        zero = [0.0] + [1.0] * (c - 1)
+        got, got_grads = case.reduced({**params, "class_weights": zero}, data)
+        case.check_finite(check, f"class_weights {zero}", got, got_grads)
     values, attached = case.values_and_mask(params, data)
     classes = _classes_of(case, data["y_true"])
     smoothing = any(k == "label_smoothing" and v for k, v in params.items())
@@ -628,10 +650,31 @@ DENSE_INVARIANTS: tuple[tuple[str, Callable[[DenseCase], bool]], ...] = (
 )
 
 
-def run_dense_invariants(subject: Subject, seed: int = 0) -> list[str]:
-    """Run the invariants the loss declares (``declared_invariants``); the names of those that applied."""
-    wanted = declared_invariants(subject.name)
+def run_dense_invariants(subject: Subject, seed: int = 0, targets: str | None = None) -> list[str]:
+    """Run the invariants the loss declares (``declared_invariants``); the names of those that applied.
+
+    ``targets`` (``"class_ids"``, ``"one_hot"``, ``"unit"``) says what the targets are when it differs from the
+    loss's declaration for these params (e.g. a loss whose ``activation="softmax"`` takes one-hot labels).
+    """
+    wanted = declared_invariants(subject.name, targets)
     if not wanted:
         return []
-    case = DenseCase.build(subject, seed)
-    return [name for name, check in DENSE_INVARIANTS if name in wanted and check(case)]
+    case = DenseCase.build(subject, seed, targets)
+    ran = []
+    for name, check in DENSE_INVARIANTS:
+        if name not in wanted:
+            continue
+        try:
+            applied = check(case)
+        except LossSpecError as exc:  # LossInputError too: the loss refused the inputs built for the invariant
+            raise fail(
+                subject.name,
+                name,
+                f"the loss refused the inputs built for this check ({case.targets} targets, ignore_class="
+                f"{case.ignore_value}, ways {list(case.ways)}): {exc} If its targets are another kind with these "
+                "params (e.g. one-hot labels with activation='softmax'), pass dense_targets=...; or "
+                "dense_invariants=False.",
+            ) from exc
+        if applied:
+            ran.append(name)
+    return ran
