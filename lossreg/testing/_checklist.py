@@ -8,7 +8,8 @@ the way ``keras.losses.Loss`` documents it. When the loss attached a Keras mask 
 ``mask``: ``lossreg.masked_values``), the means run over the kept values, as Keras' masked mean does.
 
 Each check is a function ``(subject, measured, loss_of) -> None`` in ``KERAS_CHECKLIST``, under the name it fails
-with; further invariants of the same kind (ignored classes, masks, class weights) are added as more entries.
+with. The invariants of ignored classes, masks and class weights, which need inputs of their own, are
+``_invariants.DENSE_INVARIANTS``.
 """
 
 from __future__ import annotations
