@@ -37,6 +37,7 @@ from lossreg.registry._params import (
     is_extra_name,
     is_pure_loss,
     param_path,
+    standard_param_message,
     standard_param_problem,
 )
 
@@ -276,7 +277,7 @@ class LossDef:
                 continue
             standard = standard_param_problem(key, value)
             if standard is not None:
-                problems.append(LossSpecError(f"Invalid {key!r} for loss {self.name!r}: {standard}", path=where))
+                problems.append(LossSpecError(standard_param_message(self.name, key, standard), path=where))
         missing = [k for k, p in accepted.items() if p.required and k not in params]
         if missing:
             problems.append(
