@@ -163,3 +163,96 @@ def test_a_per_step_and_a_per_sample_term_on_masked_steps_average_each_sample_ov
     dice = keras.ops.convert_to_numpy(lossreg.RegisteredLoss([{"loss": "sigmoid_dice"}], reduction="none")(y, raw))
     value = float(keras.ops.convert_to_numpy(loss(y, y_pred)))  # y_pred is a model's output: torch tracks grads
     np.testing.assert_allclose(value, float(np.mean(per_step + 0.5 * dice)), rtol=1e-6)
+
+
+# -- Keras' mask (padding) and ignore_class (unlabelled steps) together: sparse_softmax_ce against Keras ----------
+
+IGNORE = 255
+SPARSE = {"loss": "sparse_softmax_ce", "params": {"ignore_class": IGNORE}}
+
+
+def sparse_data():
+    """Word ids padded with 0 (Keras' mask) and tag ids with some unpadded steps unlabelled (255, ignore_class); the
+    padded steps hold real tag ids, so only Keras' mask leaves them out."""
+    x, _ = data()
+    rng = np.random.default_rng(1)
+    tags = rng.integers(0, C, (B, T))
+    tags[(rng.random((B, T)) < 0.3) & (x != 0)] = IGNORE
+    tags[0, 0] = IGNORE  # at least one unlabelled step that is not padding
+    return x, tags
+
+
+def sparse_keras_model():
+    model = keras.Model(*tagger())
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=IGNORE)
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss=loss)
+    return model
+
+
+def kept_mean(model, x, tags, weights=None):
+    """By hand: the cross-entropy's mean over the steps that are neither padding nor unlabelled (Keras' masked mean:
+    weights scale the kept steps' terms, the count is the kept steps')."""
+    logits = keras.ops.convert_to_numpy(keras.Model(model.inputs[0], model.get_layer("tags").output)(x))
+    logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    kept = (x != 0) & (tags != IGNORE)
+    ce = -np.take_along_axis(logp, np.where(kept, tags, 0)[..., None], axis=-1)[..., 0]
+    weights = np.ones(ce.shape) if weights is None else weights
+    return float((weights * ce)[kept].sum() / kept.sum()), kept
+
+
+def test_padding_and_ignore_class_together_are_both_left_out_as_keras_leaves_them():
+    x, tags = sparse_data()
+    reference = sparse_keras_model()
+    expected, kept = kept_mean(reference, x, tags)
+    assert 0 < kept.sum() < ((x != 0).sum()) < x.size  # both masks leave steps out
+    np.testing.assert_allclose(reference.evaluate(x, tags, verbose=0), expected, rtol=1e-5)
+    model = keras.Model(*tagger())
+    model.compile(loss=lossreg.resolve(SPARSE))
+    np.testing.assert_allclose(model.evaluate(x, tags, verbose=0), expected, rtol=1e-5)
+    # a per-step weight map: the same kept steps weighted, still over their count
+    weights = np.random.default_rng(2).uniform(0.5, 2.0, (B, T)).astype("float32")
+    want, _ = kept_mean(reference, x, tags, weights)
+    for m in (reference, model):
+        np.testing.assert_allclose(m.evaluate(x, tags, sample_weight=weights, verbose=0), want, rtol=1e-5)
+
+
+def sparse_attached_model():
+    train = lossreg.attach(keras.Model(*tagger()), {"tags": SPARSE})
+    train.compile(optimizer=keras.optimizers.SGD(0.5))
+    return train
+
+
+def sparse_layer_model():
+    words, logits = tagger()
+    target = keras.Input((T,), dtype="int32", name="target")
+    out = lossreg.LossLayer([SPARSE], name="tags_loss")([target, logits])
+    model = keras.Model([words, target], out)
+    model.compile(optimizer=keras.optimizers.SGD(0.5))
+    return model
+
+
+@pytest.mark.parametrize("path", ["attach", "layer"])
+def test_attach_and_loss_layer_leave_out_padding_and_ignore_class_as_keras_does(path):
+    x, tags = sparse_data()
+    reference = sparse_keras_model()
+    expected = reference.evaluate(x, tags, verbose=0)
+    np.testing.assert_allclose(expected, kept_mean(reference, x, tags)[0], rtol=1e-5)
+    model = sparse_attached_model() if path == "attach" else sparse_layer_model()
+    inputs, targets = (x, {"tags": tags}) if path == "attach" else ([x, tags], None)
+    logs = model.evaluate(inputs, targets, verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["tags_loss"], expected, rtol=1e-6)
+    reference.train_on_batch(x, tags)
+    model.train_on_batch(inputs, targets)
+    for got, want in zip(model.trainable_weights, reference.trainable_weights, strict=True):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(want), atol=1e-6)
+
+
+def test_a_fully_ignored_batch_of_padded_and_unlabelled_steps_gives_0_like_keras():
+    """Every step padding or unlabelled: Keras gives 0; so does sparse_softmax_ce on every path."""
+    x, _ = data()
+    tags = np.full((B, T), IGNORE)
+    assert sparse_keras_model().evaluate(x, tags, verbose=0) == 0.0
+    model = keras.Model(*tagger())
+    model.compile(loss=lossreg.resolve(SPARSE))
+    assert model.evaluate(x, tags, verbose=0) == 0.0
+    assert sparse_attached_model().evaluate(x, {"tags": tags}, verbose=0, return_dict=True)["tags_loss"] == 0.0

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from ._checklist import run_keras_checklist
 from ._checks import check_docs, check_extreme, check_gradient, check_inputs, check_serialization, check_value
+from ._invariants import run_dense_invariants
 from ._report import CheckReport
 from ._subject import Reference, Subject
 from ._training import check_training
@@ -28,6 +29,8 @@ def check_loss(
     dtypes: Sequence[str] = ("float32", "float16"),
     serialization: bool = True,
     keras_checklist: bool = True,
+    dense_invariants: bool = True,
+    dense_targets: Literal["class_ids", "one_hot", "unit"] | None = None,
     train: bool = True,
     train_steps: int = 15,
     learning_rate: float = 0.05,
@@ -54,6 +57,15 @@ def check_loss(
         serialization: run the serialization round trip.
         keras_checklist: run Keras' loss checklist on the ``RegisteredLoss`` (unweighted, scalar weight,
             per-sample weight, timestep weight for per-element values, zero weight, each reduction).
+        dense_invariants: run the dense-target invariants the loss declares (by an ``ignore_class`` or
+            ``class_weights`` parameter, the optional ``mask`` tensor or Keras' ``sample_weight`` map): ignored
+            elements (NaN or ±inf predictions there) change neither value nor gradient, a fully ignored batch gives
+            0, the mean runs over kept elements, a zero weight equals a mask, ``ignore_class`` and the mask agree,
+            class weights scale elements. They build their ignored elements from ``inputs`` (which must be valid
+            targets for the loss, as for every check). Skipped for a loss that declares none of these.
+        dense_targets: what the targets are for the dense invariants, when the loss's declared ``targets`` do not
+            say it for these ``params`` (e.g. ``"one_hot"`` for a loss whose ``activation="softmax"`` takes
+            one-hot labels where its declaration says ``"unit"``).
         train: run the training check (it builds and trains a small Keras model with XLA).
         train_steps, learning_rate: Adam steps (full batch) and learning rate of the training check.
         activation: activation on the tiny model's ``y_pred`` head (e.g. ``"sigmoid"`` for a loss on
@@ -90,4 +102,6 @@ def check_loss(
     checks.append("docs")
     if keras_checklist:  # last: a loss failing one of Keras' reductions has passed every other check
         checks.extend(run_keras_checklist(subject, measured))
+    if dense_invariants:  # after Keras' checklist: the masked means rely on the reductions it checks
+        checks.extend(run_dense_invariants(subject, seed, dense_targets))
     return CheckReport(name, tuple(checks), measured.value, measured.reference_value, max_error, before, after)

@@ -4,10 +4,12 @@ Keras tests each of its losses the same way (``keras/src/losses/losses_test.py``
 per-sample weight, timestep weight, zero weight, and each reduction: sum, mean, none, mean_with_sample_weight).
 Here every registered loss gets those checks, each against an expectation computed independently: the loss
 function's own values (``Measured.values``, the function called directly) weighted and reduced in float64 NumPy,
-the way ``keras.losses.Loss`` documents it.
+the way ``keras.losses.Loss`` documents it. When the loss attached a Keras mask to its values (``ignore_class``,
+``mask``: ``lossreg.masked_values``), the means run over the kept values, as Keras' masked mean does.
 
 Each check is a function ``(subject, measured, loss_of) -> None`` in ``KERAS_CHECKLIST``, under the name it fails
-with; further invariants of the same kind (ignored classes, masks, class weights) are added as more entries.
+with. The invariants of ignored classes, masks and class weights, which need inputs of their own, are
+``_invariants.DENSE_INVARIANTS``.
 """
 
 from __future__ import annotations
@@ -62,6 +64,11 @@ def _broadcast(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.broadcast_to(weights.reshape(weights.shape + (1,) * (values.ndim - weights.ndim)), values.shape)
 
 
+def _kept(measured: Any) -> str:
+    """How the values are counted, for messages: over the kept ones when the loss attached a Keras mask."""
+    return "" if measured.kept is None else f" over the {int(measured.kept.sum())} kept values (the loss's Keras mask)"
+
+
 def _expect(subject: Subject, check: str, got: Any, want: float, scale: float, how: str) -> None:
     """Fail ``check`` unless ``got`` (a scalar) equals ``want`` within float32 tolerance of ``scale``."""
     got_array = np.asarray(got, dtype="float64")
@@ -80,15 +87,23 @@ def check_unweighted(subject: Subject, measured: Any, loss_of: Callable[[str | N
     """No sample weight: the mean of the loss function's values (``"sum_over_batch_size"``)."""
     values = measured.values.astype("float64")
     got = _call(subject, loss_of("sum_over_batch_size"), None)
-    _expect(subject, "unweighted", got, float(np.mean(values)), float(np.mean(np.abs(values))), "their mean")
+    _expect(
+        subject,
+        "unweighted",
+        got,
+        measured.mean(values),
+        float(np.mean(np.abs(values))),
+        f"their mean{_kept(measured)}",
+    )
 
 
 def check_scalar_weight(subject: Subject, measured: Any, loss_of: Callable[[str | None], Any]) -> None:
     """A scalar sample weight ``w``: ``w`` times the unweighted mean."""
     values = measured.values.astype("float64")
     got = _call(subject, loss_of("sum_over_batch_size"), np.float32(SCALAR))
-    want = SCALAR * float(np.mean(values))
-    _expect(subject, "scalar weight", got, want, SCALAR * float(np.mean(np.abs(values))), f"{SCALAR} x their mean")
+    want = SCALAR * measured.mean(values)
+    how = f"{SCALAR} x their mean{_kept(measured)}"
+    _expect(subject, "scalar weight", got, want, SCALAR * float(np.mean(np.abs(values))), how)
 
 
 def check_sample_weight(subject: Subject, measured: Any, loss_of: Callable[[str | None], Any]) -> None:
@@ -106,8 +121,8 @@ def _weighted_mean(subject: Subject, measured: Any, loss: Any, check: str) -> No
     weights = _sample_weights(subject.batch)
     weighted = _broadcast(weights, values) * values
     got = _call(subject, loss, weights)
-    how = f"the mean of the values weighted per sample by {weights.tolist()}"
-    _expect(subject, check, got, float(np.mean(weighted)), float(np.mean(np.abs(weighted))), how)
+    how = f"the mean{_kept(measured)} of the values weighted per sample by {weights.tolist()}"
+    _expect(subject, check, got, measured.mean(weighted), float(np.mean(np.abs(weighted))), how)
 
 
 def check_timestep_weight(subject: Subject, measured: Any, loss_of: Callable[[str | None], Any]) -> None:
@@ -119,8 +134,8 @@ def check_timestep_weight(subject: Subject, measured: Any, loss_of: Callable[[st
     weights = _element_weights(values.shape)
     weighted = weights.astype("float64") * values
     got = _call(subject, loss_of("sum_over_batch_size"), weights)
-    how = f"the mean of the values weighted per element by a {weights.shape} map"
-    _expect(subject, "timestep weight", got, float(np.mean(weighted)), float(np.mean(np.abs(weighted))), how)
+    how = f"the mean{_kept(measured)} of the values weighted per element by a {weights.shape} map"
+    _expect(subject, "timestep weight", got, measured.mean(weighted), float(np.mean(np.abs(weighted))), how)
 
 
 def check_zero_weight(subject: Subject, measured: Any, loss_of: Callable[[str | None], Any]) -> None:
@@ -184,7 +199,9 @@ def check_reduction_mean_with_sample_weight(
     loss = loss_of("mean_with_sample_weight")
     for kind, weights in cases:
         full = _broadcast(weights, values)
-        want = float(np.sum(full * values) / np.sum(full))
+        if measured.kept is not None:  # Keras' mask weighs the values 0/1 first
+            full = full * measured.kept
+        want = float(np.sum(full * values) / np.sum(full)) if np.sum(full) else 0.0
         try:
             got = _call(subject, loss, weights)
         except Exception as exc:  # a backend's broadcasting error: the reduction refused a valid weight

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -30,6 +31,14 @@ class Measured:
     keras_loss: Any  # lossreg.get(name, **params)
     value: float  # keras_loss on the float32 inputs
     reference_value: float | None
+    #: where the values count: the Keras mask the loss function attached to them (``ignore_class``, ``mask``:
+    #: ``lossreg.masked_values``), as a bool array shaped like ``values``; ``None`` when it attached none
+    kept: np.ndarray | None = None
+
+    def mean(self, weighted: np.ndarray) -> float:
+        """``weighted`` (the values, weighted) summed over the kept values' count: Keras' masked mean."""
+        count = self.values.size if self.kept is None else int(np.sum(self.kept))
+        return float(np.sum(weighted) / count) if count else 0.0
 
 
 def check_inputs(subject: Subject) -> bool:
@@ -64,20 +73,40 @@ def check_value(subject: Subject, reference: Reference | None, rtol: float, atol
             "per-sample or per-element values with the batch axis first, and Keras reduces them.",
         )
     check_finite(name, "value", "the value", out)
+    kept = _attached_mask(subject, data32, out.shape)
     keras_loss = lossreg.get(name, **subject.params)
     value = float(keras_loss(*loss_args(data32, subject.extras)))
-    if not math.isclose(value, float(np.mean(out.astype("float64"))), rel_tol=1e-5, abs_tol=1e-6):
+    measured = Measured(out, grads, keras_loss, value, None, kept)
+    mean = measured.mean(out.astype("float64"))
+    if not math.isclose(value, mean, rel_tol=1e-5, abs_tol=1e-6):
+        over = "" if kept is None else f" over the {int(kept.sum())} it keeps (its Keras mask)"
         raise fail(
             name,
             "value",
-            f"lossreg.get({name!r}) gives {value}, but the mean of the function's values is {float(np.mean(out))}.",
+            f"lossreg.get({name!r}) gives {value}, but the mean of the function's values{over} is {mean}.",
         )
-    reference_value = None if reference is None else _compare_reference(subject, reference, out, rtol, atol)
-    return Measured(out, grads, keras_loss, value, reference_value)
+    if reference is None:
+        return measured
+    expected = _compare_reference(subject, reference, out, rtol, atol)
+    return dataclasses.replace(measured, reference_value=measured.mean(expected))
 
 
-def _compare_reference(subject: Subject, reference: Reference, out: np.ndarray, rtol: float, atol: float) -> float:
-    """The reference's values equal the loss's (same shape, within rtol/atol); their mean."""
+def _attached_mask(subject: Subject, data: Mapping[str, np.ndarray], shape: tuple[int, ...]) -> np.ndarray | None:
+    """The Keras mask the loss function attached to its values on ``data`` (bool, shaped like them), or ``None``."""
+    import keras
+
+    from lossreg.keras._engine import keras_mask
+
+    tensors = {k: keras.ops.convert_to_tensor(v) for k, v in data.items()}
+    out = subject.fn(tensors["y_true"], tensors["y_pred"], **{e: tensors[e] for e in subject.extras})
+    mask = keras_mask(out)
+    if mask is None:
+        return None
+    return np.broadcast_to(np.asarray(keras.ops.convert_to_numpy(mask), dtype=bool), shape)
+
+
+def _compare_reference(subject: Subject, reference: Reference, out: np.ndarray, rtol: float, atol: float) -> np.ndarray:
+    """The reference's values equal the loss's (same shape, within rtol/atol); the reference's values."""
     expected = call_reference(reference, subject.data, subject.params)
     if expected.shape != out.shape:
         raise fail(
@@ -94,7 +123,7 @@ def _compare_reference(subject: Subject, reference: Reference, out: np.ndarray, 
             f"loss {out[worst]!r} != reference {expected[worst]!r} at index {tuple(map(int, worst))} "
             f"(rtol={rtol}, atol={atol}).\nloss:      {out!r}\nreference: {expected!r}",
         )
-    return float(np.mean(expected))
+    return expected
 
 
 def check_gradient(
