@@ -17,24 +17,7 @@ BATCH_OF_ONE_NONE = pytest.mark.xfail(
     reason="needs library fix: reduction='none' with a scalar sample weight on a batch of 1 returns shape () "
     "(lossreg.keras._engine.reduce: same_rank squeezes the (1,) values against the scalar weight, as Keras does)",
 )
-#: normalize="band" scales each pair by n² / Σm without a mask, but with ignore_class or a mask returns the unscaled
-#: pairs under Keras' mask: the same mean, but reduction="sum" changes by n² / Σm as soon as ignore_class is set
-#: (even with nothing ignored), so a 0/1 weight map no longer equals the mask. Only once the band loss takes a mask.
-BAND_SUM_WITH_MASK = pytest.mark.xfail(
-    strict=True,
-    raises=LossCheckError,
-    reason="needs library fix: band_masked_softmax_ce(normalize='band') with ignore_class/mask returns unscaled pair "
-    "values (sum reduction: 30.6 vs 48.9 without ignore_class, nothing ignored); scale them by n² / Σm as without a "
-    "mask, or keep the mask on every pair (lossreg/losses/_pairwise.py: _band_ce)",
-)
-KNOWN = {
-    "softmax_ce-1": BATCH_OF_ONE_NONE,
-    **{
-        f"{band}-1": BAND_SUM_WITH_MASK
-        for band in ("band_masked_softmax_ce", "sparse_band_masked_softmax_ce")
-        if band in lossreg.names() and "mask" in lossreg.describe(band).dense_inputs
-    },
-}
+KNOWN = {"softmax_ce-1": BATCH_OF_ONE_NONE}
 RUNS = [
     pytest.param(ref, i, run, id=f"{ref.name}-{i}", marks=KNOWN.get(f"{ref.name}-{i}", KNOWN.get(ref.name, ())))
     for ref in covered(lossreg.names())

@@ -84,10 +84,10 @@ def band_masked_softmax_ce(
         (values scaled by :math:`n^2 / \sum m`). With ``ignore_class`` or ``mask``, an ignored pair is 0 and
         leaves the count (it carries Keras' mask, as ``SparseCategoricalCrossentropy(ignore_class)`` does):
         ``"all"`` averages over the kept pairs, in the band or not (those outside count 0), ``"band"`` over the
-        kept pairs in the band (its values are then the unscaled CE, with Keras' mask on the kept pairs in the
-        band: the same mean as without ``ignore_class`` and ``mask`` when nothing is ignored). Nothing kept (in
-        the band, for ``"band"``) in the batch: 0. ``class_weights`` scale each pair's CE by its class's weight
-        and leave the count alone (Keras' ``class_weight``).
+        kept pairs in the band (values scaled by the batch's kept pairs over its kept pairs in the band, which is
+        :math:`n^2 / \sum m` when nothing is ignored: the same values, sums and means as without ``ignore_class``
+        and ``mask``). Nothing kept (in the band, for ``"band"``) in the batch: 0. ``class_weights`` scale each
+        pair's CE by its class's weight and leave the count alone (Keras' ``class_weight``).
 
     Args:
         y_true: one-hot targets ``y``, shaped ``(batch, n, n, C)``.
@@ -169,9 +169,9 @@ def sparse_band_masked_softmax_ce(
         As ``band_masked_softmax_ce``: ``normalize="all"`` is Keras' mean over all ``n*n`` pairs (0 outside the
         band), ``"band"`` the mean over the pairs in the band. With ``ignore_class`` (any integer, e.g. 255 or -1)
         or ``mask``, an ignored pair is 0 and carries Keras' mask: ``"all"`` averages over the kept pairs,
-        ``"band"`` over the kept pairs in the band (unscaled values, Keras' mask on the kept band pairs). Nothing
-        kept in the batch: 0. ``class_weights`` scale each pair's CE by its class's weight and leave the count
-        alone (Keras' ``class_weight``).
+        ``"band"`` over the kept pairs in the band (values scaled by kept / kept in the band, as
+        ``band_masked_softmax_ce``). Nothing kept in the batch: 0. ``class_weights`` scale each pair's CE by its
+        class's weight and leave the count alone (Keras' ``class_weight``).
 
     Args:
         y_true: class ids ``t`` in [0, C), shaped ``(batch, n, n)`` (or ``(batch, n, n, 1)``).
@@ -245,8 +245,11 @@ def _band_ce(
     # is 0 * (softmax - y), finite for any finite or -inf logits (masking logits with -inf is fine).
     ce = ops.categorical_crossentropy(y_true, y_pred, from_logits=from_logits, axis=-1)
     masked = ops.where(band, ce, ops.zeros_like(ce))
-    if keep is not None:  # Keras' mask: the mean runs over the kept pairs ("all") or the kept pairs in the band
-        return masked_values(masked, keep if normalize == "all" else ops.logical_and(keep, band))
+    if keep is not None:  # Keras' mask: the mean runs over the kept pairs
+        if normalize == "band":  # scaled by kept / kept-in-band (of the batch): the mean is over the kept band pairs
+            in_band = ops.sum(ops.cast(ops.logical_and(keep, band), ce.dtype))
+            masked = masked * divide_no_nan(ops.sum(ops.cast(keep, ce.dtype)), in_band)
+        return masked_values(masked, keep)
     if normalize == "band":
         kept = ops.sum(ops.cast(band, ce.dtype))
         total = ops.cast(rows * cols, ce.dtype)

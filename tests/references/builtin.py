@@ -139,9 +139,9 @@ def band_masked_softmax_ce(
     class_weights: Any = None,
     mask: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Per-pair CE (-Σ w_c y_c log p_c), times the band mask m_ij (and n² / Σm for normalize="band"); shape
-    (batch, n, n). With ignore_class or mask: 0 at ignored pairs and no n² / Σm scale (the Keras mask carries the
-    normaliser, see ``counted``)."""
+    """Per-pair CE (-Σ w_c y_c log p_c), times the band mask m_ij (and, for normalize="band", the batch's kept pairs
+    over its kept pairs in the band: n² / Σm when nothing is ignored); shape (batch, n, n). With ignore_class or
+    mask: 0 at ignored pairs (the Keras mask on the kept pairs carries the normaliser, see ``counted``)."""
     keep = onehot_keep(y, ignore_class, mask)
     y, x = _zeroed(y, keep), _zeroed(x, keep)
     w = 1.0 if class_weights is None else np.asarray(class_weights, float)
@@ -154,8 +154,9 @@ def band_masked_softmax_ce(
     n = x.shape[1]
     m = band(n, lower, upper, include_diagonal)
     out = np.where(m & keep, ce, 0.0)
-    if normalize == "band" and ignore_class is None and mask is None:
-        out = out * (n * n / m.sum()) if m.any() else out
+    if normalize == "band":  # the batch's kept pairs over its kept pairs in the band (n² / Σm when nothing is ignored)
+        in_band = np.sum(np.broadcast_to(m, keep.shape) & keep)
+        out = out * (np.sum(keep) / in_band) if in_band else out * 0.0
     return out
 
 
@@ -214,13 +215,7 @@ def counted(name: str, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> 
     if name == "sparse_softmax_ce":
         return ids_keep(y, ignore, mask)
     if name in ("band_masked_softmax_ce", "sparse_band_masked_softmax_ce"):
-        keep = onehot_keep(y, ignore, mask) if name == "band_masked_softmax_ce" else ids_keep(y, ignore, mask)
-        if params.get("normalize", "all") == "band":
-            n = y.shape[1]
-            keep = keep & band(
-                n, params.get("lower", 0), params.get("upper", -1), params.get("include_diagonal", False)
-            )
-        return keep
+        return onehot_keep(y, ignore, mask) if name == "band_masked_softmax_ce" else ids_keep(y, ignore, mask)
     raise KeyError(f"no normaliser written for {name!r}")
 
 
