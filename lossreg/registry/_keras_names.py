@@ -5,6 +5,10 @@ parameters, defaults and types, but not Keras: importing it costs seconds. So th
 ``tests/test_keras_builtin_names.py`` holds them to the installed Keras (names, functions, parameters,
 defaults, types). Keras is imported the first time one of these losses is *called*.
 
+Their value ranges are data too (``KERAS_RANGES``), checked when a spec is read, as lossreg's own losses check
+theirs (a ``ValueError`` from the factory, reported by ``resolve``, ``attach``, ``LossLayer`` and ``lossreg check``
+at the term's spec path): Keras checks none of them (``huber`` with ``delta=-1`` gave a negative loss).
+
 A parameter's type follows one rule: a ``bool`` default is ``bool``; a number is ``float`` (Keras takes an
 int where it takes a float), except ``axis``, an ``int``; ``None`` (no type) for a ``None`` default.
 """
@@ -18,8 +22,9 @@ from typing import Any, Final
 
 from lossreg.registry._expects import Expects
 from lossreg.registry._lossdef import LossDef
+from lossreg.registry._params import MAX_FOCAL_GAMMA, Range
 
-__all__ = ["KERAS_LOSSES", "KERAS_LOSS_NAMES", "keras_loss_defs"]
+__all__ = ["KERAS_LOSSES", "KERAS_LOSS_NAMES", "KERAS_RANGES", "keras_loss_defs"]
 
 _F = float
 #: name -> (the ``keras.losses`` function it names, its parameters after y_true and y_pred: (name, default, type)).
@@ -90,6 +95,26 @@ KERAS_LOSSES: Final[Mapping[str, tuple[str, tuple[tuple[str, Any, type | None], 
     "tversky": ("tversky", (("alpha", 0.5, _F), ("beta", 0.5, _F), ("axis", None, None))),
 }
 
+_FRACTION: Final = Range(0.0, 1.0)
+_SMOOTHING: Final = {"label_smoothing": _FRACTION}  # mixes targets with uniform ones: 5 gave a loss of made-up targets
+_FOCAL: Final = {"alpha": _FRACTION, "gamma": Range(0.0, MAX_FOCAL_GAMMA), **_SMOOTHING}
+#: function -> {parameter: its values} (its aliases share it). Where Keras' math needs a range; ``axis`` and
+#: ``from_logits`` are held by their types, ``dice``'s and ``tversky``'s ``axis``, ``circle``'s reference tensors
+#: and ``ignore_class`` (any class id, 255 included) take any value.
+KERAS_RANGES: Final[Mapping[str, Mapping[str, Range]]] = {
+    "binary_crossentropy": _SMOOTHING,
+    "binary_focal_crossentropy": _FOCAL,
+    "categorical_crossentropy": _SMOOTHING,
+    "categorical_focal_crossentropy": _FOCAL,
+    # gamma scales the cosine distances (<= 0 reverses or erases them); margin in [0, 1]: delta_n = 1 - margin and
+    # delta_p = margin, so outside it a positive pair is pushed away or a negative pulled in
+    "circle": {"gamma": Range(0.0, open_low=True), "margin": _FRACTION},
+    # the quadratic-to-linear threshold: delta <= 0 gives 0 (delta=0) or a negative loss (-1 gave -0.94)
+    "huber": {"delta": Range(0.0, open_low=True)},
+    # weights of false positives and negatives in the denominator: a negative one can make it 0 or negative
+    "tversky": {"alpha": Range(0.0), "beta": Range(0.0)},
+}
+
 #: Every lower-case loss name ``keras.losses.get`` accepts (functions and their aliases).
 KERAS_LOSS_NAMES: Final = tuple(KERAS_LOSSES)
 
@@ -119,7 +144,13 @@ def call_keras_loss(function: str, y_true: Any, y_pred: Any, **params: Any) -> A
 def _factory(name: str, function: str, params: tuple[tuple[str, Any, type | None], ...]) -> Any:
     """A factory for Keras' loss ``name`` made from the data above: no Keras import until its loss is called."""
 
+    ranges = KERAS_RANGES.get(function, {})
+
     def factory(**given: Any) -> Any:
+        for key, value in given.items():
+            problem = ranges[key].problem(key, value) if key in ranges else None
+            if problem:
+                raise ValueError(problem)
         return functools.partial(call_keras_loss, function, **given)
 
     signature = ", ".join(f"{p}={default!r}" for p, default, _ in params)

@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 __all__ = [
+    "MAX_FOCAL_GAMMA",
     "Param",
+    "Range",
     "annotation_text",
     "check_type",
     "extras_rule",
@@ -69,6 +71,39 @@ class Param:
     @property
     def required(self) -> bool:
         return self.default is Param.REQUIRED
+
+
+#: The largest focal ``gamma`` (lossreg's ``sigmoid_focal``, Keras' focal cross-entropies). The modulating factor
+#: ``(1 - p_t)**gamma`` is computed in float32: at gamma = 100 a prediction at chance (``1 - p_t = 1/2``) still
+#: weighs 2**-100 (7.9e-31), and its loss (>= log 2 times that) stays a normal float32 even averaged over 2**24
+#: elements (3.3e-38 > 1.2e-38); from gamma = 126 the factor at chance leaves the normal range, from 150 it is 0,
+#: and at 1e9 every prediction short of certain weighs exactly 0 (the loss was 0.0). Published values are <= 5.
+MAX_FOCAL_GAMMA: Final = 100.0
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric parameter takes: ``low`` (excluded when ``open_low``) to ``high`` (included).
+    The comparisons fail for NaN; ``None`` values (an optional parameter switched off) are not checked."""
+
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+
+    def text(self) -> str:
+        if self.high is None:
+            return f"must be {'>' if self.open_low else '>='} {self.low:g}"
+        return f"must be in {'(' if self.open_low else '['}{self.low:g}, {self.high:g}]"
+
+    def problem(self, name: str, value: Any) -> str | None:
+        """Why ``name=value`` is out of range (the message of ``lossreg.losses._checks``), or ``None``."""
+        if value is None or isinstance(value, bool) or not isinstance(value, numbers.Real):
+            return None  # the type hint speaks for these
+        above = self.low is None or (value > self.low if self.open_low else value >= self.low)
+        below = self.high is None or value <= self.high
+        if above and below:
+            return None
+        return f"`{name}` {self.text()}, received {name}={value!r}."
 
 
 def annotation_text(annotation: Any) -> str:
