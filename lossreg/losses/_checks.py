@@ -33,7 +33,7 @@ def positive(name: str, value: float) -> None:
 
 
 def focal_gamma(name: str, value: float) -> None:
-    """Raise ``ValueError`` unless ``0 <= value <= MAX_FOCAL_GAMMA`` (the float32 reason: ``lossreg.registry._params``)."""
+    """Raise ``ValueError`` unless ``0 <= value <= MAX_FOCAL_GAMMA`` (why: ``lossreg.registry._params``)."""
     problem = _FOCAL_GAMMA.problem(name, value)
     if problem:
         raise ValueError(problem)

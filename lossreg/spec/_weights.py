@@ -28,7 +28,17 @@ from typing import Any, Final
 from lossreg._errors import LossSpecError, did_you_mean, format_path, short_repr
 from lossreg.spec._problems import Problems, check_keys
 
-__all__ = ["LEARNED", "MAX_WEIGHT", "SCHEDULES", "TOO_LARGE", "Changing", "Learned", "Schedule", "read_changing", "weight_fits"]
+__all__ = [
+    "LEARNED",
+    "MAX_WEIGHT",
+    "SCHEDULES",
+    "TOO_LARGE",
+    "Changing",
+    "Learned",
+    "Schedule",
+    "read_changing",
+    "weight_fits",
+]
 
 _REQUIRED: Final = object()
 
