@@ -160,7 +160,7 @@ def test_check_lists_every_problem_with_its_spec_path(tmp_path):
         ("spec['output_2']['params']['lowr']", "has no parameter 'lowr'. Did you mean 'lower'?"),
         ("spec['output_2']['params']['upper']", "Expected int, received str 'x'"),
         ("spec['recon']['loss'][0]['params']['bce_weigth']", "Did you mean 'bce_weight'"),
-        ("spec['recon']['loss'][1]", "`gamma` must be >= 0"),
+        ("spec['recon']['loss'][1]", "`gamma` must be in [0, 100]"),
         ("spec['recon']['inputs']['zz']", "Extra 'zz' is not taken"),
         ("spec['gan']", "needs the extra tensor(s) 'real_logits', 'fake_logits'"),
         ("spec['extra']", "Unknown key 'wieght' in a spec entry. Did you mean 'weight'?"),
