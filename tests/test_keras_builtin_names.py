@@ -23,6 +23,7 @@ from keras.src.losses import ALL_OBJECTS_DICT  # what keras.losses.get(str) look
 
 import lossreg
 from lossreg.registry import KERAS_LOSS_NAMES, KERAS_LOSSES
+from lossreg.registry._keras_names import KERAS_RANGES
 
 
 def keras_function_names() -> list[str]:
@@ -74,6 +75,14 @@ def test_the_signature_data_matches_the_installed_keras(name):
     assert {k: (p.default, p.annotation) for k, p in info.params.items()} == {
         p: (d, "any" if t is None else t.__name__) for p, d, t in params
     }
+
+
+@pytest.mark.parametrize("function", sorted(KERAS_RANGES))
+def test_each_value_range_names_a_float_parameter_of_the_installed_keras_function(function):
+    """``KERAS_RANGES`` cannot drift either: each range is on a float parameter of that keras.losses function."""
+    parameters = inspect.signature(getattr(keras.losses, function)).parameters
+    for key in KERAS_RANGES[function]:
+        assert key in parameters and keras_type(parameters[key]) is float, (function, key)
 
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
