@@ -10,7 +10,21 @@ from typing import TYPE_CHECKING, Any
 from lossreg import _keras_hook, losses  # noqa: F401  (registers the built-ins; keeps lossreg.losses reachable)
 from lossreg._errors import LossInputError, LossSpecError, PluginLoadError
 from lossreg._version import __version__ as __version__  # pyproject.toml's, from the metadata
-from lossreg.registry import LossInfo, Param, describe, loss_factory, names, ops, promote, register
+from lossreg.registry import (
+    DENSE_INPUTS,
+    LossInfo,
+    Param,
+    class_weight_vector,
+    describe,
+    keep_mask,
+    loss_factory,
+    masked_values,
+    names,
+    ops,
+    promote,
+    register,
+    zero_ignored,
+)
 
 if TYPE_CHECKING:
     from lossreg.keras import (
@@ -27,6 +41,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "DENSE_INPUTS",
     "AttachedModel",
     "LossInfo",
     "LossInputError",
@@ -37,10 +52,13 @@ __all__ = [
     "RegisteredLoss",
     "TermMetric",
     "attach",
+    "class_weight_vector",
     "describe",
     "get",
     "inference_model",
+    "keep_mask",
     "loss_factory",
+    "masked_values",
     "names",
     "ops",
     "promote",
@@ -48,6 +66,7 @@ __all__ = [
     "resolve",
     "schedule_value",
     "term_metrics",
+    "zero_ignored",
 ]
 
 #: Names that live in :mod:`lossreg.keras`, loaded on first use (it imports Keras, then its adapters).

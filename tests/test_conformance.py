@@ -10,10 +10,24 @@ import lossreg
 from lossreg.testing import LossCheckError, check_loss
 
 SEED = 20240601
-RUNS = [(ref, i, run) for ref in covered(lossreg.names()) for i, run in enumerate(ref.conformance)]
+#: check_loss runs failing Keras' checklist (the last checks check_loss runs), until the library is fixed
+BATCH_OF_ONE_NONE = pytest.mark.xfail(
+    strict=True,
+    raises=LossCheckError,
+    reason="needs library fix: reduction='none' with a scalar sample weight on a batch of 1 returns shape () "
+    "(lossreg.keras._engine.reduce: same_rank squeezes the (1,) values against the scalar weight, as Keras does)",
+)
+KNOWN = {
+    "softmax_ce-1": BATCH_OF_ONE_NONE,
+}
+RUNS = [
+    pytest.param(ref, i, run, id=f"{ref.name}-{i}", marks=KNOWN.get(f"{ref.name}-{i}", KNOWN.get(ref.name, ())))
+    for ref in covered(lossreg.names())
+    for i, run in enumerate(ref.conformance)
+]
 
 
-@pytest.mark.parametrize(("reference", "index", "run"), RUNS, ids=[f"{r.name}-{i}" for r, i, _ in RUNS])
+@pytest.mark.parametrize(("reference", "index", "run"), RUNS)
 def test_conforms(reference, index, run):
     inputs = reference.recipe(np.random.default_rng([SEED, index]), run.shape, run.params)
     report = check_loss(reference.name, reference=reference.fn, inputs=inputs, params=run.params, **run.check)
@@ -36,7 +50,7 @@ sigmoid_bce = REFERENCES["sigmoid_bce"].fn
 
 
 def test_check_loss_checks_the_declaration_against_real_inputs(forget_loss):
-    assert check_loss("sigmoid_bce", reference=sigmoid_bce, train=False).checks[0] == "inputs"
+    assert check_loss("sigmoid_bce", reference=sigmoid_bce, train=False, keras_checklist=False).checks[0] == "inputs"
 
     @lossreg.register("test_conformance_misdeclared", shapes={"y_true": "batch n n", "y_pred": "batch n n"})
     def misdeclared():
@@ -49,6 +63,7 @@ def test_check_loss_checks_the_declaration_against_real_inputs(forget_loss):
     report = check_loss(
         "test_conformance_misdeclared",
         reference=sigmoid_bce,
+        keras_checklist=False,  # per-element values: the checklist's own tests are below
         inputs={"y_true": np.eye(3)[None].repeat(2, 0), "y_pred": np.linspace(-3, 3, 18).reshape(2, 3, 3)},
         train=False,
     )
@@ -139,3 +154,129 @@ def test_check_loss_catches_a_loss_without_docs(forget_loss):
     forget_loss("test_conformance_undocumented")
     with pytest.raises(LossCheckError, match=r"'docs' check: the factory has no docstring"):
         check_loss("test_conformance_undocumented", reference=sigmoid_bce, train=False)
+
+
+# -- Keras' loss checklist: each check fails for a RegisteredLoss that breaks Keras' Loss contract ----------------
+# The checklist checks the RegisteredLoss (lossreg's one Loss class), not the loss function: each case wraps its
+# public __call__ with a deliberate bug, the way a wrong reduction or a dropped sample weight would show.
+
+CHECKLIST = ("unweighted", "scalar weight", "sample weight", "zero weight", "sum reduction", "mean reduction")
+CHECKLIST += ("none reduction", "mean_with_sample_weight reduction")
+
+
+def _is_scalar(weight):
+    return weight is not None and np.ndim(weight) == 0
+
+
+def _unweighted_off_after_first(call):
+    """Right on the first unweighted call (the 'value' check's), 1% off on later ones."""
+    seen = []
+
+    def broken(self, y_true, y_pred, sample_weight=None):
+        out = call(self, y_true, y_pred, sample_weight)
+        if sample_weight is None and self.reduction == "sum_over_batch_size":
+            seen.append(1)
+            return out * 1.01 if len(seen) > 1 else out
+        return out
+
+    return broken
+
+
+def _drops(condition):
+    """A __call__ that ignores sample weights for which ``condition(weight)`` holds."""
+
+    def wrap(call):
+        def broken(self, y_true, y_pred, sample_weight=None):
+            return call(self, y_true, y_pred, None if condition(sample_weight) else sample_weight)
+
+        return broken
+
+    return wrap
+
+
+def _nan_at_zero_weight(call):
+    """Divides by the weights' sum (0/0 when the weights are all 0: NaN), as a wrong normaliser does."""
+    import keras
+
+    def broken(self, y_true, y_pred, sample_weight=None):
+        out = call(self, y_true, y_pred, sample_weight)
+        if sample_weight is not None and np.ndim(sample_weight) and not np.any(sample_weight):
+            return out / keras.ops.sum(keras.ops.convert_to_tensor(sample_weight, "float32"))
+        return out
+
+    return broken
+
+
+def _nan_gradient_at_zero_weight(call):
+    """Right value (0) at all-zero weights, NaN gradient: adds a norm of zero, ||y_pred - y_pred|| (0 x inf)."""
+    import keras
+
+    def broken(self, y_true, y_pred, sample_weight=None):
+        out = call(self, y_true, y_pred, sample_weight)
+        if sample_weight is not None and np.ndim(sample_weight) and not np.any(sample_weight):
+            y_pred = keras.ops.convert_to_tensor(y_pred)
+            return out + keras.ops.sqrt(keras.ops.sum(keras.ops.square(y_pred - keras.ops.stop_gradient(y_pred))))
+        return out
+
+    return broken
+
+
+def _reduction_as(reduction, instead):
+    """A __call__ that reduces ``reduction`` as ``instead``."""
+
+    def wrap(call):
+        def broken(self, y_true, y_pred, sample_weight=None):
+            if self.reduction != reduction:
+                return call(self, y_true, y_pred, sample_weight)
+            self.reduction = instead
+            try:
+                return call(self, y_true, y_pred, sample_weight)
+            finally:
+                self.reduction = reduction
+
+        return broken
+
+    return wrap
+
+
+BROKEN = {  # case: (check, loss, how its RegisteredLoss is broken); sigmoid_bce has per-element values
+    "unweighted": ("unweighted", "mse", _unweighted_off_after_first),
+    "scalar-weight-ignored": ("scalar weight", "mse", _drops(_is_scalar)),
+    "sample-weight-ignored": ("sample weight", "mse", _drops(lambda w: w is not None and np.ndim(w) == 1)),
+    "timestep-weight-ignored": ("timestep weight", "sigmoid_bce", _drops(lambda w: w is not None and np.ndim(w) == 2)),
+    "zero-weight-nan": ("zero weight", "mse", _nan_at_zero_weight),
+    "zero-weight-nan-gradient": ("zero weight", "mse", _nan_gradient_at_zero_weight),
+    "sum-as-mean": ("sum reduction", "mse", _reduction_as("sum", "sum_over_batch_size")),
+    "mean-as-sum": ("mean reduction", "mse", _reduction_as("mean", "sum")),
+    "none-as-mean": ("none reduction", "mse", _reduction_as("none", "sum_over_batch_size")),
+    "mean-with-sample-weight-as-mean": (
+        "mean_with_sample_weight reduction",
+        "mse",
+        _reduction_as("mean_with_sample_weight", "sum_over_batch_size"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_keras_checklist_catches_a_broken_loss(monkeypatch, case):
+    check, name, breaks = BROKEN[case]
+    if name == "mse":  # the unbroken loss passes (sigmoid_bce awaits the library fix: test_conforms' xfail)
+        assert check in check_loss(name, train=False, extreme=False, serialization=False).checks
+    monkeypatch.setattr(lossreg.RegisteredLoss, "__call__", breaks(lossreg.RegisteredLoss.__call__))
+    with pytest.raises(LossCheckError, match=rf"check_loss\('{name}'\) failed the '{check}' check") as failed:
+        check_loss(name, train=False, extreme=False, serialization=False)
+    if case == "zero-weight-nan-gradient":
+        assert "gradient w.r.t. 'y_pred' is not finite" in str(failed.value)
+
+
+def test_keras_checklist_runs_after_every_other_check():
+    """The checklist's checks follow the others; 'timestep weight' only for per-element values."""
+    per_sample = check_loss("mse", train=False, extreme=False).checks
+    assert per_sample == ("value", "gradient", "serialization", "docs", *CHECKLIST)
+    per_element = check_loss("sigmoid_bce", reference=sigmoid_bce, train=False, keras_checklist=False).checks
+    assert per_element == ("inputs", "value", "gradient", "extreme", "serialization", "docs")
+
+
+def test_keras_checklist_on_per_element_values():
+    report = check_loss("sigmoid_bce", reference=sigmoid_bce, train=False)
+    assert "timestep weight" in report.checks

@@ -122,7 +122,8 @@ def _wire(model: Any, spec: Any) -> tuple[list[_Wired], dict[str, Any]]:
             bound = bind(
                 term.loss, term.params, term.weight, path=term.path, label=label, loss_def=loss_def, varies=term.varies
             )
-            item = _Wired(term, bound, term_on, term_on, {e: entry.inputs[e] for e in loss_def.extras})
+            taken = (*loss_def.extras, *(d for d in loss_def.dense_inputs if d == "mask" and d in entry.inputs))
+            item = _Wired(term, bound, term_on, term_on, {e: entry.inputs[e] for e in taken})
             _dry_run(item, model, entry, name)
             wired.append(item)
         data: dict[str, Any] = {

@@ -26,6 +26,7 @@ from lossreg.spec import Changing, extras_not_passed
 __all__ = [
     "BoundTerm",
     "bind",
+    "dense_weight",
     "float_dtype",
     "keras_mask",
     "loss_value",
@@ -52,6 +53,8 @@ class BoundTerm:
     expects: Expects | None = field(repr=False)
     #: a weight that changes during training (its state: ``lossreg.keras._weights.TermWeights``); ``weight`` is 1 then
     varies: Changing | None = None
+    #: the optional dense tensors the loss takes (``mask``, ``sample_weight``; see ``lossreg.DENSE_INPUTS``)
+    dense_inputs: tuple[str, ...] = ()
 
 
 def bind(
@@ -82,6 +85,7 @@ def bind(
         check=found.input_check(params),
         expects=found.expects,
         varies=varies,
+        dense_inputs=found.dense_inputs,
     )
 
 
@@ -166,8 +170,35 @@ def _both(mask: Any, other: Any) -> Any:
     return keras.ops.logical_and(keras.ops.cast(mask, "bool"), keras.ops.cast(other, "bool"))
 
 
+def dense_weight(terms: Sequence[BoundTerm], sample_weight: Any) -> bool:
+    """Whether ``sample_weight`` is a per-element (per-pixel) map that a term applies inside its own sums.
+
+    Such a term (an overlap loss taking ``sample_weight``) returns one value per sample with the weights already
+    in it; the other terms' values are weighted element by element before the sum, and the reduction weighs
+    nothing again. A per-sample weight ``(batch,)`` or ``(batch, 1)`` is never dense.
+    """
+    if sample_weight is None or not any("sample_weight" in t.dense_inputs for t in terms):
+        return False
+    shape = tuple(keras.ops.shape(sample_weight))
+    return len(shape) > 2 or (len(shape) == 2 and shape[-1] != 1)
+
+
+def _weigh_elements(value: Any, sample_weight: Any) -> Any:
+    """``value`` times a per-element weight map, the map broadcast over the value's trailing axes."""
+    weight = keras.ops.cast(sample_weight, value.dtype)
+    while len(weight.shape) < len(value.shape):
+        weight = keras.ops.expand_dims(weight, -1)
+    return value * weight
+
+
 def weighted_values(
-    terms: Iterable[BoundTerm], y_true: Any, y_pred: Any, *, weighted: bool = True, mask: Any = None
+    terms: Iterable[BoundTerm],
+    y_true: Any,
+    y_pred: Any,
+    *,
+    weighted: bool = True,
+    mask: Any = None,
+    sample_weight: Any = None,
 ) -> tuple[Any, Any]:
     """``sum(weight * loss(y_true, y_pred, **extras))`` per sample or per element, unreduced, and its mask.
 
@@ -175,7 +206,9 @@ def weighted_values(
     ``{}`` for losses that need no target; ``weighted=False`` leaves the weights out (to log a term as it
     is). The mask is the one a loss attached to its values (as Keras'
     sparse cross-entropy does for ``ignore_class``) and ``mask`` (Keras' mask on ``y_pred``) where it lines up
-    with a term's values, or ``None``.
+    with a term's values, or ``None``. ``sample_weight`` is a dense weight map (``dense_weight``): passed to the
+    terms that take it, multiplied into the others' values. An optional ``"mask"`` tensor in ``y_pred`` goes to
+    the terms that take one.
     """
     given: dict[str, Any] = {}
     if isinstance(y_pred, Mapping):
@@ -183,16 +216,31 @@ def weighted_values(
         y_pred = y_pred.get("y_pred")
     if isinstance(y_true, Mapping) and not y_true:
         y_true = None  # a loss that needs no target (e.g. vae_kl) is called with y_true={}
+    terms = tuple(terms)
+    if "mask" in given and not any("mask" in t.dense_inputs or "mask" in t.extras for t in terms):
+        takers = ", ".join(repr(t.loss) for t in terms)
+        raise LossInputError(
+            f"A 'mask' tensor was passed, but no loss here takes one ({takers}). Losses that take a mask list it "
+            "under 'optional tensors' in `lossreg show NAME`; or give the elements to ignore a sample weight of 0."
+        )
     total: Any = None
     total_mask: Any = None
     for term in terms:
         missing = [e for e in term.extras if e not in given]
         if missing:
             raise LossInputError(extras_not_passed(term.loss, missing))
-        value = term.fn(y_true, y_pred, **{e: given[e] for e in term.extras})
+        kwargs = {e: given[e] for e in term.extras}
+        if "mask" in term.dense_inputs and given.get("mask") is not None:
+            kwargs["mask"] = given["mask"]
+        inside = sample_weight is not None and "sample_weight" in term.dense_inputs
+        if inside:
+            kwargs["sample_weight"] = sample_weight
+        value = term.fn(y_true, y_pred, **kwargs)
         value_mask = _both(
             keras_mask(value), mask if mask is not None and len(mask.shape) == len(value.shape) else None
         )
+        if sample_weight is not None and not inside:
+            value = _weigh_elements(value, sample_weight)
         value = value if term.weight == 1.0 or not weighted else value * term.weight
         total, total_mask = (value, value_mask) if total is None else _add(total, total_mask, value, value_mask)
     return total, total_mask
@@ -225,7 +273,10 @@ def loss_value(
         return keras.ops.convert_to_tensor(x, dtype=dtype)
 
     y_true, y_pred = (keras.tree.map_structure(convert, t) for t in (y_true, y_pred))
-    values, values_mask = weighted_values(terms, y_true, y_pred, weighted=weighted, mask=mask)
+    dense = None
+    if dense_weight(terms, sample_weight):  # a weight map applied inside the terms' sums: not again when reducing
+        dense, sample_weight = convert(sample_weight), None
+    values, values_mask = weighted_values(terms, y_true, y_pred, weighted=weighted, mask=mask, sample_weight=dense)
     if values_mask is None and mask is not None and len(mask.shape) > len(values.shape):
         # per-sample values (a per-sample term, or terms of mixed ranks made per-sample over the kept steps):
         # a sample counts when any of its steps is kept
@@ -254,15 +305,16 @@ def reduce(
     The arithmetic is Keras' own (``reduce_weighted_values``), in the same order, so a masked mean equals
     Keras' to the bit: valid entries weigh ``total / valid``, padded ones 0. One difference: a per-sample
     weight ``(batch,)`` on per-element values ``(batch, d, ...)`` weights each sample's rows (Keras would
-    broadcast it over the last axis, or fail) — except for ``"mean_with_sample_weight"``, kept as Keras has it.
+    broadcast it over the last axis, or fail); ``"mean_with_sample_weight"`` then divides
+    by the weights' sum over the values they weight (a per-sample weight once per value of its sample), so a
+    per-sample weight and the same weight spread over its sample's elements give one mean.
     """
     dtype = values.dtype
     if reduction is None or reduction == "none":
         reduction = "none"
     if sample_weight is not None:
         sample_weight = keras.ops.convert_to_tensor(sample_weight, dtype=dtype)
-        if reduction != "mean_with_sample_weight":
-            sample_weight = _rows(sample_weight, len(values.shape))
+        sample_weight = _rows(sample_weight, len(values.shape))
     if mask is not None:
         mask = keras.ops.cast(mask, "bool")
         if reduction in ("mean", "sum_over_batch_size"):
@@ -285,7 +337,8 @@ def reduce(
     if reduction == "sum":
         return loss
     if reduction == "mean_with_sample_weight" and sample_weight is not None:
-        loss = divide_no_nan(loss, keras.ops.cast(keras.ops.sum(sample_weight), dtype))
+        # the weights' sum over the values they weight: a per-sample weight counts once per value of its sample
+        loss = divide_no_nan(loss, keras.ops.sum(keras.ops.cast(sample_weight, dtype) * keras.ops.ones_like(values)))
     else:
         count = element_count(values)
         # a static, non-zero count divides with one op; otherwise Keras' divide_no_nan (an empty batch gives 0)

@@ -101,14 +101,16 @@ class LossLayer(keras.layers.Layer):
 
     def _split(self, inputs: Any) -> tuple[Any, Any, dict[str, Any]]:
         if isinstance(inputs, Mapping):
-            unknown = set(inputs) - {"y_true", "y_pred", *self.extras}
+            optional = ["mask"] if any("mask" in b.dense_inputs for b in self._bound) else []
+            unknown = set(inputs) - {"y_true", "y_pred", *self.extras, *optional}
             missing = [e for e in self.extras if e not in inputs]
             if unknown or missing:
                 raise LossInputError(
-                    f"LossLayer {self.name!r} takes keys 'y_true', 'y_pred' and {list(self.extras)}; received "
-                    f"{sorted(inputs)}" + (f", missing {missing}" if missing else "") + "."
+                    f"LossLayer {self.name!r} takes keys 'y_true', 'y_pred' and {list(self.extras) + optional}; "
+                    f"received {sorted(inputs)}" + (f", missing {missing}" if missing else "") + "."
                 )
-            return inputs.get("y_true"), inputs.get("y_pred"), {e: inputs[e] for e in self.extras}
+            taken = [*self.extras, *(k for k in optional if k in inputs)]
+            return inputs.get("y_true"), inputs.get("y_pred"), {e: inputs[e] for e in taken}
         items = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
         n = len(self.extras)
         if len(items) == n + 2:
@@ -132,7 +134,8 @@ class LossLayer(keras.layers.Layer):
             self.term_weights.advance()
         figures = []
         for i, b in enumerate(self._bound):  # each the per-replica mean: Keras divides add_loss values by replicas
-            mean = loss_value([b], y_true, tensors, dtype=float_dtype(), name=b.loss, mask=y_pred_mask, weighted=False)
+            own = {k: v for k, v in tensors.items() if k != "mask" or "mask" in b.dense_inputs}
+            mean = loss_value([b], y_true, own, dtype=float_dtype(), name=b.loss, mask=y_pred_mask, weighted=False)
             figures.append((mean, *weigh(self.term_weights, i, b.weight, mean), b.varies is not None))
         total = logged_sum(self.term_trackers, figures, batch)
         self.add_loss(total)

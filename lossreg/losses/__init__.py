@@ -7,7 +7,7 @@ specs reach the same functions, reduced by Keras.
 """
 
 from lossreg.losses import _keras_builtin
-from lossreg.losses._classification import sigmoid_bce, sigmoid_focal, softmax_ce
+from lossreg.losses._classification import sigmoid_bce, sigmoid_focal, softmax_ce, sparse_softmax_ce
 from lossreg.losses._composite import mse_bce
 from lossreg.losses._latent import vae_kl
 from lossreg.losses._pairwise import band_masked_softmax_ce
@@ -20,6 +20,7 @@ __all__ = [
     "sigmoid_dice",
     "sigmoid_focal",
     "softmax_ce",
+    "sparse_softmax_ce",
     "vae_kl",
 ]
 

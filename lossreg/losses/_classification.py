@@ -12,9 +12,10 @@ from typing import Any
 
 from lossreg.losses import _checks
 from lossreg.registry import register
+from lossreg.registry._dense import class_weight_vector, keep_mask, masked_values, zero_ignored
 from lossreg.registry._ops import ops, promote
 
-__all__ = ["sigmoid_bce", "sigmoid_cross_entropy", "sigmoid_focal", "softmax_ce"]
+__all__ = ["sigmoid_bce", "sigmoid_cross_entropy", "sigmoid_focal", "softmax_ce", "sparse_softmax_ce"]
 
 Tensor = Any
 _CLASSES = {"y_true": "batch ... classes", "y_pred": "batch ... classes"}
@@ -51,19 +52,38 @@ def _check_softmax_ce(label_smoothing: float) -> None:
     _checks.fraction("label_smoothing", label_smoothing)
 
 
-def softmax_ce(y_true: Tensor, y_pred: Tensor, *, label_smoothing: float = 0.0) -> Tensor:
-    r"""Softmax cross-entropy on logits over the last axis, one value per sample.
+def softmax_ce(
+    y_true: Tensor,
+    y_pred: Tensor,
+    *,
+    label_smoothing: float = 0.0,
+    ignore_class: int | None = None,
+    class_weights: list[float] | None = None,
+    mask: Tensor | None = None,
+) -> Tensor:
+    r"""Softmax cross-entropy on logits over the last axis, one value per sample (or pixel).
 
     Formula:
-        .. math:: \ell = -\sum_c \tilde y_c \log \operatorname{softmax}(x)_c,\quad
+        .. math:: \ell = -\sum_c w_c\,\tilde y_c \log \operatorname{softmax}(x)_c,\quad
                   \tilde y = (1 - s)\, y + s / C
 
-    Equals ``tf.nn.softmax_cross_entropy_with_logits(labels=ỹ, logits=x)``.
+    with :math:`w_c = 1` without ``class_weights``. Equals
+    ``tf.nn.softmax_cross_entropy_with_logits(labels=w * ỹ, logits=x)``.
+
+    Normalizer:
+        Keras' mean over every value (sample or pixel); with ``ignore_class`` or ``mask``, the mean over the kept
+        values only (ignored ones are 0 and carry Keras' mask, as ``SparseCategoricalCrossentropy(ignore_class)``
+        does; MMSegmentation's ``avg_non_ignore``), and 0 when nothing is kept. ``class_weights`` scale each value
+        and leave the count alone (Keras' ``class_weight``, not PyTorch's division by the weights' sum).
 
     Args:
         y_true: one-hot (or soft) targets ``y``, shaped ``(batch, ..., C)``.
         y_pred: logits ``x``, shaped like ``y_true``.
         label_smoothing: ``s`` in [0, 1]; mixes the one-hot targets with the uniform distribution.
+        ignore_class: a channel ``k`` in [0, C): pixels labelled ``k`` are ignored (their logits may be anything,
+            NaN included). For class ids with an ignore value such as 255, use ``sparse_softmax_ce``.
+        class_weights: ``w``, one non-negative weight per class.
+        mask: (optional tensor) 0 where a pixel is ignored, shaped ``(batch, ...)``.
 
     Returns:
         The loss per sample (and position), shaped ``(batch, ...)``: ``y_pred``'s shape without the class axis.
@@ -80,23 +100,101 @@ def softmax_ce(y_true: Tensor, y_pred: Tensor, *, label_smoothing: float = 0.0) 
         [0.6931 0.0486]
         >>> print(ops.convert_to_numpy(softmax_ce(y, logits, label_smoothing=0.2)).round(4))   # targets 0.9, 0.1
         [0.6931 0.3486]
+        >>> print(ops.convert_to_numpy(softmax_ce(y, logits, ignore_class=0)).round(4))   # the class-0 row ignored
+        [0.6931 0.    ]
 
-        As a registered loss, reduced over the batch by Keras:
+        As a registered loss, reduced over the batch by Keras (over the kept rows with ``ignore_class``):
 
         >>> import lossreg
-        >>> loss = lossreg.get("softmax_ce")
-        >>> round(float(loss([[0.0, 1.0]], [[0.0, 0.0]])), 4)
+        >>> round(float(lossreg.get("softmax_ce")([[0.0, 1.0]], [[0.0, 0.0]])), 4)
+        0.6931
+        >>> round(float(lossreg.get("softmax_ce", ignore_class=0)(y, logits)), 4)   # one row kept: log 2
         0.6931
     """
     _check_softmax_ce(label_smoothing)
     y_true, y_pred = promote(y_true, y_pred)
+    keep = keep_mask(y_true, "one_hot", ignore_class=ignore_class, mask=mask, loss="softmax_ce")
+    y_true, y_pred = zero_ignored(y_true, keep), zero_ignored(y_pred, keep)
     if label_smoothing:
         classes = ops.cast(ops.shape(y_pred)[-1], y_pred.dtype)
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / classes
-    return ops.categorical_crossentropy(y_true, y_pred, from_logits=True, axis=-1)
+    weights = class_weight_vector(class_weights, y_pred.shape[-1], y_pred.dtype, "softmax_ce")
+    if weights is not None:
+        y_true = y_true * weights
+    return masked_values(ops.categorical_crossentropy(y_true, y_pred, from_logits=True, axis=-1), keep)
 
 
 register("softmax_ce", validate=_check_softmax_ce, shapes=_CLASSES, targets="one_hot", from_logits=True)(softmax_ce)
+
+
+def sparse_softmax_ce(
+    y_true: Tensor,
+    y_pred: Tensor,
+    *,
+    ignore_class: int | None = None,
+    class_weights: list[float] | None = None,
+    mask: Tensor | None = None,
+) -> Tensor:
+    r"""Softmax cross-entropy on logits against integer class ids, one value per sample (or pixel).
+
+    Formula:
+        .. math:: \ell = -w_{t} \log \operatorname{softmax}(x)_{t}
+
+    for the class id :math:`t` (:math:`w_t = 1` without ``class_weights``). Equals
+    ``tf.nn.sparse_softmax_cross_entropy_with_logits(labels=t, logits=x)``, and with ``ignore_class``
+    ``keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=...)``.
+
+    Normalizer:
+        Keras' mean over every value (sample or pixel); with ``ignore_class`` or ``mask``, the mean over the kept
+        values only (ignored ones are 0 and carry Keras' mask, exactly as Keras' ``ignore_class``), and 0 when
+        nothing is kept. ``class_weights`` scale each value and leave the count alone (Keras' ``class_weight``).
+
+    Args:
+        y_true: class ids ``t`` in [0, C), shaped ``(batch, ...)`` (or ``(batch, ..., 1)``).
+        y_pred: logits ``x``, shaped ``(batch, ..., C)``.
+        ignore_class: a class id whose pixels are ignored; any integer, e.g. 255 or -1 (their logits may be
+            anything, NaN included).
+        class_weights: ``w``, one non-negative weight per class.
+        mask: (optional tensor) 0 where a pixel is ignored, shaped like ``y_true``.
+
+    Returns:
+        The loss per sample (and position), shaped ``(batch, ...)``.
+
+    Example:
+        >>> import numpy as np
+        >>> from keras import ops
+        >>> ids = np.array([1, 255])
+        >>> logits = np.array([[0.0, 0.0], [np.nan, 0.0]])
+        >>> print(ops.convert_to_numpy(sparse_softmax_ce(ids, logits, ignore_class=255)).round(4))
+        [0.6931 0.    ]
+
+        As a registered loss, reduced by Keras over the kept pixels:
+
+        >>> import lossreg
+        >>> round(float(lossreg.get("sparse_softmax_ce", ignore_class=255)(ids, logits)), 4)
+        0.6931
+    """
+    y_pred = promote(y_pred)[0]
+    y_true = ops.convert_to_tensor(y_true)
+    if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 1:
+        y_true = ops.squeeze(y_true, axis=-1)  # (batch, ..., 1) ids, as Keras takes them
+    keep = keep_mask(y_true, "class_ids", ignore_class=ignore_class, mask=mask, loss="sparse_softmax_ce")
+    ids = ops.cast(zero_ignored(y_true, keep), "int32")
+    y_pred = zero_ignored(y_pred, keep)
+    log_probs = ops.log_softmax(y_pred, axis=-1)
+    ce = -ops.squeeze(ops.take_along_axis(log_probs, ops.expand_dims(ids, -1), axis=-1), axis=-1)
+    weights = class_weight_vector(class_weights, y_pred.shape[-1], y_pred.dtype, "sparse_softmax_ce")
+    if weights is not None:
+        ce = ce * ops.take(weights, ids)
+    return masked_values(ce, keep)
+
+
+register(
+    "sparse_softmax_ce",
+    shapes={"y_true": "batch ...", "y_pred": "batch ... classes"},
+    targets="class_ids",
+    from_logits=True,
+)(sparse_softmax_ce)
 
 
 # -- sigmoid_bce --------------------------------------------------------------------------------------------

@@ -16,15 +16,17 @@ import it then).
 from lossreg.registry._api import describe, names, register
 from lossreg.registry._authoring import loss_factory, ops, promote
 from lossreg.registry._conflict import LossregPluginWarning, Ruling, conflict_rule
+from lossreg.registry._dense import class_weight_vector, keep_mask, masked_values, zero_ignored
 from lossreg.registry._entry_points import GROUP, PluginEntryPoint, PluginRecord
 from lossreg.registry._expects import Expects
 from lossreg.registry._keras_names import KERAS_LOSS_NAMES, KERAS_LOSSES
 from lossreg.registry._lossdef import LossDef, LossInfo
-from lossreg.registry._params import Param, is_extra_name
+from lossreg.registry._params import DENSE_INPUTS, Param, is_extra_name
 from lossreg.registry._static import static_metadata
 from lossreg.registry._table import REGISTRY, Entry, Registry
 
 __all__ = [
+    "DENSE_INPUTS",
     "GROUP",
     "KERAS_LOSSES",
     "KERAS_LOSS_NAMES",
@@ -39,13 +41,17 @@ __all__ = [
     "PluginRecord",
     "Registry",
     "Ruling",
+    "class_weight_vector",
     "conflict_rule",
     "describe",
     "is_extra_name",
+    "keep_mask",
     "loss_factory",
+    "masked_values",
     "names",
     "ops",
     "promote",
     "register",
     "static_metadata",
+    "zero_ignored",
 ]

@@ -60,9 +60,11 @@ def loss_factory(
     takes ``fn``'s keyword-only parameters that have defaults, as keyword-only parameters with the same
     defaults and type hints (specs are checked against the hints); calling it runs ``validate`` and returns
     ``functools.partial(fn, **params)``. ``fn``'s keyword-only parameters without defaults are the extra
-    tensors the loss takes (``factory.extras``). The factory's docstring is ``fn``'s: its first line is the
-    summary ``lossreg list`` shows (read from the source, without importing a plugin, when an entry point
-    names ``x_factory = loss_factory(x, ...)``).
+    tensors the loss takes (``factory.extras``); ``mask=None`` and ``sample_weight=None``, when ``fn`` has them,
+    are its dense inputs (``factory.dense_inputs``: an optional mask tensor, and Keras' per-element weight map for a
+    loss that applies it inside its own sums), neither parameters nor extras. The factory's docstring is ``fn``'s:
+    its first line is the summary ``lossreg list`` shows (read from the source, without importing a plugin, when an
+    entry point names ``x_factory = loss_factory(x, ...)``).
 
     Args:
         fn: the loss, ``fn(y_true, y_pred, *, ...)`` returning per-sample (or per-element) values.
@@ -76,7 +78,7 @@ def loss_factory(
             ``fn``'s boolean parameter that says so (e.g. ``"from_logits"``).
 
     Returns:
-        The factory, with attributes ``extras``, ``shapes``, ``targets`` and ``from_logits`` (read by
+        The factory, with attributes ``extras``, ``dense_inputs``, ``shapes``, ``targets`` and ``from_logits`` (read by
         lossreg's pre-flight checks) and ``__wrapped__`` (``fn``).
 
     Raises:
@@ -104,7 +106,7 @@ def loss_factory(
     if not callable(fn) or isinstance(fn, type):
         raise TypeError(f"loss_factory() expects a loss function fn(y_true, y_pred, *, ...), received {fn!r}.")
     fn_name = getattr(fn, "__name__", None) or type(fn).__name__
-    params, extras = read_pure(fn, f"loss_factory({fn_name})")
+    params, extras, dense = read_pure(fn, f"loss_factory({fn_name})")
     defaults = {p.name: p.default for p in params}
     if validate is not None and not callable(validate):
         raise TypeError(f"loss_factory({fn_name}): validate must be callable, received {validate!r}.")
@@ -136,6 +138,7 @@ def loss_factory(
     factory.__signature__ = signature  # type: ignore[attr-defined]
     factory.__wrapped__ = fn  # type: ignore[attr-defined]
     factory.extras = extras  # type: ignore[attr-defined]
+    factory.dense_inputs = dense  # type: ignore[attr-defined]
     factory.shapes = dict(shapes) if shapes is not None else None  # type: ignore[attr-defined]
     factory.targets = targets  # type: ignore[attr-defined]
     factory.from_logits = from_logits  # type: ignore[attr-defined]

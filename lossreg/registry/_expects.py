@@ -260,6 +260,22 @@ def _check_range(loss: str, tensor: str, values: Any, why: str, fix: str) -> Non
         raise LossInputError(f"{loss} expects {_ROLE[tensor]} {why}; received values in [{low:.6g}, {high:.6g}]. {fix}")
 
 
+def _check_finite_targets(loss: str, values: Any) -> None:
+    """Refuse NaN or infinite targets: a NaN target makes the loss NaN (and every weight after one step)."""
+    import numpy as np
+
+    if values.dtype.kind != "f" or values.size == 0:
+        return
+    bad = ~np.isfinite(values)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise LossInputError(
+            f"{loss} expects finite targets (y_true); received {int(bad.sum())} NaN or infinite value(s), the first "
+            f"{values[where]!r} at index {where}. Mark elements to leave out with ignore_class (e.g. 255 or -1) or "
+            "a mask instead of NaN."
+        )
+
+
 class _Shaped:
     """A shape and dtype standing in for a tensor (a ``(batch, 1)`` class-id target seen as ``(batch,)``)."""
 
@@ -315,7 +331,8 @@ def check_inputs(
 ) -> None:
     """Check ``tensors`` (``y_true``, ``y_pred`` and extras; missing ones skipped) against a declaration.
 
-    ``ignore_class`` is a class-id target value the loss skips (Keras' ``ignore_class``). Raises
+    ``ignore_class`` is a target value the loss skips (Keras' ``ignore_class``): a class id (any integer, e.g. 255)
+    for class-id targets, a value outside [0, 1] for unit targets, a channel for one-hot targets. Raises
     ``LossInputError`` naming the loss, what it expects and what it received.
     """
     from lossreg._backend import values_are_cheap
@@ -329,11 +346,23 @@ def check_inputs(
     if expects.targets == "class_ids" and y_true is not None and y_pred is not None:
         tensors = {**tensors, "y_true": _check_class_ids(loss, y_true, y_pred, ignore_class, read)}
     _match(loss, expects, tensors)
+    if expects.targets == "one_hot" and ignore_class is not None and y_pred is not None:
+        channels = _shape(y_pred)[-1] if _shape(y_pred) else None
+        if channels is not None and not 0 <= ignore_class < channels:
+            raise LossInputError(
+                f"{loss} got ignore_class={ignore_class} but its one-hot targets have {channels} channels: for "
+                f"one-hot targets ignore_class names a channel in [0, {channels}) whose labelled elements are "
+                "ignored. For class-id targets with an ignore value such as 255, use the loss's sparse_ form."
+            )
     if expects.targets in ("one_hot", "unit") and y_true is not None:
         values = _concrete(y_true, read)
         if values is not None:
+            _check_finite_targets(loss, values)
+            if expects.targets == "unit" and ignore_class is not None and values.size:
+                values = values[values != ignore_class]
             fix = (
-                "Scale them (masks stored as 0/255: divide by 255), or use a loss for real-valued targets."
+                "Scale them (masks stored as 0/255: divide by 255; or pass ignore_class=255 when 255 marks "
+                "elements to ignore), or use a loss for real-valued targets."
                 if expects.targets == "unit"
                 else "One-hot encode class ids (keras.ops.one_hot), or scale soft labels into [0, 1]."
             )

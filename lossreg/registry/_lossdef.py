@@ -18,15 +18,18 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import re
+import textwrap
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from lossreg._errors import LossSpecError, did_you_mean, short_repr
 from lossreg.registry._authoring import loss_factory
 from lossreg.registry._expects import Expects, check_inputs
 from lossreg.registry._params import (
+    DENSE_INPUTS,
     Param,
     annotation_text,
     check_type,
@@ -34,6 +37,7 @@ from lossreg.registry._params import (
     is_extra_name,
     is_pure_loss,
     param_path,
+    standard_param_problem,
 )
 
 __all__ = ["LossDef", "LossInfo"]
@@ -53,6 +57,10 @@ class LossInfo:
     extras: tuple[str, ...]
     source: str
     expects: Expects | None = None
+    #: the optional dense tensors the loss takes (``mask``, ``sample_weight``: see ``lossreg.DENSE_INPUTS``)
+    dense_inputs: tuple[str, ...] = ()
+    #: what the loss's values are averaged over (its docstring's ``Normalizer:`` section), or ``""``
+    normalizer: str = ""
 
     def __str__(self) -> str:
         lines = [f"{self.name} ({self.source})", f"  {self.summary}"]
@@ -63,10 +71,39 @@ class LossInfo:
                 lines.append(f"    {p.name}: {p.annotation} ({default})")
         if self.extras:
             lines.append("  extras: " + ", ".join(self.extras))
+        if self.dense_inputs:
+            lines.append("  optional tensors: " + ", ".join(_DENSE_TEXT[d] for d in self.dense_inputs))
+        if self.normalizer:
+            lines.append("  normalizer:")
+            lines.extend(f"    {line}" for line in textwrap.wrap(self.normalizer, 100))
         if self.expects is not None:
             lines.append("  inputs:")
             lines.extend(f"    {line}" for line in self.expects.lines())
         return "\n".join(lines)
+
+
+_DENSE_TEXT: Final = {
+    "mask": "mask (an extra tensor: elements where it is 0 are ignored)",
+    "sample_weight": "sample_weight (Keras' per-pixel weight map, applied inside the loss's sums)",
+}
+_SECTION: Final = re.compile(r"^(\s*)Normali[sz]er:\s*$")
+
+
+def _normalizer(doc: str) -> str:
+    """The docstring's ``Normalizer:`` section as one paragraph (``""`` without one)."""
+    lines = doc.splitlines()
+    for i, line in enumerate(lines):
+        found = _SECTION.match(line)
+        if found is None:
+            continue
+        indent = len(found.group(1))
+        body = []
+        for text in lines[i + 1 :]:
+            if text.strip() and len(text) - len(text.lstrip()) <= indent:
+                break
+            body.append(text.strip())
+        return " ".join(" ".join(body).split())
+    return ""
 
 
 def _first_line(text: Any) -> str:
@@ -101,6 +138,7 @@ class LossDef:
         extras: tuple[str, ...] = (),
         expects: Expects | None = None,
         summary: str | None = None,
+        dense_inputs: tuple[str, ...] = (),
     ) -> None:
         self.name = name
         self.source = source
@@ -108,7 +146,9 @@ class LossDef:
         self.fn = fn
         self.extras = _check_extras(name, extras)
         self.expects = expects
+        self.dense_inputs = tuple(d for d in DENSE_INPUTS if d in dense_inputs)
         self.doc = inspect.getdoc(factory) or ""
+        self.normalizer = _normalizer(self.doc)
         self.summary = _first_line(summary) or _first_line(self.doc)
 
     @classmethod
@@ -158,7 +198,8 @@ class LossDef:
         own_extras = tuple(extras or ()) or tuple(getattr(obj, "extras", ()))
         expects = Expects.declare(str(name), _check_extras(name, own_extras), **declared)  # type: ignore[arg-type]
         summary = getattr(obj, "summary", None)
-        return cls(name, source, obj, fn=fn, extras=own_extras, expects=expects, summary=summary)
+        dense = tuple(getattr(obj, "dense_inputs", ()) or ())
+        return cls(name, source, obj, fn=fn, extras=own_extras, expects=expects, summary=summary, dense_inputs=dense)
 
     def renamed(self, name: str) -> LossDef:
         """This loss under another registered name (a plugin's ``distribution:name``)."""
@@ -196,6 +237,8 @@ class LossDef:
             extras=self.extras,
             source=self.source,
             expects=self.expects,
+            dense_inputs=self.dense_inputs,
+            normalizer=self.normalizer,
         )
 
     # -- a term's three needs ----------------------------------------------------------------------------
@@ -230,6 +273,10 @@ class LossDef:
                         path=where,
                     )
                 )
+                continue
+            standard = standard_param_problem(key, value)
+            if standard is not None:
+                problems.append(LossSpecError(f"Invalid {key!r} for loss {self.name!r}: {standard}", path=where))
         missing = [k for k, p in accepted.items() if p.required and k not in params]
         if missing:
             problems.append(

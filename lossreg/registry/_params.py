@@ -24,7 +24,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from lossreg._errors import short_repr
+
 __all__ = [
+    "DENSE_INPUTS",
     "MAX_FOCAL_GAMMA",
     "Param",
     "Range",
@@ -36,9 +39,14 @@ __all__ = [
     "is_pure_loss",
     "param_path",
     "read_pure",
+    "standard_param_problem",
     "valid_extras",
 ]
 
+#: Reserved keyword-only parameters of a pure loss, each ``name: Tensor | None = None``: neither spec parameters nor
+#: required extras. ``mask`` is an optional extra tensor (non-zero keeps an element); ``sample_weight`` receives a
+#: per-element (per-pixel) weight map from Keras, for a loss that applies it inside its own sums (an overlap loss).
+DENSE_INPUTS: Final = ("mask", "sample_weight")
 _EXTRA_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED_EXTRAS: Final = frozenset({"y_true", "y_pred"})
 _POSITIONAL: Final = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
@@ -184,9 +192,10 @@ def is_pure_loss(obj: Any) -> bool:
     return len(head) == 2 and all(p.kind in _POSITIONAL and p.default is p.empty for p in head)
 
 
-def read_pure(fn: Callable[..., Any], who: str) -> tuple[list[inspect.Parameter], tuple[str, ...]]:
-    """A pure loss's spec parameters (keyword-only, with defaults) and extras, or a ``TypeError`` saying why
-    ``fn`` is not of the shape ``fn(y_true, y_pred, *, param=default, ..., extra)``."""
+def read_pure(fn: Callable[..., Any], who: str) -> tuple[list[inspect.Parameter], tuple[str, ...], tuple[str, ...]]:
+    """A pure loss's spec parameters (keyword-only, with defaults), extras and dense inputs (``DENSE_INPUTS`` it
+    takes), or a ``TypeError`` saying why ``fn`` is not of the shape ``fn(y_true, y_pred, *, param=default, ...,
+    extra)``."""
     name = getattr(fn, "__name__", None) or type(fn).__name__
     shape = f"Write it as def {name}(y_true, y_pred, *, param=default, ..., extra_tensor)"
     signature = signature_of(fn, who)
@@ -204,10 +213,61 @@ def read_pure(fn: Callable[..., Any], who: str) -> tuple[list[inspect.Parameter]
         if p.kind is p.VAR_POSITIONAL or p.kind is p.VAR_KEYWORD:
             star = "*" if p.kind is p.VAR_POSITIONAL else "**"
             raise TypeError(f"{who}: {star}{p.name} cannot be checked against a spec; name each parameter. {shape}.")
-        if p.kind is p.KEYWORD_ONLY:
+        if p.kind is p.KEYWORD_ONLY and p.name in DENSE_INPUTS:
+            if p.default is not None:
+                raise TypeError(
+                    f"{who}: {p.name!r} is lossreg's optional {p.name} tensor (see lossreg.DENSE_INPUTS); give it the "
+                    f"default None ({p.name}=None), or rename the parameter."
+                )
+        elif p.kind is p.KEYWORD_ONLY:
             keyword_only.append(p)
+    dense = tuple(name for name in DENSE_INPUTS if name in signature.parameters)
     extras = extras_rule((p.name, p.default is not p.empty) for p in keyword_only)
     for extra in extras:
         if not is_extra_name(extra):
             raise TypeError(f"{who}: {extra!r} cannot name an extra tensor. {shape}.")
-    return [p for p in keyword_only if p.name not in extras], extras
+    return [p for p in keyword_only if p.name not in extras], extras, dense
+
+
+_FLOAT32_MAX: Final = 3.4028234663852886e38
+
+
+def _class_weights_problem(value: Any) -> str | None:
+    if value is None:
+        return None
+    received = f"received {short_repr(value)}"
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence) or not value:
+        return f"expected a non-empty list of numbers, one per class (channel); {received}."
+    for i, w in enumerate(value):
+        if isinstance(w, bool) or not isinstance(w, numbers.Real):
+            return f"expected numbers; element {i} is {type(w).__name__} {short_repr(w)}."
+        f = _as_float(w)
+        if not (0.0 <= f <= _FLOAT32_MAX):  # NaN fails too
+            return (
+                f"expected weights >= 0 and at most the largest float32 ({_FLOAT32_MAX:.4g}); element {i} is {w!r}. "
+                "Give 0 to leave a class out, never a negative or non-finite weight."
+            )
+    if not sum(_as_float(w) for w in value) > 0:
+        return f"expected at least one positive weight (all are 0: every class would be left out); {received}."
+    return None
+
+
+def _ignore_class_problem(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        return f"expected an integer class id (e.g. 255, or -1) or None; received {type(value).__name__} {value!r}."
+    if not -(2**31) <= value < 2**31:
+        return f"expected an integer that fits int32 (e.g. 255, or -1); received {short_repr(value)}."
+    return None
+
+
+#: Parameters whose meaning lossreg fixes for every loss that has them (``ignore_class``: a target value whose
+#: elements are ignored, Keras' name; ``class_weights``: one weight per class), each checked by one rule.
+_STANDARD: Final = {"class_weights": _class_weights_problem, "ignore_class": _ignore_class_problem}
+
+
+def standard_param_problem(name: str, value: Any) -> str | None:
+    """What is wrong with ``value`` for a standard parameter (``ignore_class``, ``class_weights``), else ``None``."""
+    rule = _STANDARD.get(name)
+    return None if rule is None else rule(value)

@@ -99,7 +99,7 @@ def check_extras(entry: Entry, known: Mapping[str, LossDef], problems: Problems)
             )
     if len(known) < len(entry.terms) or entry.path in problems.partial:
         return  # a term that could not be read may be the one taking the extras
-    taken = {e for loss_def in known.values() for e in loss_def.extras}
+    taken = {e for loss_def in known.values() for e in (*loss_def.extras, *_wireable(loss_def.dense_inputs))}
     for extra in entry.inputs:
         if extra not in taken:
             takes = ", ".join(sorted(taken)) or "no extra tensors"
@@ -110,6 +110,11 @@ def check_extras(entry: Entry, known: Mapping[str, LossDef], problems: Problems)
                     path=format_path(entry.path, ["inputs", extra]),
                 )
             )
+
+
+def _wireable(dense_inputs: Iterable[str]) -> tuple[str, ...]:
+    """The optional dense tensors a spec may wire as an extra: the ``mask`` (``sample_weight`` comes from Keras)."""
+    return tuple(d for d in dense_inputs if d == "mask")
 
 
 def check_compilable(entry: Entry, known: Mapping[str, LossDef], problems: Problems) -> None:

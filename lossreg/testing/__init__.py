@@ -22,6 +22,14 @@ check that failed and what it saw:
    ``compile(loss=lossreg.get(...))``; a loss with extras with ``lossreg.attach`` (one model output per
    extra, wired through ``inputs``), the way users train such losses.
 6. **docs** — the factory has a docstring (``lossreg show`` prints it).
+7. **Keras' loss checklist** (last; ``keras_checklist=False`` skips it) — the ``RegisteredLoss`` behaves as
+   a ``keras.losses.Loss`` must, against the function's own values reduced in float64 NumPy: **unweighted**
+   (their mean), **scalar weight** (``w`` times it), **sample weight** (per-sample weights: the weighted
+   values' sum over the number of values), **timestep weight** (weights shaped like per-element values; only
+   for those), **zero weight** (all-zero weights give 0 and finite gradients), **sum reduction**, **mean
+   reduction** (Keras' other name for the default), **none reduction** (the values in their shape) and
+   **mean_with_sample_weight reduction** (over the weights' sum, a per-sample weight counting once per value
+   of its sample).
 
 ``value_and_grad(fn, inputs, wrt)`` takes a value and its gradient with the active backend's own autodiff
 (TensorFlow, JAX or PyTorch), for tests of your own that need one.
@@ -31,9 +39,12 @@ Example:
     >>> from lossreg.testing import check_loss
     >>> def bce(y_true, y_pred, pos_weight=1.0):  # float64 reference: log-loss on logits
     ...     return pos_weight * y_true * np.logaddexp(0, -y_pred) + (1 - y_true) * np.logaddexp(0, y_pred)
-    >>> report = check_loss("sigmoid_bce", reference=bce, params={"pos_weight": 2.0}, train=False)
-    >>> report.checks
+    >>> params = {"pos_weight": 2.0}
+    >>> report = check_loss("sigmoid_bce", reference=bce, params=params, train=False)
+    >>> report.checks[:6]
     ('inputs', 'value', 'gradient', 'extreme', 'serialization', 'docs')
+    >>> report.checks[6:9], "mean_with_sample_weight reduction" in report.checks  # then Keras' checklist
+    (('unweighted', 'scalar weight', 'sample weight'), True)
 """
 
 from lossreg._backend import value_and_grad

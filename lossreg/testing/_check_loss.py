@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from ._checklist import run_keras_checklist
 from ._checks import check_docs, check_extreme, check_gradient, check_inputs, check_serialization, check_value
 from ._report import CheckReport
 from ._subject import Reference, Subject
@@ -26,6 +27,7 @@ def check_loss(
     extreme: bool | Literal["logits", "probabilities"] | Mapping[str, Any] = True,
     dtypes: Sequence[str] = ("float32", "float16"),
     serialization: bool = True,
+    keras_checklist: bool = True,
     train: bool = True,
     train_steps: int = 15,
     learning_rate: float = 0.05,
@@ -50,6 +52,8 @@ def check_loss(
             ``y_pred`` to exactly 0 and 1; a mapping gives the extreme inputs yourself; ``False`` skips.
         dtypes: float dtypes the extreme check runs in.
         serialization: run the serialization round trip.
+        keras_checklist: run Keras' loss checklist on the ``RegisteredLoss`` (unweighted, scalar weight,
+            per-sample weight, timestep weight for per-element values, zero weight, each reduction).
         train: run the training check (it builds and trains a small Keras model with XLA).
         train_steps, learning_rate: Adam steps (full batch) and learning rate of the training check.
         activation: activation on the tiny model's ``y_pred`` head (e.g. ``"sigmoid"`` for a loss on
@@ -84,4 +88,6 @@ def check_loss(
         checks.append("training")
     check_docs(subject)
     checks.append("docs")
+    if keras_checklist:  # last: a loss failing one of Keras' reductions has passed every other check
+        checks.extend(run_keras_checklist(subject, measured))
     return CheckReport(name, tuple(checks), measured.value, measured.reference_value, max_error, before, after)
