@@ -51,9 +51,12 @@ def test_names_match_keras_losses_get():
         assert inspect.isfunction(keras.losses.get(name)), name
 
 
-def keras_type(parameter: inspect.Parameter) -> type | None:
-    """The type rule of ``lossreg.registry._keras_names``: bool, float for numbers (int for ``axis``), None."""
+def keras_type(parameter: inspect.Parameter) -> Any:
+    """The type rule of ``lossreg.registry._keras_names``: bool, float for numbers (int for ``axis``), None; and
+    ``int | None`` for ``ignore_class`` (lossreg's standard parameter: a class id, 255 and -1 included)."""
     default = parameter.default
+    if parameter.name == "ignore_class":
+        return int | None
     if isinstance(default, bool):
         return bool
     if isinstance(default, int | float):
@@ -73,7 +76,7 @@ def test_the_signature_data_matches_the_installed_keras(name):
     assert all(type(d) is type(e[1]) for (_, d, _), e in zip(params, expected, strict=True))  # 80 stays an int
     info = lossreg.describe(name)
     assert {k: (p.default, p.annotation) for k, p in info.params.items()} == {
-        p: (d, "any" if t is None else t.__name__) for p, d, t in params
+        p: (d, "any" if t is None else getattr(t, "__name__", str(t))) for p, d, t in params
     }
 
 

@@ -1,10 +1,10 @@
-"""Value ranges for Keras' own loss names and for weights: a value outside them is a ``LossSpecError`` at its spec path.
+"""Value ranges for Keras' own loss names and for weights: a value outside them is a ``LossSpecError`` at its path.
 
 Keras checks none of its losses' parameters: ``huber`` with ``delta=-1`` computed a negative loss,
 ``categorical_crossentropy`` with ``label_smoothing=5`` a loss of made-up targets, a focal ``gamma=1e9`` a loss of
-exactly 0.0 and a weight of 1e308 an ``inf`` loss. Each is refused where a spec is read (``resolve``, ``attach``,
-``LossLayer``, ``lossreg check`` without importing Keras), and each boundary value computes what Keras' own
-``Loss`` class computes.
+exactly 0.0 and a weight of 1e308 an ``inf`` loss. Each is refused where a spec is read (``resolve``, ``get``,
+``attach``, ``LossLayer``, ``lossreg check`` without importing Keras) at the parameter's own path, as a wrong type
+is; ``lossreg show`` prints the ranges; and each boundary value computes what Keras' own ``Loss`` class computes.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ FRACTION, FOCAL_GAMMA, POSITIVE, NON_NEGATIVE = (
     "must be > 0",
     "must be >= 0",
 )
-# (loss, parameter, value, the rule it breaks)
+# (loss, parameter, value, the rule it breaks): Keras' names, whose ranges are data (checked with the types)
 BAD_VALUES = [
     ("huber", "delta", -1, POSITIVE),
     ("huber", "delta", 0.0, POSITIVE),
@@ -61,31 +61,82 @@ BAD_VALUES = [
     ("circle", "margin", -0.1, FRACTION),
     ("tversky", "alpha", -3, NON_NEGATIVE),
     ("tversky", "beta", -0.5, NON_NEGATIVE),
-    ("sigmoid_focal", "gamma", 1e9, FOCAL_GAMMA),
-    ("sigmoid_focal", "gamma", 101, FOCAL_GAMMA),
 ]
-# (loss, params, the problem after "Invalid parameters for loss '<loss>': ")
-BAD = [(name, {key: value}, f"`{key}` {rule}, received {key}={value!r}.") for name, key, value, rule in BAD_VALUES]
+# (loss, params, the message): "Invalid value for parameter 'k' of loss 'x'. Expected a number <rule>, received v."
+BAD = [
+    (name, {key: value}, f"Invalid value for parameter {key!r} of loss {name!r}. Expected a number {rule[8:]}, "
+     f"received {value!r}.")
+    for name, key, value, rule in BAD_VALUES
+]  # fmt: skip
+# lossreg's own sigmoid_focal checks gamma in its validate function: the error names the term, quoting the check
+OWN = [
+    ("sigmoid_focal", {"gamma": gamma}, f"Invalid parameters for loss 'sigmoid_focal': `gamma` {FOCAL_GAMMA}, "
+     f"received gamma={gamma!r}.")
+    for gamma in (1e9, 101)
+]  # fmt: skip
 
 
-def message(name: str, problem: str) -> str:
-    return f"Invalid parameters for loss {name!r}: {problem}"
-
-
-@pytest.mark.parametrize("name, params, problem", BAD, ids=[f"{n}-{next(iter(p))}" for n, p, _ in BAD])
-def test_a_value_out_of_range_is_refused_naming_the_term(name, params, problem):
-    says = message(name, problem)
-    refused(lambda: lossreg.resolve({"loss": name, "params": params}), "spec", says)
-    refused(
-        lambda: lossreg.resolve({"o": {"loss": ["mse", {"loss": name, "params": params}]}}),
-        "spec['o']['loss'][1]",
-        says,
-    )
-    refused(lambda: lossreg.get(name, **params), f"lossreg.get({name!r})", says)
-    refused(lambda: lossreg.LossLayer(name, params=params, name="t"), "LossLayer(name='t')", says)
+def ways(name: str, params: dict) -> list[tuple[Any, str]]:
+    """Each way a spec is read, and the path of the term's parameters there (``<path>['params']``-style)."""
     x = keras.Input((3,))
     model = keras.Model(x, {"a": keras.layers.Dense(3, name="a")(x), "b": keras.layers.Dense(3, name="b")(x)})
-    refused(lambda: lossreg.attach(model, {"a": {"loss": name, "params": params}, "b": "mse"}), "spec['a']", says)
+    return [
+        (lambda: lossreg.resolve({"loss": name, "params": params}), "spec"),
+        (lambda: lossreg.resolve({"o": {"loss": ["mse", {"loss": name, "params": params}]}}), "spec['o']['loss'][1]"),
+        (lambda: lossreg.get(name, **params), f"lossreg.get({name!r})"),
+        (lambda: lossreg.LossLayer(name, params=params, name="t"), "LossLayer(name='t')"),
+        (lambda: lossreg.attach(model, {"a": {"loss": name, "params": params}, "b": "mse"}), "spec['a']"),
+    ]
+
+
+def param_path(term: str, key: str) -> str:
+    return f"{term[:-1]}, {key}=...)" if term.endswith(")") else f"{term}['params'][{key!r}]"
+
+
+@pytest.mark.parametrize("name, params, says", BAD, ids=[f"{n}-{next(iter(p))}" for n, p, _ in BAD])
+def test_a_value_out_of_range_is_refused_at_the_parameters_own_path(name, params, says):
+    """As a value of the wrong type is (``LossDef.param_problems``): ``spec[...]['params']['delta']``,
+    ``lossreg.get('huber', delta=...)``."""
+    (key,) = params
+    for call, term in ways(name, params):
+        refused(call, param_path(term, key), says)
+
+
+def test_a_wrong_type_and_a_value_out_of_range_name_the_same_path():
+    wrong_type = refused(
+        lambda: lossreg.get("huber", delta="1"),
+        "lossreg.get('huber', delta=...)",
+        "Invalid value for parameter 'delta' of loss 'huber'. Expected float, received str '1'.",
+    )
+    out_of_range = refused(
+        lambda: lossreg.get("huber", delta=-1.0),
+        "lossreg.get('huber', delta=...)",
+        "Invalid value for parameter 'delta' of loss 'huber'. Expected a number > 0, received -1.0.",
+    )
+    assert wrong_type.path == out_of_range.path
+
+
+@pytest.mark.parametrize("name, params, says", OWN, ids=[f"{n}-{p['gamma']}" for n, p, _ in OWN])
+def test_lossreg_own_focal_gamma_bound_is_refused_naming_the_term(name, params, says):
+    for call, term in ways(name, params):
+        refused(call, term, says)
+
+
+def test_describe_carries_the_ranges_and_prints_one_line_per_ranged_parameter():
+    info = lossreg.describe("binary_focal_crossentropy")
+    assert {k: r.bound() for k, r in info.ranges.items()} == {
+        "alpha": "in [0, 1]",
+        "gamma": "in [0, 100]",
+        "label_smoothing": "in [0, 1]",
+    }
+    lines = str(info).splitlines()
+    at = lines.index("    gamma: float (default 2.0)")
+    assert lines[at + 1] == "      values: in [0, 100]"
+    assert "    apply_class_balancing: bool (default False)" in lines
+    assert sum(line.startswith("      values: ") for line in lines) == 3
+    huber = str(lossreg.describe("huber")).splitlines()
+    assert huber[-2:] == ["    delta: float (default 1.0)", "      values: > 0"]
+    assert not lossreg.describe("mse").ranges and "values:" not in str(lossreg.describe("mse"))
 
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
@@ -115,7 +166,9 @@ def test_lossreg_check_lists_every_value_out_of_range_with_its_path_and_imports_
     lines = result.stderr.splitlines()
     assert lines[0] == f"lossreg check: {len(BAD) + 2} problems in bad.json:"
     too_large = "Invalid weight. Expected at most 3.4028235e+38 (the largest float32: losses are computed in float32)"
-    expected = [f"  - bad.json: spec['out_{i}']: {message(n, p)}" for i, (n, _, p) in enumerate(BAD)] + [
+    expected = [
+        f"  - bad.json: spec['out_{i}']['params'][{next(iter(p))!r}]: {says}" for i, (_, p, says) in enumerate(BAD)
+    ] + [
         f"  - bad.json: spec['weighted']['weight']: {too_large}, received 1e+308.",
         f"  - bad.json: spec['scheduled']['weight']['end']: {too_large}, received 1e+39.",
     ]

@@ -98,20 +98,24 @@ class Range:
     high: float | None = None
     open_low: bool = False
 
-    def text(self) -> str:
+    def bound(self) -> str:
+        """The range as ``lossreg show`` and errors print it: ``> 0``, ``>= 0``, ``in [0, 1]``, ``in (0, 1]``."""
         if self.high is None:
-            return f"must be {'>' if self.open_low else '>='} {self.low:g}"
-        return f"must be in {'(' if self.open_low else '['}{self.low:g}, {self.high:g}]"
+            return f"{'>' if self.open_low else '>='} {self.low:g}"
+        if self.low is None:
+            return f"<= {self.high:g}"
+        return f"in {'(' if self.open_low else '['}{self.low:g}, {self.high:g}]"
+
+    def holds(self, value: Any) -> bool:
+        """Whether ``value`` lies in the range; values the type hint speaks for (``None``, bools, non-numbers) hold."""
+        if value is None or isinstance(value, bool) or not isinstance(value, numbers.Real):
+            return True
+        above = self.low is None or (value > self.low if self.open_low else value >= self.low)
+        return above and (self.high is None or value <= self.high)
 
     def problem(self, name: str, value: Any) -> str | None:
         """Why ``name=value`` is out of range (the message of ``lossreg.losses._checks``), or ``None``."""
-        if value is None or isinstance(value, bool) or not isinstance(value, numbers.Real):
-            return None  # the type hint speaks for these
-        above = self.low is None or (value > self.low if self.open_low else value >= self.low)
-        below = self.high is None or value <= self.high
-        if above and below:
-            return None
-        return f"`{name}` {self.text()}, received {name}={value!r}."
+        return None if self.holds(value) else f"`{name}` must be {self.bound()}, received {name}={value!r}."
 
 
 def annotation_text(annotation: Any) -> str:
