@@ -119,8 +119,10 @@ def test_function_signature_matches_the_registered_loss(name):
     fn = getattr(lossreg.losses, name)
     info = lossreg.describe(name)
     kw = [p for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY]
-    assert {p.name: p.default for p in kw if p.default is not p.empty} == {k: p.default for k, p in info.params.items()}
+    params = {p.name: p.default for p in kw if p.default is not p.empty and p.name not in lossreg.DENSE_INPUTS}
+    assert params == {k: p.default for k, p in info.params.items()}
     assert tuple(p.name for p in kw if p.default is p.empty) == info.extras
+    assert tuple(p.name for p in kw if p.name in lossreg.DENSE_INPUTS) == info.dense_inputs
     assert inspect.getdoc(fn).splitlines()[0] == info.summary
 
 

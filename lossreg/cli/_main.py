@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -105,6 +106,11 @@ def _cmd_show(args: argparse.Namespace) -> int:
     else:
         print(f"source:     {info.source}")
     print(f"extras:     {', '.join(info.extras) if info.extras else 'none'}")
+    if info.dense_inputs:
+        print(f"optional tensors: {', '.join(info.dense_inputs)}")
+    if info.normalizer:
+        print("normalizer:")
+        print(textwrap.indent(textwrap.fill(info.normalizer, 100), "  "))
     if info.expects is not None:
         print("inputs:")
         for line in info.expects.lines():

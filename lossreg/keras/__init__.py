@@ -9,6 +9,7 @@ from __future__ import annotations
 import keras  # noqa: F401  (first: every adapter below subclasses or registers with Keras)
 
 from lossreg.keras._attach import AttachedModel, attach
+from lossreg.keras._first_batch import check_first_batch
 from lossreg.keras._inference import inference_model
 from lossreg.keras._layer import LossLayer
 from lossreg.keras._loss import RegisteredLoss, get, resolve
@@ -21,6 +22,7 @@ __all__ = [
     "RegisteredLoss",
     "TermMetric",
     "attach",
+    "check_first_batch",
     "get",
     "inference_model",
     "resolve",

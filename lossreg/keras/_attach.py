@@ -17,6 +17,7 @@ import keras
 from lossreg._errors import LossInputError, LossSpecError, did_you_mean, format_path
 from lossreg._frozen import FIXED, freeze, thaw
 from lossreg.keras._engine import BoundTerm, bind, float_dtype, loss_value, per_replica, term_labels
+from lossreg.keras._first_batch import check_terms, first_batch, to_host
 from lossreg.keras._graph import output_tensors, tensor_by_name
 from lossreg.keras._logging import logged_sum, term_trackers
 from lossreg.keras._weights import EpochCounter, TermWeights, weigh
@@ -190,10 +191,21 @@ class AttachedModel(keras.Model):
     def spec(self, value: Any) -> None:
         raise TypeError(FIXED)
 
-    def fit(self, *args: Any, callbacks: Any = None, **kwargs: Any) -> Any:
-        """``keras.Model.fit``; with epoch-counted weights (epoch schedules, ``dwa``) it also counts the epochs."""
+    def fit(self, *args: Any, callbacks: Any = None, check_first_batch: bool = True, **kwargs: Any) -> Any:
+        """``keras.Model.fit``; with epoch-counted weights (epoch schedules, ``dwa``) it also counts the epochs.
+
+        ``check_first_batch`` (default ``True``): before training, the first batch is read once and the model run
+        on it eagerly, and every term's targets and predictions are checked with their values (``check_batch``);
+        the compiled steps check only shapes. Off for data that cannot be read twice (a Python generator).
+        """
         if len(args) > 5:  # fit(x, y, batch_size, epochs, verbose, callbacks, ...) positionally
             args, callbacks = args[:5] + args[6:], args[5]
+        if check_first_batch:
+            given = dict(zip(("x", "y", "batch_size"), args[:3], strict=False))
+            given.update({k: kwargs[k] for k in ("x", "y", "batch_size", "sample_weight") if k in kwargs})
+            batch = first_batch(given.get("x"), given.get("y"), given.get("sample_weight"), given.get("batch_size"))
+            if batch is not None:
+                self.check_batch(*batch)
         if self.term_weights is not None and self.term_weights.needs_epochs:
             # first: a checkpoint saved at an epoch's end then holds the weights the next epoch will use
             counter = EpochCounter([self.term_weights])
@@ -254,6 +266,30 @@ class AttachedModel(keras.Model):
             "by those names."
         )
 
+    def _term_inputs(self, item: _Wired, y: Any, y_pred: Mapping[str, Any], sample_weight: Any) -> tuple[Any, ...]:
+        """One term's target, tensors (``y_pred`` and extras, by name) and sample weight in a batch."""
+        y_true = self._target(y, item.target) if item.target is not None else {}
+        weights = sample_weight
+        if isinstance(weights, Mapping):
+            weights = weights.get(item.target) if item.target is not None else None
+        elif item.target is None:
+            weights = None
+        tensors = {e: y_pred[t] for e, t in item.inputs.items()}
+        if item.on:
+            tensors["y_pred"] = y_pred[item.on]
+        return y_true, tensors, weights
+
+    def check_batch(self, x: Any, y: Any = None, sample_weight: Any = None) -> None:
+        """Check one batch's values against every term's declaration, eagerly (what ``fit`` runs on its first batch).
+
+        Raises:
+            LossInputError: naming the term's spec path, what it expects and what the batch holds (targets out of
+                range, NaN targets, logits given as probabilities or probabilities as logits, class ids out of range).
+        """
+        outputs = to_host(self.taps(x, training=False))
+        y, sample_weight = to_host(y), to_host(sample_weight)
+        check_terms([(item.bound, *self._term_inputs(item, y, outputs, sample_weight)[:2]) for item in self._wired])
+
     def compute_loss(
         self, x: Any = None, y: Any = None, y_pred: Any = None, sample_weight: Any = None, training: bool = True
     ) -> Any:
@@ -263,15 +299,7 @@ class AttachedModel(keras.Model):
         figures = []
         for i, item in enumerate(self._wired):
             term = item.bound
-            y_true = self._target(y, item.target) if item.target is not None else {}
-            weights = sample_weight
-            if isinstance(weights, Mapping):
-                weights = weights.get(item.target) if item.target is not None else None
-            elif item.target is None:
-                weights = None
-            tensors = {e: y_pred[t] for e, t in item.inputs.items()}
-            if item.on:
-                tensors["y_pred"] = y_pred[item.on]
+            y_true, tensors, weights = self._term_inputs(item, y, y_pred, sample_weight)
             mean = loss_value([term], y_true, tensors, weights, dtype=float_dtype(), name=term.loss, weighted=False)
             figures.append((mean, *weigh(self.term_weights, i, term.weight, mean), term.varies is not None))
         total = per_replica(logged_sum(self.term_trackers, figures, batch))  # trackers show the per-batch figure

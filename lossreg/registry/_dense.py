@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from lossreg._errors import LossInputError
 from lossreg.registry._ops import ops
+from lossreg.registry._params import check_standard_param
 
 __all__ = ["class_weight_vector", "keep_mask", "masked_values", "zero_ignored"]
 
@@ -63,6 +64,7 @@ def keep_mask(
         ``(batch, ...)``: shaped like ``y_true`` for class ids and unit targets, without the class axis for one-hot.
 
     Raises:
+        ValueError: ``ignore_class`` is not an integer (or ``None``).
         LossInputError: a one-hot ``ignore_class`` outside the channels.
 
     Example:
@@ -73,6 +75,7 @@ def keep_mask(
         >>> ops.convert_to_numpy(keep_mask(np.eye(3)[[[0, 1, 2]]], "one_hot", ignore_class=0)).tolist()
         [[False, True, True]]
     """
+    check_standard_param(loss, "ignore_class", ignore_class)
     keep = None
     if ignore_class is not None:
         y_true = ops.convert_to_tensor(y_true)
@@ -124,8 +127,11 @@ def class_weight_vector(class_weights: Sequence[float] | None, channels: int | N
     """``class_weights`` as a tensor of ``dtype``, after checking there is one per channel (``None`` if not given).
 
     Raises:
+        ValueError: ``class_weights`` break the rule every loss's spec is checked against (non-empty, finite, >= 0,
+            a positive sum), with the same message.
         LossInputError: the count differs from the predictions' channels.
     """
+    check_standard_param(loss, "class_weights", class_weights)
     if class_weights is None:
         return None
     if channels is not None and channels != len(class_weights):

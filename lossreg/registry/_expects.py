@@ -271,8 +271,8 @@ def _check_finite_targets(loss: str, values: Any) -> None:
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         raise LossInputError(
             f"{loss} expects finite targets (y_true); received {int(bad.sum())} NaN or infinite value(s), the first "
-            f"{values[where]!r} at index {where}. Mark elements to leave out with ignore_class (e.g. 255 or -1) or "
-            "a mask instead of NaN."
+            f"{float(values[where])} at index {where}. Mark elements to leave out with ignore_class (e.g. 255 or -1) "
+            "or a mask instead of NaN."
         )
 
 

@@ -38,6 +38,7 @@ from lossreg.registry._params import (
     is_extra_name,
     is_pure_loss,
     param_path,
+    standard_param_message,
     standard_param_problem,
 )
 
@@ -286,7 +287,7 @@ class LossDef:
                 continue
             standard = standard_param_problem(key, value)
             if standard is not None:
-                problems.append(LossSpecError(f"Invalid {key!r} for loss {self.name!r}: {standard}", path=where))
+                problems.append(LossSpecError(standard_param_message(self.name, key, standard), path=where))
             elif key in self.ranges and not self.ranges[key].holds(value):
                 problems.append(
                     LossSpecError(

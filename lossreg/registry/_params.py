@@ -32,6 +32,7 @@ __all__ = [
     "Param",
     "Range",
     "annotation_text",
+    "check_standard_param",
     "check_type",
     "extras_rule",
     "is_call",
@@ -39,6 +40,7 @@ __all__ = [
     "is_pure_loss",
     "param_path",
     "read_pure",
+    "standard_param_message",
     "standard_param_problem",
     "valid_extras",
 ]
@@ -248,8 +250,8 @@ def _class_weights_problem(value: Any) -> str | None:
         f = _as_float(w)
         if not (0.0 <= f <= _FLOAT32_MAX):  # NaN fails too
             return (
-                f"expected weights >= 0 and at most the largest float32 ({_FLOAT32_MAX:.4g}); element {i} is {w!r}. "
-                "Give 0 to leave a class out, never a negative or non-finite weight."
+                f"expected weights >= 0 and at most the largest float32 ({_FLOAT32_MAX:.4g}); element {i} is "
+                f"{short_repr(w)}. Give 0 to leave a class out, never a negative or non-finite weight."
             )
     if not sum(_as_float(w) for w in value) > 0:
         return f"expected at least one positive weight (all are 0: every class would be left out); {received}."
@@ -260,7 +262,8 @@ def _ignore_class_problem(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        return f"expected an integer class id (e.g. 255, or -1) or None; received {type(value).__name__} {value!r}."
+        kind = type(value).__name__
+        return f"expected an integer class id (e.g. 255, or -1) or None; received {kind} {short_repr(value)}."
     if not -(2**31) <= value < 2**31:
         return f"expected an integer that fits int32 (e.g. 255, or -1); received {short_repr(value)}."
     return None
@@ -275,3 +278,15 @@ def standard_param_problem(name: str, value: Any) -> str | None:
     """What is wrong with ``value`` for a standard parameter (``ignore_class``, ``class_weights``), else ``None``."""
     rule = _STANDARD.get(name)
     return None if rule is None else rule(value)
+
+
+def check_standard_param(loss: str, name: str, value: Any) -> None:
+    """Raise ``ValueError`` (the message a spec's ``LossSpecError`` gives) for a bad standard parameter: the rule for
+    a loss called directly on tensors."""
+    problem = standard_param_problem(name, value)
+    if problem is not None:
+        raise ValueError(standard_param_message(loss, name, problem))
+
+
+def standard_param_message(loss: str, name: str, problem: str) -> str:
+    return f"Invalid {name!r} for loss {loss!r}: {problem}"
