@@ -17,6 +17,7 @@ from on_backend import BACKEND
 
 import lossreg
 from lossreg import LossInputError, LossSpecError
+from lossreg.registry import REGISTRY
 
 RNG = np.random.default_rng(12)
 F32 = "float32"
@@ -39,6 +40,16 @@ def segmentation(batch=2, size=4, classes=3):
     return ids, x
 
 
+@pytest.fixture(scope="module", autouse=True)
+def test_losses():
+    """This module's losses, registered for its tests and forgotten afterwards (``lossreg list`` stays as shipped)."""
+    lossreg.register("test_dense_weighted_mae")(weighted_mean_error)
+    lossreg.register("test_dense_logit_mean")(logit_mean)
+    yield
+    REGISTRY.remove("test_dense_weighted_mae")
+    REGISTRY.remove("test_dense_logit_mean")
+
+
 # -- a loss that applies a per-pixel weight map inside its own sums (what overlap losses do) ----------------------
 
 
@@ -55,8 +66,6 @@ def weighted_mean_error(y_true, y_pred, *, sample_weight=None):
     axes = tuple(range(1, len(error.shape)))
     return ops.sum(w * error, axis=axes) / ops.sum(w, axis=axes)
 
-
-lossreg.register("test_dense_weighted_mae")(weighted_mean_error)
 
 
 def test_the_reserved_dense_inputs_are_neither_parameters_nor_extras():
@@ -106,8 +115,6 @@ def logit_mean(y_true, y_pred, *, sample_weight=None):
     w = ops.ones_like(m) if sample_weight is None else ops.cast(sample_weight, m.dtype)
     return ops.sum(w * m, axis=(1, 2)) / ops.sum(w, axis=(1, 2))
 
-
-lossreg.register("test_dense_logit_mean")(logit_mean)
 
 
 def test_a_pixel_weight_map_weighs_every_term_of_an_entry_once():

@@ -93,6 +93,10 @@ def check_terms(
         check_probabilities_as_logits(term, predictions)
 
 
+def _named(name: str) -> Callable[[BoundTerm], str]:
+    return lambda term: name
+
+
 def _by_output(model: Any, tree: Any, what: str) -> dict[str, Any]:
     """``tree`` (a dict by output name, a list in output order, or one tensor) as a dict by output name."""
     names = list(model.output_names)
@@ -163,5 +167,5 @@ def check_first_batch(
         pairs = [(losses, y, _by_output(model, predictions, "y_pred")[model.output_names[0]])]
     for loss, y_true, y_pred in pairs:
         if isinstance(loss, RegisteredLoss):
-            check_terms([(term, y_true, y_pred) for term in loss._bound], name=lambda t, loss=loss: loss.name)
+            check_terms([(term, y_true, y_pred) for term in loss._bound], name=_named(loss.name))
     return True

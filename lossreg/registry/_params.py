@@ -264,7 +264,7 @@ def _ignore_class_problem(value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         kind = type(value).__name__
         return f"expected an integer class id (e.g. 255, or -1) or None; received {kind} {short_repr(value)}."
-    if not -(2**31) <= value < 2**31:
+    if not -(2**31) <= int(value) < 2**31:
         return f"expected an integer that fits int32 (e.g. 255, or -1); received {short_repr(value)}."
     return None
 
