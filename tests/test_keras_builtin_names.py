@@ -23,7 +23,6 @@ from keras.src.losses import ALL_OBJECTS_DICT  # what keras.losses.get(str) look
 
 import lossreg
 from lossreg.registry import KERAS_LOSS_NAMES, KERAS_LOSSES
-from lossreg.registry._keras_names import KERAS_RANGES
 
 
 def keras_function_names() -> list[str]:
@@ -80,12 +79,21 @@ def test_the_signature_data_matches_the_installed_keras(name):
     }
 
 
-@pytest.mark.parametrize("function", sorted(KERAS_RANGES))
-def test_each_value_range_names_a_float_parameter_of_the_installed_keras_function(function):
-    """``KERAS_RANGES`` cannot drift either: each range is on a float parameter of that keras.losses function."""
-    parameters = inspect.signature(getattr(keras.losses, function)).parameters
-    for key in KERAS_RANGES[function]:
-        assert key in parameters and keras_type(parameters[key]) is float, (function, key)
+RANGED = {"bce", "binary_crossentropy", "binary_focal_crossentropy", "categorical_crossentropy",
+          "categorical_focal_crossentropy", "circle", "huber", "tversky"}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(KERAS_LOSSES))
+def test_each_value_range_is_on_a_float_parameter_of_the_installed_keras_function(name):
+    """The ranges (``KERAS_RANGES``) cannot drift either: each is on a float parameter of that keras.losses
+    function, and a name shares its function's ranges with its aliases (``bce`` and ``binary_crossentropy``)."""
+    ranges = lossreg.describe(name).ranges
+    assert bool(ranges) == (name in RANGED)
+    parameters = inspect.signature(keras.losses.get(name)).parameters
+    for key in ranges:
+        assert key in parameters and keras_type(parameters[key]) is float, (name, key)
+    same_function = [other for other, (function, _) in KERAS_LOSSES.items() if function == KERAS_LOSSES[name][0]]
+    assert all(lossreg.describe(other).ranges == ranges for other in same_function)
 
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")

@@ -112,8 +112,9 @@ class Range:
         """Whether ``value`` lies in the range; values the type hint speaks for (``None``, bools, non-numbers) hold."""
         if value is None or isinstance(value, bool) or not isinstance(value, numbers.Real):
             return True
-        above = self.low is None or (value > self.low if self.open_low else value >= self.low)
-        return above and (self.high is None or value <= self.high)
+        number = typing.cast(float, value)  # compared as given: an int exactly (10**400 > 1.0), never float()-ed
+        above = self.low is None or (number > self.low if self.open_low else number >= self.low)
+        return above and (self.high is None or number <= self.high)
 
     def problem(self, name: str, value: Any) -> str | None:
         """Why ``name=value`` is out of range (the message of ``lossreg.losses._checks``), or ``None``."""
