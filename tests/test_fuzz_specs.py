@@ -576,6 +576,32 @@ def test_weights_that_are_not_finite_non_negative_numbers_are_refused(bad, good,
     refused(spec, path=path, says="Invalid weight")
 
 
+# -- value ranges: Keras' names declare theirs as data (lossreg.describe(name).ranges) -------------------------------
+RANGED = [(name, key) for name in COMPILABLE for key in sorted(lossreg.describe(name).ranges)]
+assert len(RANGED) == 14 and ("huber", "delta") in RANGED  # every range of KERAS_RANGES, on every alias
+
+
+@settings(FUZZ, max_examples=60)
+@given(
+    st.sampled_from(RANGED),
+    st.one_of(
+        st.floats(-1e6, 1e6),
+        st.integers(-1000, 1000),
+        st.sampled_from([0.0, -0.0, 1.0, 100.0, 1e-300, -1e-300, np.nextafter(1.0, 2.0), np.nextafter(100.0, 200.0)]),
+    ),
+)
+def test_a_ranged_value_is_accepted_iff_in_its_range_else_refused_at_its_own_path(ranged, value):
+    name, key = ranged
+    bound = lossreg.describe(name).ranges[key]
+    result, error = resolve_checked({"out": {"loss": name, "params": {key: value}}})
+    if bound.holds(value):
+        assert error is None, str(error)
+        assert terms_of(result["out"]) == [(name, {key: value}, 1.0)]
+    else:
+        assert error is not None and error.path == f"spec['out']['params'][{key!r}]", error
+        assert f"Expected a number {bound.bound()}, received " in str(error)
+
+
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
