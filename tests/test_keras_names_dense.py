@@ -147,6 +147,31 @@ def test_compile_evaluate_and_fit_equal_keras_own_loss(ignore):
     assert not np.allclose(ours[3], _model().get_weights()[0])  # it trained
 
 
+def test_the_first_batch_check_accepts_the_ignored_value_and_attach_trains_as_keras_own_loss():
+    """``fit`` on an attached model checks the first batch by default: 255 passes it when it is the ignore_class
+    (and fails it when it is not), and the training equals Keras' own loss compiled on the same model."""
+    y = labels(255)
+    model = _model()
+    model.compile(optimizer="sgd", loss=lossreg.resolve({"loss": SCE, "params": {"from_logits": True}}))
+    with pytest.raises(LossInputError, match=r"expects class ids in \[0, 3\)"):
+        lossreg.check_first_batch(model, X, y)
+    spec = {"loss": SCE, "params": {"from_logits": True, "ignore_class": 255}}
+    model.compile(optimizer="sgd", loss=lossreg.resolve(spec))
+    assert lossreg.check_first_batch(model, X, y) is True
+
+    inner = _model()
+    train = lossreg.attach(inner, {inner.output_names[0]: spec})
+    train.compile(optimizer=keras.optimizers.SGD(0.1))
+    history = train.fit(X, y, batch_size=2, epochs=2, shuffle=False, verbose=0).history["loss"]
+    own = _model()
+    own.compile(
+        optimizer=keras.optimizers.SGD(0.1), loss=keras.losses.SparseCategoricalCrossentropy(True, ignore_class=255)
+    )
+    expected = own.fit(X, y, batch_size=2, epochs=2, shuffle=False, verbose=0).history["loss"]
+    assert history == pytest.approx(expected, rel=1e-6, abs=0)
+    np.testing.assert_allclose(inner.get_weights()[0], own.get_weights()[0], rtol=1e-6, atol=1e-7)
+
+
 # -- per-pixel weight maps on Keras' per-element losses ------------------------------------------------------------
 BINARY = (rng.uniform(size=(N, H, W, 1)) < 0.4).astype("float32")
 UNIT = rng.uniform(0.05, 0.95, (N, H, W, 1)).astype("float32")
