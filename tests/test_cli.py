@@ -61,7 +61,7 @@ def test_list_json_covers_every_registered_name_and_the_script_matches_python_m(
     assert listed == set(lossreg.names())
     by_name = {row["name"]: row for row in rows}
     assert by_name["vae_kl"]["extras"] == ["z_mean", "z_log_var"]
-    assert by_name["jaccard"]["version"] == "0.1.0" and by_name["jaccard"]["source"] == "lossreg-segmentation"
+    assert by_name["jaccard"]["version"] == "0.2.0" and by_name["jaccard"]["source"] == "lossreg-segmentation"
     script = Path(sys.executable).parent / "lossreg"
     if script.exists():  # the console script installed with the package
         scripted = subprocess.run([str(script), "list", "--json"], capture_output=True, text=True, env=ENV)
@@ -89,7 +89,7 @@ def test_show_a_plugin_loss_names_its_distribution_and_entry_point():
     result = lossreg_cli("show", "soft_dice")
     assert result.returncode == 0, result.stderr
     assert (
-        "source:     lossreg-segmentation 0.1.0 (entry point 'soft_dice = lossreg_segmentation.losses:"
+        "source:     lossreg-segmentation 0.2.0 (entry point 'soft_dice = lossreg_segmentation.losses:"
         "soft_dice_factory')" in result.stdout
     )
     assert "also named: lossreg-segmentation:soft_dice" in result.stdout
@@ -386,7 +386,7 @@ def test_plugins_lists_each_installed_plugin_with_version_and_status():
     assert rows["focal_tversky"] == [
         "focal_tversky",
         "lossreg-segmentation",
-        "0.1.0",
+        "0.2.0",
         "lossreg_segmentation.losses:focal_tversky_factory",
         "ok",
     ]

@@ -9,9 +9,10 @@ import importlib.metadata
 
 import keras
 import lossreg_segmentation.losses
+import lossreg_segmentation.reference
 import numpy as np
 import pytest
-from lossreg_segmentation.reference import REFERENCES
+from lossreg_segmentation.reference import REFERENCES, SPARSE_REFERENCES
 
 import lossreg
 from lossreg import LossInputError, LossSpecError
@@ -28,6 +29,7 @@ RAW_TF = pytest.mark.skipif(
 
 RNG = np.random.default_rng(7)
 NAMES = ("soft_dice", "jaccard", "soft_tversky", "focal_tversky", "dice_bce")
+SPARSE = tuple(f"sparse_{name}" for name in NAMES)
 
 
 MULTILABEL = {"y_true": (RNG.random((3, 4, 4, 2)) < 0.4) * 1.0, "y_pred": RNG.normal(size=(3, 4, 4, 2)) * 2}
@@ -64,6 +66,40 @@ def test_conforms(name, variant):
     params = {**params, **(EXTRA_PARAMS[name] if variant != "logits-sigmoid-per-class" else {})}
     report = check_loss(name, reference=REFERENCES[name], inputs=inputs, params=params, **kwargs)
     assert report.value == pytest.approx(report.reference_value, rel=1e-5)
+
+
+# dense targets: ignored elements (each image keeps some, so Keras' mean equals the checklist's), and class ids
+IGNORED_255 = {
+    "y_true": np.where(RNG.random((3, 4, 4, 2)) < 0.25, 255.0, MULTILABEL["y_true"]),
+    "y_pred": MULTILABEL["y_pred"],
+}
+IGNORED_CHANNEL = {"y_true": ONE_HOT["y_true"], "y_pred": ONE_HOT["y_pred"]}
+IDS = {"y_true": np.where(RNG.random((2, 5, 5)) < 0.2, 255, RNG.integers(0, 3, (2, 5, 5))), "y_pred": ONE_HOT["y_pred"]}
+DENSE_VARIANTS = {
+    "sigmoid-ignore-255-class-weights": ({"ignore_class": 255, "class_weights": [1.0, 3.0]}, IGNORED_255),
+    "softmax-ignore-channel-pooled": (
+        {"activation": "softmax", "ignore_class": 1, "per_class": False},
+        IGNORED_CHANNEL,
+    ),
+}
+
+
+@pytest.mark.parametrize("variant", list(DENSE_VARIANTS))
+@pytest.mark.parametrize("name", NAMES)
+def test_conforms_with_ignored_elements(name, variant):
+    params, inputs = DENSE_VARIANTS[variant]
+    params = {**params, **EXTRA_PARAMS[name]}
+    report = check_loss(name, reference=REFERENCES[name], inputs=inputs, params=params, train=False)
+    assert report.value == pytest.approx(report.reference_value, rel=1e-5)
+
+
+@pytest.mark.parametrize("name", SPARSE)
+def test_sparse_forms_conform_on_class_ids(name):
+    params = {"ignore_class": 255, "class_weights": [1.0, 0.5, 2.0], **EXTRA_PARAMS[name.removeprefix("sparse_")]}
+    train = name in ("sparse_soft_dice", "sparse_dice_bce")  # Keras' fit on integer class ids, with 255s
+    report = check_loss(name, reference=SPARSE_REFERENCES[name], inputs=IDS, params=params, train=train)
+    assert report.value == pytest.approx(report.reference_value, rel=1e-5)
+    assert "inputs" in report.checks  # the declaration (class ids, 255 ignored) accepts them
 
 
 # -- cross-checks against the formulas (NumPy; raw TensorFlow on TensorFlow) and between the losses ------------
@@ -185,13 +221,32 @@ def test_empty_masks_are_finite_and_zero_when_the_prediction_is_empty_too():
         ({"smooth": 0.0}, "`smooth` must be > 0"),
         ({"activation": "relu"}, "Expected Literal"),
         ({"per_class": False, "class_weights": [1.0]}, "set per_class=True"),
-        ({"class_weights": [-1.0, 2.0]}, "non-negative numbers"),
+        # class_weights and ignore_class themselves: lossreg's one rule for every loss
+        ({"class_weights": [-1.0, 2.0]}, "Invalid 'class_weights' for loss 'soft_dice': expected weights >= 0"),
+        ({"class_weights": [0.0, 0.0]}, "at least one positive weight"),
         ({"class_weights": "abc"}, r"Expected list\[float\] \| None, received str"),
+        ({"ignore_class": 2.5}, r"Expected int \| None, received float"),
+        # the activation's reading of ignore_class: a target value for masks, a channel for one-hot targets
+        ({"ignore_class": 1}, r"ignore_class=1, which is a label \(0 or 1\) of the masks"),
+        ({"ignore_class": 255, "activation": "softmax"}, None),  # a channel: checked against C when called
+        ({"ignore_class": -1, "activation": "softmax"}, "use the sparse_ form"),
     ],
 )
 def test_bad_parameters_raise_spec_errors(params, match):
+    if match is None:
+        lossreg.get("soft_dice", **params)
+        return
     with pytest.raises(LossSpecError, match=match):
         lossreg.get("soft_dice", **params)
+
+
+def test_sparse_forms_take_any_integer_ignore_class_and_refuse_class_weights_without_per_class():
+    for ignore_class in (255, -1, 0):
+        lossreg.get("sparse_soft_dice", ignore_class=ignore_class)
+    with pytest.raises(LossSpecError, match="set per_class=True"):
+        lossreg.get("sparse_jaccard", per_class=False, class_weights=[1.0, 2.0])
+    with pytest.raises(LossSpecError, match="Loss 'sparse_soft_dice' has no parameter 'activation'"):
+        lossreg.get("sparse_soft_dice", activation="softmax")
 
 
 def test_bad_tversky_and_focal_parameters():
@@ -204,7 +259,7 @@ def test_bad_tversky_and_focal_parameters():
 
 
 def test_class_weights_must_match_the_channels_and_inputs_need_a_channel_axis():
-    with pytest.raises(LossInputError, match="2 class_weights but the prediction has 3 channels"):
+    with pytest.raises(LossInputError, match="2 class_weights but the predictions have 3 channels"):
         lossreg.get("jaccard", class_weights=[1.0, 2.0]).call(ONE_HOT["y_true"], ONE_HOT["y_pred"])
     with pytest.raises(LossInputError, match=r"shaped \(batch, \.\.\., channels\)"):
         lossreg.get("soft_dice").call(np.ones(3), np.ones(3))
@@ -214,8 +269,9 @@ def test_class_weights_must_match_the_channels_and_inputs_need_a_channel_axis():
 
 
 def test_docstring_examples_run():
-    result = doctest.testmod(lossreg_segmentation.losses, optionflags=doctest.ELLIPSIS)
-    assert result.attempted >= 5 and result.failed == 0
+    for module in (lossreg_segmentation.losses, lossreg_segmentation.reference):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.attempted >= 5 and result.failed == 0
 
 
 def test_entry_points_register_every_loss_with_matching_static_metadata():
@@ -224,11 +280,13 @@ def test_entry_points_register_every_loss_with_matching_static_metadata():
         for ep in importlib.metadata.entry_points(group="lossreg.losses")
         if ep.dist.name == "lossreg-segmentation"
     }
-    assert set(eps) == set(NAMES) == set(REFERENCES)  # one reference per loss
+    assert set(eps) == set(NAMES) | set(SPARSE)
+    assert set(REFERENCES) == set(NAMES) and set(SPARSE_REFERENCES) == set(SPARSE)  # one reference per loss
     for name, ep in eps.items():
         info = lossreg.describe(name)
         assert info.source == "lossreg-segmentation"
-        assert "Formula:" in info.doc and "Reference:" in info.doc
+        assert "Formula:" in info.doc and "Reference:" in info.doc and "Normalizer:" in info.doc
+        assert "leaves the batch mean" in info.normalizer and "<NORMALIZER>" not in info.doc
         summary, extras = static_metadata(ep.value)
         assert (summary, extras) == (info.summary, ())  # what `lossreg list` shows without importing = the truth
         assert lossreg.describe(f"lossreg-segmentation:{name}").params == info.params
