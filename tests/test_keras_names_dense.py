@@ -218,6 +218,7 @@ ENGINE_FIX = (
     "map for a term whose values have fewer axes than the map (Keras' dice/tversky: one value per sample or batch) "
     "with a LossInputError naming the loss and the fix; today it is silently mean(map) * loss or a raw backend error"
 )
+FIXES = ("soft_dice", "soft_tversky", "sparse_")  # lossreg-segmentation's overlap losses: the map inside their sums
 OVERLAP = [
     ("dice", {}),
     ("dice", {"axis": [1, 2, 3]}),
@@ -231,7 +232,7 @@ def _refusal(error: LossInputError, name: str, shape: tuple[int, ...]) -> None:
     text = str(error)
     assert f"Loss {name!r} returns one value per" in text, text
     assert f"sample_weight shaped {shape}" in text and "per-sample weight (batch,)" in text, text
-    assert "soft_dice" in text, text
+    assert all(fix in text for fix in FIXES), text
 
 
 @pytest.mark.xfail(strict=True, reason=ENGINE_FIX)
@@ -250,6 +251,21 @@ def test_a_per_pixel_map_on_keras_dice_in_evaluate_is_the_same_error():
     with pytest.raises(LossInputError) as info:
         model.evaluate(X, BINARY, sample_weight=WEIGHT_MAP, batch_size=2, verbose=0)
     _refusal(info.value, "dice", (2, H, W))  # one batch of 2
+
+
+@pytest.mark.parametrize("name", ["soft_dice", "sparse_soft_dice", "soft_tversky", "sparse_soft_tversky"])
+def test_the_losses_the_error_names_take_a_per_pixel_map_inside_their_sums(name):
+    """The fix the error gives exists: these take ``sample_weight`` (``lossreg show``'s optional tensors), and the
+    map weighs pixels (a map of ones changes nothing, one keeping two rows of each image changes the value)."""
+    assert "sample_weight" in lossreg.describe(name).dense_inputs
+    loss = lossreg.get(name, from_logits=False)
+    y = IDS.astype("int32") if name.startswith("sparse_") else BINARY
+    p = PROBS if name.startswith("sparse_") else UNIT
+    plain = value(loss(y, p))
+    assert value(loss(y, p, sample_weight=np.ones((N, H, W), "float32"))) == pytest.approx(plain, rel=1e-5)
+    top_rows = np.zeros((N, H, W), "float32")
+    top_rows[:, :2] = 1.0  # only the first two rows of each image count
+    assert value(loss(y, p, sample_weight=top_rows)) != pytest.approx(plain, rel=1e-2)
 
 
 @pytest.mark.parametrize("name, params", OVERLAP[1::2], ids=[f"{n}-{p}" for n, p in OVERLAP[1::2]])
