@@ -21,6 +21,11 @@ saturated to a wrong constant, fails); and where a confident wrong prediction st
 
 Besides: a tiny functional model per loss family trained one step under the ``mixed_float16`` policy
 (float16 Dense outputs at ``±1e4``), and a ``RegisteredLoss(dtype="float16")`` whose reduction must not overflow.
+
+Issue 12: the same regimes with ignored elements (``ignore_class`` 255, -1 or a channel, and ``mask`` tensors) for
+the core losses and their sparse forms, float32 and float16: the value is the reference's mean over the kept
+elements (each loss's ``Normalizer:``), gradients are finite, exactly 0 at ignored elements (which hold NaN and
+±inf logits), and still pull kept elements towards their targets.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import numpy as np
 import pytest
 from keras import ops
 from references import REFERENCES, Reference, covered
-from references.builtin import LOG_VAR_LIMIT
+from references.builtin import LOG_VAR_LIMIT, counted, keras_mean
 
 import lossreg
 from lossreg.testing import value_and_grad
@@ -181,6 +186,8 @@ def make_inputs(config: Config, regime: str) -> Inputs:
     if kind in ("categorical", "pairs", "categorical_probs", "pair_probs"):
         labels = PAIR_LABELS if kind.startswith("pair") else CATEGORICAL_LABELS
         y, x, toward = onehot_logits(labels, regime) if "probs" not in kind else onehot_probs(labels, regime)
+        if takes_class_ids(config.name):  # the sparse forms: the same rows, as class ids
+            y = labels.astype(float)
         return Inputs(y, {"y_pred": x}, {"y_pred": toward}, ref({"y_true": y, "y_pred": x}, params))
     if kind == "latent":
         tensors = latent(regime)
@@ -203,6 +210,13 @@ def make_inputs(config: Config, regime: str) -> Inputs:
     r, f = real * np.ones((B, 3)), fake * np.ones((B, 3))
     toward = {"real_logits": np.where(r < 0, 1.0, 0.0), "fake_logits": np.where(f > 0, -1.0, 0.0)}
     return Inputs({}, {"real_logits": r, "fake_logits": f}, toward, ref({"real_logits": r, "fake_logits": f}, params))
+
+
+def takes_class_ids(name: str) -> bool:
+    """Whether the loss declares class-id targets (``sparse_softmax_ce``...): its categorical and pair regimes are
+    the one-hot ones' labels."""
+    expects = lossreg.describe(name).expects
+    return expects is not None and expects.targets == "class_ids"
 
 
 def matrix_param(config: Config, regime: str) -> Any:
@@ -553,3 +567,94 @@ def test_mixed_float16_losses_with_extra_tensors_logs_each_term(mixed_float16):
     assert logs["kl_loss"] == pytest.approx(m.kl_expected, rel=1e-5)
     assert logs["rec_loss"] == pytest.approx(m.rec_expected, rel=1e-5)
     assert logs["loss"] == pytest.approx(logs["kl_loss"] + logs["rec_loss"], rel=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# issue 12: the matrix with ignored elements (NaN and ±inf logits there), float32 and float16
+
+#: (loss, params, how elements are ignored): every core loss and option that changes the arithmetic
+IGNORED_CONFIGS = [
+    ("sigmoid_bce", {"ignore_class": 255}, "value"),
+    ("sigmoid_bce", {"ignore_class": -1, "pos_weight": 3.0, "class_weights": [0.5, 2.0]}, "value"),
+    ("sigmoid_bce", {"label_smoothing": 0.2}, "mask"),
+    ("sigmoid_focal", {"ignore_class": 255, "gamma": 0.5}, "value"),
+    ("sigmoid_focal", {"alpha": None, "gamma": 2.0, "class_weights": [2.0, 1.0]}, "mask"),
+    ("sigmoid_dice", {"ignore_class": 255}, "value"),
+    ("sigmoid_dice", {}, "mask"),
+    ("softmax_ce", {"ignore_class": 2, "class_weights": [1.0, 2.0, 0.5]}, "channel"),
+    ("softmax_ce", {"label_smoothing": 0.1}, "mask"),
+    ("sparse_softmax_ce", {"ignore_class": 255}, "value"),
+    ("sparse_softmax_ce", {"ignore_class": -1, "class_weights": [1.0, 2.0, 0.5]}, "value"),
+    ("band_masked_softmax_ce", {"ignore_class": 2, "normalize": "band", "lower": 1, "upper": 1}, "channel"),
+    ("band_masked_softmax_ce", {"class_weights": [1.0, 2.0, 0.5]}, "mask"),
+    ("sparse_band_masked_softmax_ce", {"ignore_class": 255}, "value"),
+    ("sparse_band_masked_softmax_ce", {"normalize": "band", "include_diagonal": True}, "mask"),
+]
+#: where elements are ignored: every third element (pixel, pair) in C order, never the whole batch
+BAD_LOGITS = (np.nan, np.inf, -np.inf)
+
+
+def ignored_inputs(name: str, params: dict[str, Any], how: str, regime: str) -> tuple[Inputs, np.ndarray, dict]:
+    """The regime's inputs (test_numerics' own, for the loss's kind) with every third element ignored: its target set
+    to ``ignore_class`` (``how="value"``), labelled with the ignored channel (``"channel"``: its logits then pull
+    towards another class, so the regime stays the same elsewhere) or 0 in a mask (``"mask"``); NaN, +inf and
+    -inf logits at the ignored elements. Returns the inputs, the kept elements and the Keras call's extra inputs."""
+    kind = "binary" if name.startswith("sigmoid") else ("pairs" if "band" in name else "categorical")
+    config = Config(name, params, kind, REFERENCES[name])
+    base = make_inputs(config, regime)
+    y, x = np.array(base.y_true, float), np.array(base.tensors["y_pred"], float)
+    site = y.shape if kind == "binary" or takes_class_ids(name) else y.shape[:-1]
+    ignored = (np.arange(int(np.prod(site))) % 3 == 1).reshape(site)
+    extra: dict[str, np.ndarray] = {}
+    if how == "value":
+        y = np.where(ignored, float(params["ignore_class"]), y)
+    elif how == "channel":
+        y = np.where(ignored[..., None], np.eye(CLASSES)[params["ignore_class"]], y)
+    else:
+        extra["mask"] = (~ignored).astype(float)
+    bad = np.resize(np.array(BAD_LOGITS), ignored.sum())
+    x_site = x if kind == "binary" else x.reshape(*site, -1)
+    x_site[ignored] = bad if kind == "binary" else bad[:, None]
+    toward = {"y_pred": np.where(ignored if kind == "binary" else ignored[..., None], 0.0, base.toward["y_pred"])}
+    clean = np.where(ignored if kind == "binary" else ignored[..., None], 0.0, x)
+    values = REFERENCES[name]({"y_true": y, "y_pred": clean, **extra}, params)
+    expected = keras_mean(values, counted(name, {"y_true": y, **extra}, params))
+    return Inputs(y, {"y_pred": x}, toward, np.asarray(expected)), ~ignored, extra
+
+
+IGNORED_MATRIX = [
+    pytest.param(
+        name, params, how, regime, id=f"{name}({','.join(f'{k}={v}' for k, v in params.items())})-{how}-{regime}"
+    )
+    for name, params, how in IGNORED_CONFIGS
+    for regime in LOGIT_REGIMES
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize(("name", "params", "how", "regime"), IGNORED_MATRIX)
+def test_finite_and_right_at_extremes_with_ignored_elements(name, params, how, regime, dtype):
+    inputs, kept, extra = ignored_inputs(name, params, how, regime)
+    loss = lossreg.get(name, **params)
+    fed = {"y_true": np.asarray(inputs.y_true, "int32" if takes_class_ids(name) else dtype)}
+    fed["y_pred"] = np.asarray(inputs.tensors["y_pred"], dtype)
+    fed.update({k: np.asarray(v, dtype) for k, v in extra.items()})
+
+    def fn(y_true: Any, y_pred: Any, mask: Any = None) -> Any:
+        return loss(y_true, y_pred if mask is None else {"y_pred": y_pred, "mask": mask})
+
+    value, grads = value_and_grad(fn, fed, ["y_pred"])
+    grad = grads["y_pred"]
+    assert_finite(f"{name} value", value)
+    assert grad is not None and grad.dtype == dtype
+    assert_finite(f"{name} d/dy_pred", grad)
+    ignored_grad = grad[~kept]
+    assert np.all(ignored_grad == 0), f"{name}: gradient at ignored elements: {ignored_grad}"
+    assert value.dtype == "float32"
+    expected = float(inputs.expected)
+    assert float(value) == pytest.approx(expected, rel=2e-6, abs=1e-6), f"{name} at {regime}"
+    if name != "sigmoid_dice":  # an overlap term on saturated logits has no pull (Extreme.pulls=False)
+        pull = np.asarray(grad, np.float64) * inputs.toward["y_pred"]
+        assert np.all(pull <= 0), f"{name}: pushes a kept element away from its target: {grad}"
+        if regime in ("disagree", "all_neg") and np.any(inputs.toward["y_pred"]):
+            assert np.sum(pull) < 0, f"{name}: no gradient towards the target at {regime}"

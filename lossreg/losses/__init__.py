@@ -10,7 +10,7 @@ from lossreg.losses import _keras_builtin
 from lossreg.losses._classification import sigmoid_bce, sigmoid_focal, softmax_ce, sparse_softmax_ce
 from lossreg.losses._composite import mse_bce
 from lossreg.losses._latent import vae_kl
-from lossreg.losses._pairwise import band_masked_softmax_ce
+from lossreg.losses._pairwise import band_masked_softmax_ce, sparse_band_masked_softmax_ce
 from lossreg.losses._segmentation import sigmoid_dice
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "sigmoid_dice",
     "sigmoid_focal",
     "softmax_ce",
+    "sparse_band_masked_softmax_ce",
     "sparse_softmax_ce",
     "vae_kl",
 ]

@@ -127,6 +127,18 @@ def softmax_ce(
 register("softmax_ce", validate=_check_softmax_ce, shapes=_CLASSES, targets="one_hot", from_logits=True)(softmax_ce)
 
 
+def class_ids(y_true: Tensor, y_pred: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    """Class ids ``(batch, ...)`` for logits ``(batch, ..., C)``: ids ``(batch, ..., 1)`` squeezed, as Keras takes
+    them, and a mask shaped like those ids squeezed with them (it would otherwise broadcast against the ids)."""
+    y_true = ops.convert_to_tensor(y_true)
+    if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 1:
+        y_true = ops.squeeze(y_true, axis=-1)
+        mask = None if mask is None else ops.convert_to_tensor(mask)
+        if mask is not None and len(mask.shape) == len(y_pred.shape) and mask.shape[-1] == 1:
+            mask = ops.squeeze(mask, axis=-1)
+    return y_true, mask
+
+
 def sparse_softmax_ce(
     y_true: Tensor,
     y_pred: Tensor,
@@ -175,9 +187,7 @@ def sparse_softmax_ce(
         0.6931
     """
     y_pred = promote(y_pred)[0]
-    y_true = ops.convert_to_tensor(y_true)
-    if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 1:
-        y_true = ops.squeeze(y_true, axis=-1)  # (batch, ..., 1) ids, as Keras takes them
+    y_true, mask = class_ids(y_true, y_pred, mask)
     keep = keep_mask(y_true, "class_ids", ignore_class=ignore_class, mask=mask, loss="sparse_softmax_ce")
     ids = ops.cast(zero_ignored(y_true, keep), "int32")
     y_pred = zero_ignored(y_pred, keep)
@@ -205,7 +215,16 @@ def _check_sigmoid_bce(label_smoothing: float, pos_weight: float) -> None:
     _checks.positive("pos_weight", pos_weight)
 
 
-def sigmoid_bce(y_true: Tensor, y_pred: Tensor, *, label_smoothing: float = 0.0, pos_weight: float = 1.0) -> Tensor:
+def sigmoid_bce(
+    y_true: Tensor,
+    y_pred: Tensor,
+    *,
+    label_smoothing: float = 0.0,
+    pos_weight: float = 1.0,
+    ignore_class: int | None = None,
+    class_weights: list[float] | None = None,
+    mask: Tensor | None = None,
+) -> Tensor:
     r"""Sigmoid (binary) cross-entropy on logits, one value per element.
 
     Formula:
@@ -214,13 +233,27 @@ def sigmoid_bce(y_true: Tensor, y_pred: Tensor, *, label_smoothing: float = 0.0,
 
     the value of ``tf.nn.weighted_cross_entropy_with_logits(ỹ, x, q)``, and with ``pos_weight=1`` of
     ``tf.nn.sigmoid_cross_entropy_with_logits(ỹ, x)``, computed with softplus so that it neither overflows
-    nor cancels (see ``sigmoid_cross_entropy``).
+    nor cancels (see ``sigmoid_cross_entropy``). With ``class_weights``, each element's value is multiplied by
+    the weight :math:`w_c` of its channel ``c`` (the last axis).
+
+    Normalizer:
+        Keras' mean over every element; with ``ignore_class`` or ``mask``, the mean over the kept elements only
+        (ignored ones are 0 and carry Keras' mask, as Keras' ``SparseCategoricalCrossentropy(ignore_class)``
+        does; MMSegmentation's ``avg_non_ignore``), and 0 when nothing in the batch is kept (an image with
+        nothing kept simply adds no elements). ``class_weights`` scale each element by its channel's weight and
+        leave the count alone (Keras' ``class_weight``, not PyTorch's division by the weights' sum). A per-pixel
+        ``sample_weight`` map ``(batch, ...)`` weighs elements in Keras' reduction as usual.
 
     Args:
-        y_true: targets ``z`` in [0, 1], shaped like ``y_pred``.
+        y_true: targets ``z`` in [0, 1], shaped like ``y_pred``; elements equal to ``ignore_class`` are ignored.
         y_pred: logits ``x``, shaped ``(batch, ...)``.
         label_smoothing: ``s`` in [0, 1]; pulls targets towards 0.5 (as Keras does).
         pos_weight: ``q`` > 0; weights the positive targets (``q > 1`` raises recall).
+        ignore_class: a target value (e.g. 255 or -1) whose elements are ignored: they enter neither the value
+            nor the gradient (their logits may be anything, NaN included).
+        class_weights: ``w``, one non-negative weight per channel (the last axis).
+        mask: (optional tensor) 0 where an element is ignored, shaped like ``y_true`` or like it without the last
+            axis (a per-pixel mask over the channels).
 
     Returns:
         The loss per element, shaped like ``y_pred``.
@@ -237,19 +270,33 @@ def sigmoid_bce(y_true: Tensor, y_pred: Tensor, *, label_smoothing: float = 0.0,
         [[0.6931 0.6931]]
         >>> print(ops.convert_to_numpy(sigmoid_bce(z, x, pos_weight=2.0)).round(4))   # the positive counts twice
         [[1.3863 0.6931]]
+        >>> print(ops.convert_to_numpy(sigmoid_bce(z, x, class_weights=[1.0, 3.0])).round(4))   # channel 1 x 3
+        [[0.6931 2.0794]]
+        >>> masks = np.array([[1.0, 255.0]])   # 255: an unlabelled pixel, its logit NaN
+        >>> print(ops.convert_to_numpy(sigmoid_bce(masks, np.array([[0.0, np.nan]]), ignore_class=255)).round(4))
+        [[0.6931 0.    ]]
 
-        As a registered loss, reduced by Keras:
+        As a registered loss, reduced by Keras (over the kept elements with ``ignore_class`` or ``mask``):
 
         >>> import lossreg
         >>> loss = lossreg.get("sigmoid_bce")
         >>> round(float(loss([[1.0, 0.0]], [[0.0, 0.0]])), 4)
         0.6931
+        >>> loss = lossreg.get("sigmoid_bce", ignore_class=255)
+        >>> round(float(loss([[1.0, 255.0, 0.0, 255.0]], [[0.0, 9.0, 0.0, -9.0]])), 4)   # two kept: log 2
+        0.6931
     """
     _check_sigmoid_bce(label_smoothing, pos_weight)
     y_true, y_pred = promote(y_true, y_pred)
+    keep = keep_mask(y_true, "unit", ignore_class=ignore_class, mask=mask, loss="sigmoid_bce")
+    y_true, y_pred = zero_ignored(y_true, keep), zero_ignored(y_pred, keep)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
-    return sigmoid_cross_entropy(y_true, y_pred, pos_weight)
+    values = sigmoid_cross_entropy(y_true, y_pred, pos_weight)
+    weights = class_weight_vector(class_weights, y_pred.shape[-1], y_pred.dtype, "sigmoid_bce")
+    if weights is not None:
+        values = values * weights
+    return masked_values(values, keep)
 
 
 register("sigmoid_bce", validate=_check_sigmoid_bce, shapes=_ELEMENTS, targets="unit", from_logits=True)(sigmoid_bce)
@@ -264,7 +311,16 @@ def _check_sigmoid_focal(alpha: float | None, gamma: float) -> None:
     _checks.focal_gamma("gamma", gamma)
 
 
-def sigmoid_focal(y_true: Tensor, y_pred: Tensor, *, alpha: float | None = 0.25, gamma: float = 2.0) -> Tensor:
+def sigmoid_focal(
+    y_true: Tensor,
+    y_pred: Tensor,
+    *,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+    ignore_class: int | None = None,
+    class_weights: list[float] | None = None,
+    mask: Tensor | None = None,
+) -> Tensor:
     r"""Sigmoid focal loss on logits (Lin et al., 2017), one value per element.
 
     Formula:
@@ -272,14 +328,30 @@ def sigmoid_focal(y_true: Tensor, y_pred: Tensor, *, alpha: float | None = 0.25,
                   p_t = z p + (1 - z)(1 - p),\; \alpha_t = z\alpha + (1 - z)(1 - \alpha)
 
     :math:`1 - p_t` is computed as :math:`z\,\sigma(-x) + (1 - z)\,\sigma(x)` so it keeps its precision
-    for confident predictions, and the modulating factor has a finite gradient for any ``gamma >= 0``.
+    for confident predictions, and the modulating factor has a finite gradient for any ``gamma >= 0``. With
+    ``class_weights``, each element's value is multiplied by the weight :math:`w_c` of its channel ``c`` (the last
+    axis), on top of :math:`\alpha_t`.
+
+    Normalizer:
+        Keras' mean over every element (as torchvision's ``reduction="mean"``, not the detection practice of
+        dividing by the number of positives); with ``ignore_class`` or ``mask``, the mean over the kept elements
+        only (ignored ones are 0 and carry Keras' mask, as Keras' ``SparseCategoricalCrossentropy(ignore_class)``
+        does), and 0 when nothing in the batch is kept. ``class_weights`` scale each element by its channel's
+        weight and leave the count alone (Keras' ``class_weight``). A per-pixel ``sample_weight`` map weighs
+        elements in Keras' reduction as usual.
 
     Args:
-        y_true: targets ``z`` in [0, 1], shaped like ``y_pred``.
+        y_true: targets ``z`` in [0, 1], shaped like ``y_pred``; elements equal to ``ignore_class`` are ignored.
         y_pred: logits ``x``, shaped ``(batch, ...)``.
         alpha: weight of the positive class in [0, 1]; ``None`` disables the balancing.
         gamma: focusing parameter in [0, 100]; 0 gives (alpha-balanced) cross-entropy. Beyond 100 the float32
             factor ``(1 - p_t)**gamma`` of a prediction at chance leaves the normal range (at 1e9 the loss is 0).
+
+        ignore_class: a target value (e.g. 255 or -1) whose elements are ignored: they enter neither the value
+            nor the gradient (their logits may be anything, NaN included).
+        class_weights: ``w``, one non-negative weight per channel (the last axis).
+        mask: (optional tensor) 0 where an element is ignored, shaped like ``y_true`` or like it without the last
+            axis (a per-pixel mask over the channels).
 
     Returns:
         The loss per element, shaped like ``y_pred``.
@@ -300,6 +372,8 @@ def sigmoid_focal(y_true: Tensor, y_pred: Tensor, *, alpha: float | None = 0.25,
         [[0.6931 0.1269]]
         >>> print(ops.convert_to_numpy(sigmoid_focal(z, x)).round(4))   # 0.25 * 0.5² * log 2, 0.75 * σ(-2)² * BCE
         [[0.0433 0.0014]]
+        >>> print(ops.convert_to_numpy(sigmoid_focal(z, x, mask=np.array([[1.0, 0.0]]))).round(4))   # 2nd left out
+        [[0.0433 0.    ]]
 
         As a registered loss, reduced by Keras:
 
@@ -310,6 +384,8 @@ def sigmoid_focal(y_true: Tensor, y_pred: Tensor, *, alpha: float | None = 0.25,
     """
     _check_sigmoid_focal(alpha, gamma)
     y_true, y_pred = promote(y_true, y_pred)
+    keep = keep_mask(y_true, "unit", ignore_class=ignore_class, mask=mask, loss="sigmoid_focal")
+    y_true, y_pred = zero_ignored(y_true, keep), zero_ignored(y_pred, keep)
     ce = sigmoid_cross_entropy(y_true, y_pred)
     if gamma:
         one_minus_pt = y_true * ops.sigmoid(-y_pred) + (1.0 - y_true) * ops.sigmoid(y_pred)
@@ -321,7 +397,10 @@ def sigmoid_focal(y_true: Tensor, y_pred: Tensor, *, alpha: float | None = 0.25,
         ce = ce * ops.where(positive, ops.power(safe, gamma), ops.zeros_like(safe))
     if alpha is not None:
         ce = (y_true * alpha + (1.0 - y_true) * (1.0 - alpha)) * ce
-    return ce
+    weights = class_weight_vector(class_weights, y_pred.shape[-1], y_pred.dtype, "sigmoid_focal")
+    if weights is not None:
+        ce = ce * weights
+    return masked_values(ce, keep)
 
 
 register(

@@ -21,35 +21,110 @@ from ._numpy import (
 )
 from ._record import Conformance, Extreme, Reference, Shape
 
-# ---- formulas
+# ---- formulas (with issue 12's dense options: ignored elements, masks, class weights, per-pixel weight maps)
 
 
-def softmax_ce(y: np.ndarray, x: np.ndarray, label_smoothing: float = 0.0) -> np.ndarray:
-    """-sum_c ỹ_c log softmax(x)_c with ỹ = (1 - s) y + s / C; one value per sample (last axis reduced)."""
+def softmax_ce(
+    y: np.ndarray,
+    x: np.ndarray,
+    label_smoothing: float = 0.0,
+    ignore_class: int | None = None,
+    class_weights: Any = None,
+    mask: np.ndarray | None = None,
+) -> np.ndarray:
+    """-sum_c w_c ỹ_c log softmax(x)_c with ỹ = (1 - s) y + s / C; one value per sample (last axis reduced); 0 at
+    ignored rows (labelled ``ignore_class``, a channel, or 0 in ``mask``)."""
+    keep = onehot_keep(y, ignore_class, mask)
+    y, x = _zeroed(y, keep), _zeroed(x, keep)
     y = y * (1.0 - label_smoothing) + label_smoothing / y.shape[-1]
-    return -np.sum(y * log_softmax(x), axis=-1)
+    w = 1.0 if class_weights is None else np.asarray(class_weights, float)
+    return np.where(keep, -np.sum(w * y * log_softmax(x), axis=-1), 0.0)
 
 
-def sigmoid_bce(z: np.ndarray, x: np.ndarray, label_smoothing: float = 0.0, pos_weight: float = 1.0) -> np.ndarray:
+def sparse_softmax_ce(
+    t: np.ndarray,
+    x: np.ndarray,
+    ignore_class: int | None = None,
+    class_weights: Any = None,
+    mask: np.ndarray | None = None,
+) -> np.ndarray:
+    """-w_t log softmax(x)_t for the class id t; 0 at ignored pixels (id ``ignore_class`` or 0 in ``mask``)."""
+    keep = ids_keep(t, ignore_class, mask)
+    ids, x = np.where(keep, t, 0).astype(int), _zeroed(x, keep)
+    w = np.ones(x.shape[-1]) if class_weights is None else np.asarray(class_weights, float)
+    picked = np.take_along_axis(log_softmax(x), ids[..., None], axis=-1)[..., 0]
+    return np.where(keep, -w[ids] * picked, 0.0)
+
+
+def _channel_weights(values: np.ndarray, class_weights: Any) -> np.ndarray:
+    return values if class_weights is None else values * np.asarray(class_weights, float)
+
+
+def sigmoid_bce(
+    z: np.ndarray,
+    x: np.ndarray,
+    label_smoothing: float = 0.0,
+    pos_weight: float = 1.0,
+    ignore_class: int | None = None,
+    class_weights: Any = None,
+    mask: np.ndarray | None = None,
+) -> np.ndarray:
+    keep = unit_keep(z, ignore_class, mask)
+    z, x = _zeroed(z, keep), _zeroed(x, keep)
     z = z * (1.0 - label_smoothing) + 0.5 * label_smoothing
-    return bce_logits(z, x, pos_weight)
+    return np.where(keep, _channel_weights(bce_logits(z, x, pos_weight), class_weights), 0.0)
 
 
-def sigmoid_focal(z: np.ndarray, x: np.ndarray, alpha: float | None = 0.25, gamma: float = 2.0) -> np.ndarray:
+def sigmoid_focal(
+    z: np.ndarray,
+    x: np.ndarray,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+    ignore_class: int | None = None,
+    class_weights: Any = None,
+    mask: np.ndarray | None = None,
+) -> np.ndarray:
     """alpha_t (1 - p_t)^gamma BCE, p = σ(x), p_t = z p + (1 - z)(1 - p), alpha_t = z α + (1 - z)(1 - α)."""
+    keep = unit_keep(z, ignore_class, mask)
+    z, x = _zeroed(z, keep), _zeroed(x, keep)
     p = np.exp(log_sigmoid(x))
     p_t = z * p + (1.0 - z) * (1.0 - p)
     loss = (1.0 - p_t) ** gamma * bce_logits(z, x)
     if alpha is not None:
         loss = (z * alpha + (1.0 - z) * (1.0 - alpha)) * loss
-    return loss
+    return np.where(keep, _channel_weights(loss, class_weights), 0.0)
 
 
-def sigmoid_dice(y: np.ndarray, x: np.ndarray, smooth: float = 1.0) -> np.ndarray:
-    """1 - (2 Σ p y + s) / (Σ p + Σ y + s) per sample, p = σ(x), sums over every non-batch axis."""
+def sigmoid_dice(
+    y: np.ndarray,
+    x: np.ndarray,
+    smooth: float = 1.0,
+    ignore_class: int | None = None,
+    mask: np.ndarray | None = None,
+    sample_weight: np.ndarray | None = None,
+) -> np.ndarray:
+    """1 - (2 Σ v p y + s) / (Σ v p + Σ v y + s) per sample, p = σ(x), sums over every non-batch axis, v = 1 at kept
+    elements (0 at ignored ones) times the per-pixel ``sample_weight``; 0 for a sample with nothing kept."""
+    keep = unit_keep(y, ignore_class, mask)
+    v = keep.astype(float) if sample_weight is None else keep * widen(np.asarray(sample_weight, float), y.ndim)
+    y, x = _zeroed(y, keep), _zeroed(x, keep)
     p = np.exp(log_sigmoid(x))
     axes = non_batch(x)
-    return 1.0 - (2.0 * np.sum(p * y, axis=axes) + smooth) / (np.sum(p, axis=axes) + np.sum(y, axis=axes) + smooth)
+    inter, total = np.sum(v * p * y, axis=axes), np.sum(v * p, axis=axes) + np.sum(v * y, axis=axes)
+    return np.where(np.any(keep, axis=axes), 1.0 - (2.0 * inter + smooth) / (total + smooth), 0.0)
+
+
+def band(n: int, lower: int, upper: int, include_diagonal: bool) -> np.ndarray:
+    """The (n, n) band kept by tf.linalg.band_part(x, lower, upper), without the diagonal unless included."""
+    i, j = np.indices((n, n))
+    keep = np.ones((n, n), bool)
+    if lower >= 0:
+        keep &= i - j <= lower
+    if upper >= 0:
+        keep &= j - i <= upper
+    if not include_diagonal:
+        keep &= i != j
+    return keep
 
 
 def band_masked_softmax_ce(
@@ -60,26 +135,101 @@ def band_masked_softmax_ce(
     include_diagonal: bool = False,
     from_logits: bool = True,
     normalize: str = "all",
+    ignore_class: int | None = None,
+    class_weights: Any = None,
+    mask: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Per-pair CE, times the band mask m_ij (and n² / Σm for normalize="band"); shape (batch, n, n)."""
+    """Per-pair CE (-Σ w_c y_c log p_c), times the band mask m_ij (and n² / Σm for normalize="band"); shape
+    (batch, n, n). With ignore_class or mask: 0 at ignored pairs and no n² / Σm scale (the Keras mask carries the
+    normaliser, see ``counted``)."""
+    keep = onehot_keep(y, ignore_class, mask)
+    y, x = _zeroed(y, keep), _zeroed(x, keep)
+    w = 1.0 if class_weights is None else np.asarray(class_weights, float)
     if from_logits:
-        ce = -np.sum(y * log_softmax(x), axis=-1)
+        ce = -np.sum(w * y * log_softmax(x), axis=-1)
     else:
+        x = np.where(keep[..., None], x, 1.0)
         p = np.clip(x / np.sum(x, axis=-1, keepdims=True), EPS_LO, EPS_HI)
-        ce = -np.sum(y * np.log(p), axis=-1)
+        ce = -np.sum(w * y * np.log(p), axis=-1)
     n = x.shape[1]
-    i, j = np.indices((n, n))
-    keep = np.ones((n, n), bool)
-    if lower >= 0:
-        keep &= i - j <= lower
-    if upper >= 0:
-        keep &= j - i <= upper
-    if not include_diagonal:
-        keep &= i != j
-    out = np.where(keep, ce, 0.0)
-    if normalize == "band":
-        out = out * (n * n / keep.sum()) if keep.any() else out
+    m = band(n, lower, upper, include_diagonal)
+    out = np.where(m & keep, ce, 0.0)
+    if normalize == "band" and ignore_class is None and mask is None:
+        out = out * (n * n / m.sum()) if m.any() else out
     return out
+
+
+def sparse_band_masked_softmax_ce(
+    t: np.ndarray, x: np.ndarray, ignore_class: int | None = None, mask: np.ndarray | None = None, **params: Any
+) -> np.ndarray:
+    """band_masked_softmax_ce of the one-hot targets of the class ids t, ignoring the pairs of ignore_class."""
+    keep = ids_keep(t, ignore_class, mask)
+    y = np.eye(x.shape[-1])[np.where(keep, t, 0).astype(int)]
+    dense_mask = keep if (ignore_class is not None or mask is not None) else None
+    return band_masked_softmax_ce(y, x, mask=dense_mask, **params)
+
+
+# ---- which elements the normaliser counts (Keras' mask on the values; None: every value counts)
+
+
+def widen(a: np.ndarray, ndim: int) -> np.ndarray:
+    """``a`` with trailing axes of size 1 up to ``ndim`` (a per-pixel map against per-channel values)."""
+    while a.ndim < ndim:
+        a = a[..., None]
+    return a
+
+
+def _zeroed(a: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    return np.where(widen(keep, a.ndim), a, 0.0)
+
+
+def unit_keep(z: np.ndarray, ignore_class: int | None, mask: np.ndarray | None) -> np.ndarray:
+    keep = np.ones(z.shape, bool) if ignore_class is None else z != ignore_class
+    return keep if mask is None else keep & widen(np.asarray(mask) != 0, z.ndim)
+
+
+def onehot_keep(y: np.ndarray, ignore_class: int | None, mask: np.ndarray | None) -> np.ndarray:
+    keep = np.ones(y.shape[:-1], bool) if ignore_class is None else y[..., ignore_class] != 1
+    return keep if mask is None else keep & (np.asarray(mask) != 0)
+
+
+def ids_keep(t: np.ndarray, ignore_class: int | None, mask: np.ndarray | None) -> np.ndarray:
+    keep = np.ones(t.shape, bool) if ignore_class is None else t != ignore_class
+    return keep if mask is None else keep & (np.asarray(mask) != 0)
+
+
+def counted(name: str, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> np.ndarray | None:
+    """What Keras' mean runs over for ``name`` (a bool array shaped like its values), ``None`` when every value
+    counts (nothing can be ignored): each loss's ``Normalizer:`` section, as NumPy."""
+    ignore, mask = params.get("ignore_class"), inputs.get("mask")
+    if ignore is None and mask is None:
+        return None
+    y = np.asarray(inputs["y_true"])
+    if name in ("sigmoid_bce", "sigmoid_focal"):
+        return unit_keep(y, ignore, mask)
+    if name == "sigmoid_dice":
+        return np.any(unit_keep(y, ignore, mask), axis=non_batch(y))
+    if name == "softmax_ce":
+        return onehot_keep(y, ignore, mask)
+    if name == "sparse_softmax_ce":
+        return ids_keep(y, ignore, mask)
+    if name in ("band_masked_softmax_ce", "sparse_band_masked_softmax_ce"):
+        keep = onehot_keep(y, ignore, mask) if name == "band_masked_softmax_ce" else ids_keep(y, ignore, mask)
+        if params.get("normalize", "all") == "band":
+            n = y.shape[1]
+            keep = keep & band(
+                n, params.get("lower", 0), params.get("upper", -1), params.get("include_diagonal", False)
+            )
+        return keep
+    raise KeyError(f"no normaliser written for {name!r}")
+
+
+def keras_mean(values: np.ndarray, keep: np.ndarray | None) -> float:
+    """Keras' default reduction of ``values`` carrying the mask ``keep``: the mean over the kept values, 0 if none."""
+    if keep is None:
+        return float(np.mean(values))
+    keep = np.broadcast_to(widen(keep, values.ndim), values.shape)
+    return float(np.sum(np.where(keep, values, 0.0)) / keep.sum()) if keep.any() else 0.0
 
 
 def mse_bce(
@@ -127,6 +277,14 @@ def mse_bce_inputs(rng: np.random.Generator, shape: Shape, params: Mapping[str, 
     """Soft targets in [0, 1], a sigmoid output (or logits N(0, 2²)), an intermediate tensor N(0.5, 0.5²)."""
     y_pred = rng.normal(0.0, 2.0, shape) if params.get("from_logits") else rng.uniform(0.02, 0.98, shape)
     return {"y_true": rng.uniform(0.0, 1.0, shape), "y_pred": y_pred, "aux": rng.normal(0.5, 0.5, shape)}
+
+
+def class_id_inputs(rng: np.random.Generator, shape: Shape, params: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Class ids in [0, C) shaped ``shape[:-1]`` (as floats: the stored numbers are float32), logits N(0, 3²) or
+    softmax rows for ``from_logits=False``, shaped ``shape``."""
+    y_true = rng.integers(0, shape[-1], shape[:-1]).astype(float)
+    y_pred = rng.normal(0.0, 3.0, shape) if params.get("from_logits", True) else probability_rows(rng, shape)
+    return {"y_true": y_true, "y_pred": y_pred}
 
 
 def latent_inputs(rng: np.random.Generator, shape: Shape, params: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -273,4 +431,81 @@ BUILTIN_REFERENCES = (
         conformance=(Conformance({"beta": 0.5}, (4, 3), {"extreme": VAE_EXTREME}),),
         extremes=(Extreme({}, "latent"), Extreme({"beta": 4.0}, "latent")),
     ),
+    # issue 12: the class-id forms (no golden cases here: DENSE_GOLDEN below; the draws above are unchanged)
+    Reference(
+        "sparse_softmax_ce",
+        sparse_softmax_ce,
+        class_id_inputs,
+        conformance=(Conformance({}, (4, 5)), Conformance({"class_weights": [1.0, 2.0, 0.5, 1.0]}, (3, 2, 4))),
+        extremes=(Extreme({}, "categorical"), Extreme({"class_weights": [2.0, 0.5, 1.0]}, "categorical")),
+    ),
+    Reference(
+        "sparse_band_masked_softmax_ce",
+        sparse_band_masked_softmax_ce,
+        class_id_inputs,
+        conformance=(Conformance({}, (2, 4, 4, 3)), Conformance(BAND, (2, 4, 4, 3))),
+        extremes=(Extreme({}, "pairs"), Extreme({"lower": 1, "upper": 1, "normalize": "band"}, "pairs")),
+    ),
+)
+
+
+# ---- issue 12's golden cases: ignored elements, masks, class weights, per-pixel weight maps
+
+
+def dense_inputs(
+    name: str, rng: np.random.Generator, shape: Shape, params: Mapping[str, Any], given: tuple[str, ...]
+) -> dict[str, np.ndarray]:
+    """The loss's typical inputs (its recipe), with about a third of the elements ignored: targets set to
+    ``ignore_class`` (unit targets and class ids; one-hot targets are ignored where labelled with that channel), a
+    0/1 ``mask`` where ``given`` has ``"mask"`` (``"pixel_mask"``: without the last axis), a weight map in [0, 2)
+    where it has ``"sample_weight"``, and the first sample wholly ignored where it has ``"empty_first"``."""
+    from . import REFERENCES
+
+    inputs = REFERENCES[name].recipe(rng, shape, params)
+    y = inputs["y_true"]
+    one_hot = name in ("softmax_ce", "band_masked_softmax_ce")
+    site = y.shape[:-1] if one_hot else y.shape  # the shape of what can be ignored
+    ignore = params.get("ignore_class")
+    if ignore is not None and not one_hot:
+        y = np.where(rng.random(site) < 1 / 3, float(ignore), y)
+    if "mask" in given or "pixel_mask" in given:
+        mask_shape = site[:-1] if "pixel_mask" in given else site
+        inputs["mask"] = (rng.random(mask_shape) > 1 / 3).astype(float)
+    if "sample_weight" in given:
+        inputs["sample_weight"] = rng.uniform(0.0, 2.0, site[:-1] if len(site) > 2 else site)
+    if "empty_first" in given:
+        if "mask" in inputs:
+            inputs["mask"][0] = 0.0
+        elif one_hot:
+            y[0] = np.eye(shape[-1])[ignore]
+        else:
+            y[0] = float(ignore)
+    inputs["y_true"] = y
+    return inputs
+
+
+#: (loss, params, shapes, given): issue 12's golden cases, drawn after every Reference's (make_golden.py)
+DENSE_GOLDEN: tuple[tuple[str, dict[str, Any], tuple[Shape, ...], tuple[str, ...]], ...] = (
+    ("sigmoid_bce", {"ignore_class": 255}, ((1, 6), (3, 4, 4, 2)), ()),
+    ("sigmoid_bce", {"ignore_class": -1, "class_weights": [0.5, 2.0]}, ((3, 4, 4, 2),), ("empty_first",)),
+    ("sigmoid_bce", {"label_smoothing": 0.1, "pos_weight": 3.0, "class_weights": [1.0, 0.0, 2.5]}, ((4, 3),), ()),
+    ("sigmoid_bce", {}, ((3, 4, 4, 2),), ("pixel_mask",)),
+    ("sigmoid_focal", {"ignore_class": 255}, ((1, 6), (3, 4, 4, 2)), ()),
+    ("sigmoid_focal", {"alpha": None, "gamma": 0.5, "class_weights": [2.0, 1.0]}, ((3, 4, 4, 2),), ("mask",)),
+    ("sigmoid_dice", {"ignore_class": 255}, ((1, 4, 4, 1), (3, 5, 5, 1)), ("empty_first",)),
+    ("sigmoid_dice", {"smooth": 1e-3}, ((3, 4, 4, 2),), ("pixel_mask", "sample_weight")),
+    ("sigmoid_dice", {"ignore_class": -1}, ((2, 4, 4, 1),), ("sample_weight",)),
+    ("softmax_ce", {"ignore_class": 0, "class_weights": [1.0, 2.0, 0.5]}, ((1, 6, 3), (2, 4, 4, 3)), ()),
+    ("softmax_ce", {"label_smoothing": 0.1}, ((2, 4, 4, 3),), ("mask",)),
+    ("sparse_softmax_ce", {}, ((1, 5), (4, 3), (2, 3, 6)), ()),
+    ("sparse_softmax_ce", {"ignore_class": 255}, ((1, 6, 4), (2, 4, 4, 3)), ("empty_first",)),
+    ("sparse_softmax_ce", {"ignore_class": -1, "class_weights": [0.2, 1.0, 3.0]}, ((2, 4, 4, 3),), ("mask",)),
+    ("band_masked_softmax_ce", {"ignore_class": 1}, ((1, 4, 4, 3), (3, 5, 5, 4)), ()),
+    ("band_masked_softmax_ce", {"class_weights": [1.0, 0.5, 2.0]}, ((2, 4, 4, 3),), ()),
+    ("band_masked_softmax_ce", {**BAND, "class_weights": [1.0, 0.5, 2.0]}, ((2, 5, 5, 3),), ("mask",)),
+    ("band_masked_softmax_ce", {"from_logits": False, "ignore_class": 2, "normalize": "band"}, ((2, 4, 4, 3),), ()),
+    ("sparse_band_masked_softmax_ce", {}, ((1, 4, 4, 3), (3, 5, 5, 4)), ()),
+    ("sparse_band_masked_softmax_ce", {**BAND, "ignore_class": 255}, ((2, 5, 5, 3),), ("empty_first",)),
+    ("sparse_band_masked_softmax_ce", {"ignore_class": -1, "class_weights": [2.0, 1.0, 0.5]}, ((2, 4, 4, 3),), ()),
+    ("sparse_band_masked_softmax_ce", {"from_logits": False, "normalize": "band"}, ((2, 4, 4, 3),), ("mask",)),
 )
