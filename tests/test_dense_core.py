@@ -215,12 +215,6 @@ IGNORES = pytest.mark.parametrize("ignore", [255, -1])
 
 @PER_ELEMENT
 @IGNORES
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs library fix: lossreg.keras._engine.reduce does not broadcast a (batch, H, W) sample_weight over "
-    "per-element values (batch, H, W, C) (same_rank only squeezes/expands size-1 axes, as Keras does): a shape "
-    "error, or silently misaligned when W == C",
-)
 def test_per_element_losses_with_a_per_pixel_weight_map(name, ignore):
     """Values (batch, H, W, C), Keras' ``sample_weight`` (batch, H, W): each pixel's weight over its channels."""
     weight = np.random.default_rng(20).uniform(0.0, 2.0, (3, 4, 5))

@@ -67,7 +67,6 @@ def weighted_mean_error(y_true, y_pred, *, sample_weight=None):
     return ops.sum(w * error, axis=axes) / ops.sum(w, axis=axes)
 
 
-
 def test_the_reserved_dense_inputs_are_neither_parameters_nor_extras():
     info = lossreg.describe("test_dense_weighted_mae")
     assert info.params == {} and info.extras == () and info.dense_inputs == ("sample_weight",)
@@ -114,7 +113,6 @@ def logit_mean(y_true, y_pred, *, sample_weight=None):
     m = ops.mean(y_pred, axis=-1)
     w = ops.ones_like(m) if sample_weight is None else ops.cast(sample_weight, m.dtype)
     return ops.sum(w * m, axis=(1, 2)) / ops.sum(w, axis=(1, 2))
-
 
 
 def test_a_pixel_weight_map_weighs_every_term_of_an_entry_once():
@@ -363,3 +361,13 @@ def test_check_first_batch_for_a_model_compiled_with_resolve():
     assert lossreg.check_first_batch(two, X, {"a": MASKS_255 / 255.0, "b": ids}) is True
     with pytest.raises(LossInputError, match=r"^spec\['b'\]: sparse_softmax_ce expects class ids in \[0, 2\)"):
         lossreg.check_first_batch(two, X, {"a": MASKS_255 / 255.0, "b": ids + 1})
+
+
+def test_a_pixel_map_weighs_every_class_of_its_pixel_even_when_width_equals_classes():
+    """(batch, H, W) over per-element values (batch, H, W, C) with W == C: broadcast over C, never aligned with it."""
+    z = RNG.integers(0, 2, (2, 3, 4, 4)).astype(F32)
+    x = (RNG.normal(size=(2, 3, 4, 4)) * 2).astype(F32)
+    w = RNG.uniform(0.0, 2.0, (2, 3, 4)).astype(F32)
+    bce = np.maximum(x, 0) - x * z + np.log1p(np.exp(-np.abs(x.astype("float64"))))
+    got = float(lossreg.get("sigmoid_bce")(z, x, sample_weight=w))
+    assert got == pytest.approx((w[..., None] * bce).mean(), rel=1e-5)

@@ -46,6 +46,18 @@ def _inputs(name: str, params: dict) -> tuple[np.ndarray | None, np.ndarray | No
     """``y_true``, ``y_pred`` and the extra tensors for one call of loss ``name``."""
     if name == "softmax_ce":
         return (*_classes((4, 3), 5), {})
+    if name == "sparse_softmax_ce":  # class ids, 255 ignored where the case asks for it
+        y, x = _classes((4, 3), 5)
+        ids = np.argmax(y, -1)
+        if params.get("ignore_class") is not None:
+            ids[0, :2] = params["ignore_class"]
+        return ids, x, {}
+    if name == "sparse_band_masked_softmax_ce":
+        y, x = _classes((2, 4, 4), 3)
+        ids = np.argmax(y, -1)
+        if params.get("ignore_class") is not None:
+            ids[1, 0] = params["ignore_class"]
+        return ids, x, {}
     if name == "band_masked_softmax_ce":
         y, x = _classes((2, 4, 4), 3)
         if not params.get("from_logits", True):
@@ -64,6 +76,11 @@ def _inputs(name: str, params: dict) -> tuple[np.ndarray | None, np.ndarray | No
 CASES = [
     ("softmax_ce", {}),
     ("softmax_ce", {"label_smoothing": 0.1}),
+    ("softmax_ce", {"ignore_class": 2, "class_weights": [1.0, 0.5, 2.0, 1.0, 0.0]}),
+    ("sparse_softmax_ce", {}),
+    ("sparse_softmax_ce", {"ignore_class": 255, "class_weights": [1.0, 0.5, 2.0, 1.0, 3.0]}),
+    ("sparse_band_masked_softmax_ce", {}),
+    ("sparse_band_masked_softmax_ce", {"ignore_class": -1, "lower": 1, "upper": 1}),
     ("sigmoid_bce", {}),
     ("sigmoid_bce", {"label_smoothing": 0.2, "pos_weight": 3.0}),
     ("sigmoid_focal", {}),
@@ -95,6 +112,17 @@ BAD = [
     ("mse_bce", {"mse_weight": -1.0}, "`mse_weight` must be >= 0, received mse_weight=-1.0."),
     ("mse_bce", {"bce_weight": -2.0}, "`bce_weight` must be >= 0, received bce_weight=-2.0."),
     ("vae_kl", {"beta": -0.5}, "`beta` must be >= 0, received beta=-0.5."),
+    (
+        "sparse_softmax_ce",
+        {"class_weights": [1.0, -1.0, 1.0, 1.0, 1.0]},
+        "Invalid 'class_weights' for loss 'sparse_softmax_ce': expected weights >= 0 and at most the largest float32 "
+        "(3.403e+38); element 1 is -1.0. Give 0 to leave a class out, never a negative or non-finite weight.",
+    ),
+    (
+        "sparse_band_masked_softmax_ce",
+        {"normalize": "pairs"},
+        "`normalize` must be 'all' or 'band', received normalize='pairs'.",
+    ),
 ]
 
 
@@ -140,7 +168,11 @@ def test_direct_call_equals_the_registered_loss(name, params):
     np.testing.assert_array_equal(direct, registered)
 
     mean = float(lossreg.get(name, **params)(target, given))
-    assert mean == pytest.approx(float(np.mean(direct.astype("float64"))), rel=1e-6)
+    kept = direct.size  # Keras' mean: over every value, or over the kept ones when a target value is ignored
+    if params.get("ignore_class") is not None:
+        kind = lossreg.describe(name).expects.targets
+        kept = int(np.sum(ops.convert_to_numpy(lossreg.keep_mask(y_true, kind, ignore_class=params["ignore_class"]))))
+    assert mean == pytest.approx(float(np.sum(direct.astype("float64"))) / kept, rel=1e-6)
 
 
 def _jax_x64() -> bool:
@@ -242,7 +274,11 @@ def test_the_same_bad_parameter_in_a_spec_is_a_loss_spec_error_at_its_path(name,
     key, spec = _spec(name, bad)
     path = f"spec[{key!r}]"
     expected = f"{path}: Invalid parameters for loss {name!r}: {message}"
-    if name == "band_masked_softmax_ce":  # the Literal type hint refuses it first, at the parameter's own path
+    param = next(iter(bad))
+    if param in ("class_weights", "ignore_class"):  # lossreg's one rule for them, at the parameter's own path
+        path = f"{path}['params'][{param!r}]"
+        expected = f"{path}: {message}"
+    if name.endswith("band_masked_softmax_ce"):  # the Literal type hint refuses it first, at the parameter's own path
         path = f"{path}['params']['normalize']"
         expected = (
             f"{path}: Invalid value for parameter 'normalize' of loss {name!r}. Expected Literal['all', 'band'], "
@@ -255,15 +291,21 @@ def test_the_same_bad_parameter_in_a_spec_is_a_loss_spec_error_at_its_path(name,
         with pytest.raises(LossSpecError, match="^" + re.escape(expected) + "$") as info:
             way()
         assert info.value.path == path
-        assert name == "band_masked_softmax_ce" or isinstance(info.value.__cause__, ValueError)
+        assert (
+            name.endswith("band_masked_softmax_ce")
+            or param == "class_weights"
+            or isinstance(info.value.__cause__, ValueError)
+        )
 
 
 @pytest.mark.parametrize("value", [math.nan, -math.nan])
-@pytest.mark.parametrize(("name", "param"), [(n, next(iter(b))) for n, b, _ in BAD if n != "band_masked_softmax_ce"])
+@pytest.mark.parametrize(
+    ("name", "param"), [(n, next(iter(b))) for n, b, _ in BAD if not n.endswith("band_masked_softmax_ce")]
+)
 def test_nan_breaks_every_numeric_rule_when_called_directly(name, param, value):
     """A spec never gets here (its float check refuses NaN), but a direct call can pass one."""
     y_true, y_pred, extras = _inputs(name, {})
-    with pytest.raises(ValueError, match=f"`{param}` must be"):
+    with pytest.raises(ValueError, match=f"`{param}` must be|^Invalid {param!r} for loss {name!r}"):
         getattr(lossreg.losses, name)(y_true, y_pred, **{param: value}, **extras)
 
 

@@ -195,7 +195,10 @@ def test_describe_a_lossreg_built_in():
         "include_diagonal": (False, "bool"),
         "from_logits": (True, "bool"),
         "normalize": ("all", "Literal['all', 'band']"),
+        "ignore_class": (None, "int | None"),
+        "class_weights": (None, "list[float] | None"),
     }
+    assert info.dense_inputs == ("mask",)
     assert lossreg.describe("mse_bce").extras == ("aux",)
 
 
@@ -280,7 +283,8 @@ BAD_PARAMS = [
         "sigmoid_focal",
         {"gama": 1.0},
         "gama",
-        "Loss 'sigmoid_focal' has no parameter 'gama'. Did you mean 'gamma'? Its parameters are: alpha, gamma.",
+        "Loss 'sigmoid_focal' has no parameter 'gama'. Did you mean 'gamma'? Its parameters are: alpha, gamma, "
+        "ignore_class, class_weights.",
     ),
     ("mse", {"from_logits": True}, "from_logits", "Loss 'mse' has no parameter 'from_logits'."),
     ("sigmoid_focal", {"gamma": True}, "gamma", "Expected float, received bool True."),

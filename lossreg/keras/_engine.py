@@ -286,12 +286,18 @@ def loss_value(
     return reduce(convert(values), sample_weight, values_mask, reduction, scale=scale)
 
 
-def _rows(weight: Any, rank: int) -> Any:
-    """A per-sample weight ``(batch,)`` or ``(batch, 1)`` shaped to weight whole rows of rank-``rank`` values."""
+def _rows(weight: Any, values: Any) -> Any:
+    """A sample weight shaped to weigh ``values``: a per-sample weight ``(batch,)`` or ``(batch, 1)`` whole rows, and
+    a per-pixel map shaped like per-element values without their last (class) axis every class of its pixel."""
+    rank = len(values.shape)
     if len(weight.shape) == 2 and weight.shape[-1] == 1 and rank != 2:
         weight = keras.ops.squeeze(weight, axis=-1)
     if len(weight.shape) == 1 and rank > 1:
-        weight = keras.ops.reshape(weight, (-1,) + (1,) * (rank - 1))
+        return keras.ops.reshape(weight, (-1,) + (1,) * (rank - 1))
+    if 1 < len(weight.shape) == rank - 1 and all(
+        w is None or v is None or w == v for w, v in zip(weight.shape, values.shape[:-1], strict=True)
+    ):
+        return keras.ops.expand_dims(weight, -1)  # (batch, H, W) over (batch, H, W, C)
     return weight
 
 
@@ -314,7 +320,7 @@ def reduce(
         reduction = "none"
     if sample_weight is not None:
         sample_weight = keras.ops.convert_to_tensor(sample_weight, dtype=dtype)
-        sample_weight = _rows(sample_weight, len(values.shape))
+        sample_weight = _rows(sample_weight, values)
     if mask is not None:
         mask = keras.ops.cast(mask, "bool")
         if reduction in ("mean", "sum_over_batch_size"):

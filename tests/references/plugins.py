@@ -16,6 +16,7 @@ from lossreg_segmentation import reference as segmentation
 
 from ._numpy import one_hot, softmax
 from ._record import Extreme, Reference, Shape
+from .builtin import class_id_inputs
 
 # ---- segmentation: overlap losses over (batch, *spatial, classes)
 
@@ -44,6 +45,14 @@ def _segmentation_extremes(name: str) -> tuple[Extreme, ...]:
     return tuple(configs)
 
 
+def _sparse_segmentation_extremes(name: str) -> tuple[Extreme, ...]:
+    """The class-id forms (softmax over the channels): class ids taken from the one-hot regimes."""
+    return (
+        Extreme({}, "categorical", pulls=name == "sparse_dice_bce"),
+        Extreme({"from_logits": False}, "categorical_probs"),
+    )
+
+
 # ---- generative: GAN generator and discriminator losses on logits
 
 
@@ -58,6 +67,10 @@ PLUGIN_REFERENCES = (
     *(
         Reference(name, fn, segmentation_inputs, extremes=_segmentation_extremes(name))
         for name, fn in segmentation.REFERENCES.items()
+    ),
+    *(
+        Reference(name, fn, class_id_inputs, extremes=_sparse_segmentation_extremes(name))
+        for name, fn in segmentation.SPARSE_REFERENCES.items()
     ),
     *(
         Reference(name, fn, gan_inputs, extremes=(Extreme({}, "gan_g"),))
