@@ -576,12 +576,45 @@ def test_weights_that_are_not_finite_non_negative_numbers_are_refused(bad, good,
     refused(spec, path=path, says="Invalid weight")
 
 
+# -- value ranges: Keras' names declare theirs as data (lossreg.describe(name).ranges) -------------------------------
+RANGED = [(name, key) for name in COMPILABLE for key in sorted(lossreg.describe(name).ranges)]
+assert len(RANGED) == 14 and ("huber", "delta") in RANGED  # every range of KERAS_RANGES, on every alias
+
+
+@settings(FUZZ, max_examples=60)
+@given(
+    st.sampled_from(RANGED),
+    st.one_of(
+        st.floats(-1e6, 1e6),
+        st.integers(-1000, 1000),
+        st.sampled_from([0.0, -0.0, 1.0, 100.0, 1e-300, -1e-300, np.nextafter(1.0, 2.0), np.nextafter(100.0, 200.0)]),
+    ),
+)
+def test_a_ranged_value_is_accepted_iff_in_its_range_else_refused_at_its_own_path(ranged, value):
+    name, key = ranged
+    bound = lossreg.describe(name).ranges[key]
+    result, error = resolve_checked({"out": {"loss": name, "params": {key: value}}})
+    if bound.holds(value):
+        assert error is None, str(error)
+        assert terms_of(result["out"]) == [(name, {key: value}, 1.0)]
+    else:
+        assert error is not None and error.path == f"spec['out']['params'][{key!r}]", error
+        assert f"Expected a number {bound.bound()}, received " in str(error)
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 @settings(FUZZ, max_examples=40)
 @given(st.floats(1e-300, 1e300), st.floats(1e-300, 1e300))
-def test_weights_multiply_to_a_finite_number_or_are_refused(entry_weight, term_weight):
+def test_weights_multiply_to_a_float32_or_are_refused(entry_weight, term_weight):
+    """Each weight, and their product, is at most the largest float32 (losses are float32): 1e308 gave inf."""
     spec = {"loss": [{"loss": "mse", "weight": term_weight}], "weight": entry_weight}
     result, error = resolve_checked(spec)
-    if math.isfinite(term_weight * entry_weight):
+    if max(entry_weight, term_weight) > FLOAT32_MAX:
+        assert error is not None and error.path in ("spec['weight']", "spec['loss'][0]['weight']"), error
+        assert "Expected at most 3.4028235e+38 (the largest float32" in str(error)
+    elif term_weight * entry_weight <= FLOAT32_MAX:
         assert error is None and terms_of(result) == [("mse", {}, term_weight * entry_weight)]
     else:
         assert error is not None and error.path == "spec['loss'][0]['weight']", error
@@ -967,12 +1000,13 @@ def test_resolve_refuses_every_valid_changing_weight_at_its_path_saying_to_use_a
 
 
 @settings(FUZZ, max_examples=30)
-@given(st.floats(1e-300, 1e300), st.floats(1e-300, 1e300))
-def test_a_schedule_times_a_constant_is_a_finite_schedule_or_refused(entry_weight, end):
+@given(st.floats(1e-30, FLOAT32_MAX), st.floats(1e-30, FLOAT32_MAX))
+def test_a_schedule_times_a_constant_is_a_float32_schedule_or_refused(entry_weight, end):
+    """Each weight is at most the largest float32 (losses are float32); so must their product be."""
     schedule = {"schedule": "linear", "start": 0.0, "end": end, "steps": 10}
     spec = {"out_a": {"loss": [{"loss": "mse", "weight": schedule}], "weight": entry_weight}, "out_b": "mse"}
     model, error = attach_checked(spec, "spec['out_a']['loss'][0]['weight']")
-    if math.isfinite(end * entry_weight):
+    if end * entry_weight <= FLOAT32_MAX:
         assert error is None, str(error)
         assert model.get_config()["spec"]["out_a"]["loss"][0]["weight"]["end"] == end * entry_weight
     else:

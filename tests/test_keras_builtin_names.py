@@ -50,9 +50,12 @@ def test_names_match_keras_losses_get():
         assert inspect.isfunction(keras.losses.get(name)), name
 
 
-def keras_type(parameter: inspect.Parameter) -> type | None:
-    """The type rule of ``lossreg.registry._keras_names``: bool, float for numbers (int for ``axis``), None."""
+def keras_type(parameter: inspect.Parameter) -> Any:
+    """The type rule of ``lossreg.registry._keras_names``: bool, float for numbers (int for ``axis``), None; and
+    ``int | None`` for ``ignore_class`` (lossreg's standard parameter: a class id, 255 and -1 included)."""
     default = parameter.default
+    if parameter.name == "ignore_class":
+        return int | None
     if isinstance(default, bool):
         return bool
     if isinstance(default, int | float):
@@ -72,8 +75,25 @@ def test_the_signature_data_matches_the_installed_keras(name):
     assert all(type(d) is type(e[1]) for (_, d, _), e in zip(params, expected, strict=True))  # 80 stays an int
     info = lossreg.describe(name)
     assert {k: (p.default, p.annotation) for k, p in info.params.items()} == {
-        p: (d, "any" if t is None else t.__name__) for p, d, t in params
+        p: (d, "any" if t is None else getattr(t, "__name__", str(t))) for p, d, t in params
     }
+
+
+RANGED = {"bce", "binary_crossentropy", "binary_focal_crossentropy", "categorical_crossentropy",
+          "categorical_focal_crossentropy", "circle", "huber", "tversky"}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(KERAS_LOSSES))
+def test_each_value_range_is_on_a_float_parameter_of_the_installed_keras_function(name):
+    """The ranges (``KERAS_RANGES``) cannot drift either: each is on a float parameter of that keras.losses
+    function, and a name shares its function's ranges with its aliases (``bce`` and ``binary_crossentropy``)."""
+    ranges = lossreg.describe(name).ranges
+    assert bool(ranges) == (name in RANGED)
+    parameters = inspect.signature(keras.losses.get(name)).parameters
+    for key in ranges:
+        assert key in parameters and keras_type(parameters[key]) is float, (name, key)
+    same_function = [other for other, (function, _) in KERAS_LOSSES.items() if function == KERAS_LOSSES[name][0]]
+    assert all(lossreg.describe(other).ranges == ranges for other in same_function)
 
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")

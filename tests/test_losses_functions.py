@@ -102,7 +102,7 @@ BAD = [
     ("sigmoid_bce", {"label_smoothing": -0.1}, "`label_smoothing` must be in [0, 1], received label_smoothing=-0.1."),
     ("sigmoid_bce", {"pos_weight": 0.0}, "`pos_weight` must be > 0, received pos_weight=0.0."),
     ("sigmoid_focal", {"alpha": 2.0}, "`alpha` must be in [0, 1], received alpha=2.0."),
-    ("sigmoid_focal", {"gamma": -1.0}, "`gamma` must be >= 0, received gamma=-1.0."),
+    ("sigmoid_focal", {"gamma": -1.0}, "`gamma` must be in [0, 100], received gamma=-1.0."),
     ("sigmoid_dice", {"smooth": 0.0}, "`smooth` must be > 0, received smooth=0.0."),
     (
         "band_masked_softmax_ce",

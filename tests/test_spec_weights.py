@@ -337,12 +337,13 @@ def test_dwa_temperatures_that_differ_are_refused_at_the_second():
 
 
 def test_a_schedule_times_a_constant_beyond_a_float_is_refused_at_the_term_weight():
-    spec = {"a": {"loss": [{"loss": "mse", "weight": {**STEPS, "end": 1e200}}], "weight": 1e200}, "b": "mse"}
+    spec = {"a": {"loss": [{"loss": "mse", "weight": {**STEPS, "end": 1e20}}], "weight": 1e20}, "b": "mse"}
     refused_error(
         lambda: lossreg.attach(MODEL, spec),
         "spec['a']['loss'][0]['weight']",
-        "Invalid weight. This changing weight times the constant weight 1e+200 it is multiplied by is beyond the "
-        "range of a float. Scale the weights down.",
+        "Invalid weight. This changing weight times the constant weight 1e+20 it is multiplied by is beyond the "
+        "range of a float32 weight (at most 3.4028235e+38 (the largest float32: losses are computed in float32)). "
+        "Scale the weights down.",
     )
 
 

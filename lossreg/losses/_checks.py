@@ -7,7 +7,11 @@ The comparisons are written so that NaN fails every rule.
 
 from __future__ import annotations
 
-__all__ = ["fraction", "non_negative", "positive"]
+from lossreg.registry._params import MAX_FOCAL_GAMMA, Range
+
+__all__ = ["focal_gamma", "fraction", "non_negative", "positive"]
+
+_FOCAL_GAMMA = Range(0.0, MAX_FOCAL_GAMMA)
 
 
 def fraction(name: str, value: float) -> None:
@@ -26,3 +30,10 @@ def positive(name: str, value: float) -> None:
     """Raise ``ValueError`` unless ``value > 0``."""
     if not value > 0:
         raise ValueError(f"`{name}` must be > 0, received {name}={value!r}.")
+
+
+def focal_gamma(name: str, value: float) -> None:
+    """Raise ``ValueError`` unless ``0 <= value <= MAX_FOCAL_GAMMA`` (why: ``lossreg.registry._params``)."""
+    problem = _FOCAL_GAMMA.problem(name, value)
+    if problem:
+        raise ValueError(problem)

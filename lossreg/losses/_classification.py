@@ -308,7 +308,7 @@ register("sigmoid_bce", validate=_check_sigmoid_bce, shapes=_ELEMENTS, targets="
 def _check_sigmoid_focal(alpha: float | None, gamma: float) -> None:
     if alpha is not None:
         _checks.fraction("alpha", alpha)
-    _checks.non_negative("gamma", gamma)
+    _checks.focal_gamma("gamma", gamma)
 
 
 def sigmoid_focal(
@@ -344,7 +344,8 @@ def sigmoid_focal(
         y_true: targets ``z`` in [0, 1], shaped like ``y_pred``; elements equal to ``ignore_class`` are ignored.
         y_pred: logits ``x``, shaped ``(batch, ...)``.
         alpha: weight of the positive class in [0, 1]; ``None`` disables the balancing.
-        gamma: focusing parameter >= 0; 0 gives (alpha-balanced) cross-entropy.
+        gamma: focusing parameter in [0, 100]; 0 gives (alpha-balanced) cross-entropy. Beyond 100 the float32
+            factor ``(1 - p_t)**gamma`` of a prediction at chance leaves the normal range (at 1e9 the loss is 0).
 
         ignore_class: a target value (e.g. 255 or -1) whose elements are ignored: they enter neither the value
             nor the gradient (their logits may be anything, NaN included).
@@ -356,7 +357,7 @@ def sigmoid_focal(
         The loss per element, shaped like ``y_pred``.
 
     Raises:
-        ValueError: ``alpha`` is outside [0, 1] or ``gamma`` is negative.
+        ValueError: ``alpha`` is outside [0, 1] or ``gamma`` outside [0, 100].
 
     Reference:
         Lin, Goyal, Girshick, He, Dollár. "Focal Loss for Dense Object Detection", ICCV 2017;

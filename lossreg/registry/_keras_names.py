@@ -5,8 +5,14 @@ parameters, defaults and types, but not Keras: importing it costs seconds. So th
 ``tests/test_keras_builtin_names.py`` holds them to the installed Keras (names, functions, parameters,
 defaults, types). Keras is imported the first time one of these losses is *called*.
 
+Their value ranges are data too (``KERAS_RANGES``, given to each name's ``LossDef``): checked where a spec is read,
+with the types (``LossDef.param_problems``: ``resolve``, ``get``, ``attach``, ``LossLayer`` and ``lossreg check``
+report a value out of range at the parameter's own path) and printed by ``lossreg show``. Keras checks none of
+them (``huber`` with ``delta=-1`` gave a negative loss).
+
 A parameter's type follows one rule: a ``bool`` default is ``bool``; a number is ``float`` (Keras takes an
-int where it takes a float), except ``axis``, an ``int``; ``None`` (no type) for a ``None`` default.
+int where it takes a float), except ``axis``, an ``int``; ``None`` (no type) for a ``None`` default, except
+``ignore_class``, lossreg's standard parameter (``int | None``, checked by ``standard_param_problem``).
 """
 
 from __future__ import annotations
@@ -18,12 +24,15 @@ from typing import Any, Final
 
 from lossreg.registry._expects import Expects
 from lossreg.registry._lossdef import LossDef
+from lossreg.registry._params import MAX_FOCAL_GAMMA, Range
 
-__all__ = ["KERAS_LOSSES", "KERAS_LOSS_NAMES", "keras_loss_defs"]
+__all__ = ["KERAS_LOSSES", "KERAS_LOSS_NAMES", "KERAS_RANGES", "keras_loss_defs"]
 
 _F = float
+#: ``ignore_class``'s type: any integer class id (255 and -1 included: Keras compares the targets with it), or None
+_CLASS_ID: Final = int | None
 #: name -> (the ``keras.losses`` function it names, its parameters after y_true and y_pred: (name, default, type)).
-KERAS_LOSSES: Final[Mapping[str, tuple[str, tuple[tuple[str, Any, type | None], ...]]]] = {
+KERAS_LOSSES: Final[Mapping[str, tuple[str, tuple[tuple[str, Any, Any], ...]]]] = {
     "bce": ("binary_crossentropy", (("from_logits", False, bool), ("label_smoothing", 0.0, _F), ("axis", -1, int))),
     "binary_crossentropy": (
         "binary_crossentropy",
@@ -84,10 +93,30 @@ KERAS_LOSSES: Final[Mapping[str, tuple[str, tuple[tuple[str, Any, type | None], 
     "poisson": ("poisson", ()),
     "sparse_categorical_crossentropy": (
         "sparse_categorical_crossentropy",
-        (("from_logits", False, bool), ("ignore_class", None, None), ("axis", -1, int)),
+        (("from_logits", False, bool), ("ignore_class", None, _CLASS_ID), ("axis", -1, int)),
     ),
     "squared_hinge": ("squared_hinge", ()),
     "tversky": ("tversky", (("alpha", 0.5, _F), ("beta", 0.5, _F), ("axis", None, None))),
+}
+
+_FRACTION: Final = Range(0.0, 1.0)
+_SMOOTHING: Final = {"label_smoothing": _FRACTION}  # mixes targets with uniform ones: 5 gave a loss of made-up targets
+_FOCAL: Final = {"alpha": _FRACTION, "gamma": Range(0.0, MAX_FOCAL_GAMMA), **_SMOOTHING}
+#: function -> {parameter: its values} (its aliases share it). Where Keras' math needs a range; ``axis`` and
+#: ``from_logits`` are held by their types, ``dice``'s and ``tversky``'s ``axis``, ``circle``'s reference tensors
+#: and ``ignore_class`` (any class id, 255 included) take any value.
+KERAS_RANGES: Final[Mapping[str, Mapping[str, Range]]] = {
+    "binary_crossentropy": _SMOOTHING,
+    "binary_focal_crossentropy": _FOCAL,
+    "categorical_crossentropy": _SMOOTHING,
+    "categorical_focal_crossentropy": _FOCAL,
+    # gamma scales the cosine distances (<= 0 reverses or erases them); margin in [0, 1]: delta_n = 1 - margin and
+    # delta_p = margin, so outside it a positive pair is pushed away or a negative pulled in
+    "circle": {"gamma": Range(0.0, open_low=True), "margin": _FRACTION},
+    # the quadratic-to-linear threshold: delta <= 0 gives 0 (delta=0) or a negative loss (-1 gave -0.94)
+    "huber": {"delta": Range(0.0, open_low=True)},
+    # weights of false positives and negatives in the denominator: a negative one can make it 0 or negative
+    "tversky": {"alpha": Range(0.0), "beta": Range(0.0)},
 }
 
 #: Every lower-case loss name ``keras.losses.get`` accepts (functions and their aliases).
@@ -116,8 +145,9 @@ def call_keras_loss(function: str, y_true: Any, y_pred: Any, **params: Any) -> A
     return getattr(keras.losses, function)(y_true, y_pred, **params)
 
 
-def _factory(name: str, function: str, params: tuple[tuple[str, Any, type | None], ...]) -> Any:
-    """A factory for Keras' loss ``name`` made from the data above: no Keras import until its loss is called."""
+def _factory(name: str, function: str, params: tuple[tuple[str, Any, Any], ...]) -> Any:
+    """A factory for Keras' loss ``name`` made from the data above: no Keras import until its loss is called.
+    (Its parameters' types and ranges are checked by its ``LossDef`` before it is called.)"""
 
     def factory(**given: Any) -> Any:
         return functools.partial(call_keras_loss, function, **given)
@@ -142,5 +172,6 @@ def keras_loss_defs() -> list[LossDef]:
     for name, (function, params) in KERAS_LOSSES.items():
         shapes, targets = _DECLARED.get(name, (None, None))
         expects = Expects.declare(name, (), shapes, targets, "from_logits") if name in _DECLARED else None
-        defs.append(LossDef(name, "keras", _factory(name, function, params), expects=expects))
+        ranges = KERAS_RANGES.get(function)
+        defs.append(LossDef(name, "keras", _factory(name, function, params), expects=expects, ranges=ranges))
     return defs

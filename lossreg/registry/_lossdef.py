@@ -22,7 +22,7 @@ import re
 import textwrap
 import typing
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from lossreg._errors import LossSpecError, did_you_mean, short_repr
@@ -31,6 +31,7 @@ from lossreg.registry._expects import Expects, check_inputs
 from lossreg.registry._params import (
     DENSE_INPUTS,
     Param,
+    Range,
     annotation_text,
     check_type,
     is_call,
@@ -62,6 +63,8 @@ class LossInfo:
     dense_inputs: tuple[str, ...] = ()
     #: what the loss's values are averaged over (its docstring's ``Normalizer:`` section), or ``""``
     normalizer: str = ""
+    #: the values a parameter takes, where declared as data (Keras' names: ``KERAS_RANGES``)
+    ranges: Mapping[str, Range] = field(default_factory=dict)
 
     def __str__(self) -> str:
         lines = [f"{self.name} ({self.source})", f"  {self.summary}"]
@@ -70,6 +73,8 @@ class LossInfo:
             for p in self.params.values():
                 default = "required" if p.required else f"default {p.default!r}"
                 lines.append(f"    {p.name}: {p.annotation} ({default})")
+                if p.name in self.ranges:
+                    lines.append(f"      values: {self.ranges[p.name].bound()}")
         if self.extras:
             lines.append("  extras: " + ", ".join(self.extras))
         if self.dense_inputs:
@@ -140,6 +145,7 @@ class LossDef:
         expects: Expects | None = None,
         summary: str | None = None,
         dense_inputs: tuple[str, ...] = (),
+        ranges: Mapping[str, Range] | None = None,
     ) -> None:
         self.name = name
         self.source = source
@@ -148,6 +154,8 @@ class LossDef:
         self.extras = _check_extras(name, extras)
         self.expects = expects
         self.dense_inputs = tuple(d for d in DENSE_INPUTS if d in dense_inputs)
+        #: parameter -> the values it takes, checked with the types (``param_problems``) at the parameter's path
+        self.ranges: Mapping[str, Range] = dict(ranges or {})
         self.doc = inspect.getdoc(factory) or ""
         self.normalizer = _normalizer(self.doc)
         self.summary = _first_line(summary) or _first_line(self.doc)
@@ -240,11 +248,13 @@ class LossDef:
             expects=self.expects,
             dense_inputs=self.dense_inputs,
             normalizer=self.normalizer,
+            ranges=self.ranges,
         )
 
     # -- a term's three needs ----------------------------------------------------------------------------
     def param_problems(self, params: Mapping[str, Any] | None = None, path: str | None = None) -> list[LossSpecError]:
-        """Every problem with ``params`` (unknown, ill-typed or missing parameters), each naming its path."""
+        """Every problem with ``params`` (unknown, ill-typed, out of range or missing parameters), each naming its
+        path: a parameter's own (``spec[...]['params']['k']``, ``lossreg.get('x', k=...)``) where it is one."""
         params = dict(params or {})
         accepted, hints, takes_any = self._signature
         problems = []
@@ -278,6 +288,14 @@ class LossDef:
             standard = standard_param_problem(key, value)
             if standard is not None:
                 problems.append(LossSpecError(standard_param_message(self.name, key, standard), path=where))
+            elif key in self.ranges and not self.ranges[key].holds(value):
+                problems.append(
+                    LossSpecError(
+                        f"Invalid value for parameter {key!r} of loss {self.name!r}. Expected a number "
+                        f"{self.ranges[key].bound()}, received {short_repr(value)}.",
+                        path=where,
+                    )
+                )
         missing = [k for k, p in accepted.items() if p.required and k not in params]
         if missing:
             problems.append(

@@ -28,7 +28,9 @@ from lossreg._errors import short_repr
 
 __all__ = [
     "DENSE_INPUTS",
+    "MAX_FOCAL_GAMMA",
     "Param",
+    "Range",
     "annotation_text",
     "check_standard_param",
     "check_type",
@@ -79,6 +81,44 @@ class Param:
     @property
     def required(self) -> bool:
         return self.default is Param.REQUIRED
+
+
+#: The largest focal ``gamma`` (lossreg's ``sigmoid_focal``, Keras' focal cross-entropies). The modulating factor
+#: ``(1 - p_t)**gamma`` is computed in float32: at gamma = 100 a prediction at chance (``1 - p_t = 1/2``) still
+#: weighs 2**-100 (7.9e-31), and its loss (>= log 2 times that) stays a normal float32 even averaged over 2**24
+#: elements (3.3e-38 > 1.2e-38); from gamma = 126 the factor at chance leaves the normal range, from 150 it is 0,
+#: and at 1e9 every prediction short of certain weighs exactly 0 (the loss was 0.0). Published values are <= 5.
+MAX_FOCAL_GAMMA: Final = 100.0
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric parameter takes: ``low`` (excluded when ``open_low``) to ``high`` (included).
+    The comparisons fail for NaN; ``None`` values (an optional parameter switched off) are not checked."""
+
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+
+    def bound(self) -> str:
+        """The range as ``lossreg show`` and errors print it: ``> 0``, ``>= 0``, ``in [0, 1]``, ``in (0, 1]``."""
+        if self.high is None:
+            return f"{'>' if self.open_low else '>='} {self.low:g}"
+        if self.low is None:
+            return f"<= {self.high:g}"
+        return f"in {'(' if self.open_low else '['}{self.low:g}, {self.high:g}]"
+
+    def holds(self, value: Any) -> bool:
+        """Whether ``value`` lies in the range; values the type hint speaks for (``None``, bools, non-numbers) hold."""
+        if value is None or isinstance(value, bool) or not isinstance(value, numbers.Real):
+            return True
+        number = typing.cast(float, value)  # compared as given: an int exactly (10**400 > 1.0), never float()-ed
+        above = self.low is None or (number > self.low if self.open_low else number >= self.low)
+        return above and (self.high is None or number <= self.high)
+
+    def problem(self, name: str, value: Any) -> str | None:
+        """Why ``name=value`` is out of range (the message of ``lossreg.losses._checks``), or ``None``."""
+        return None if self.holds(value) else f"`{name}` must be {self.bound()}, received {name}={value!r}."
 
 
 def annotation_text(annotation: Any) -> str:

@@ -29,7 +29,7 @@ from typing import Any, Final, Literal
 
 from lossreg._errors import LossSpecError, format_path, short_repr
 from lossreg.spec._problems import Problems, check_keys
-from lossreg.spec._weights import Changing, Learned, read_changing
+from lossreg.spec._weights import TOO_LARGE, Changing, Learned, read_changing, weight_fits
 
 __all__ = ["ENTRY_KEYS", "SAVED_TERM_KEYS", "TERM_KEYS", "Entry", "ParsedSpec", "Term", "read", "read_terms"]
 
@@ -87,7 +87,7 @@ def _type_name(value: Any) -> str:
 
 
 def weight_problem(value: Any, path: str) -> LossSpecError | None:
-    """Why ``value`` is not a weight (a finite, non-negative real number, not a bool), or ``None``."""
+    """Why ``value`` is not a weight (a non-negative real number, not a bool, at most ``MAX_WEIGHT``), or ``None``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return LossSpecError(
             f"Invalid weight. Expected a non-negative number, received {_type_name(value)} {short_repr(value)}.",
@@ -99,6 +99,8 @@ def weight_problem(value: Any, path: str) -> LossSpecError | None:
             "Use 0 to switch a term off.",
             path=path,
         )
+    if not weight_fits(_as_float(value)):
+        return LossSpecError(f"Invalid weight. Expected {TOO_LARGE}, received {short_repr(value)}.", path=path)
     return None
 
 
@@ -152,11 +154,11 @@ def _combined(
     if varies is None:
         return weight * scale, None
     scaled = varies.scaled(weight * scale)
-    if not scaled.finite:  # each is finite, but a schedule's end 1e200 times a weight 1e200 is not
+    if not scaled.finite:  # each is a weight, but a schedule's end 1e20 times a weight 1e20 is not
         problems.report(
             LossSpecError(
                 f"Invalid weight. This changing weight times the constant weight {weight * scale!r} it is multiplied "
-                "by is beyond the range of a float. Scale the weights down.",
+                f"by is beyond the range of a float32 weight ({TOO_LARGE}). Scale the weights down.",
                 path=path,
             )
         )
@@ -240,11 +242,11 @@ def _term(
         if "weight" in value
         else (1.0, None)
     )
-    if not math.isfinite(weight * scale):  # each is finite, but 1e200 * 1e200 is not
+    if not weight_fits(weight * scale):  # each is a weight, but 1e20 * 1e20 is not
         problems.report(
             LossSpecError(
                 f"Invalid weight. This term's weight {weight!r} times its entry's weight {scale!r} is beyond the "
-                "range of a float. Scale the weights down.",
+                f"range of a float32 weight ({TOO_LARGE}). Scale the weights down.",
                 path=format_path(path, ["weight"]),
             )
         )

@@ -28,7 +28,17 @@ from typing import Any, Final
 from lossreg._errors import LossSpecError, did_you_mean, format_path, short_repr
 from lossreg.spec._problems import Problems, check_keys
 
-__all__ = ["LEARNED", "SCHEDULES", "Changing", "Learned", "Schedule", "read_changing"]
+__all__ = [
+    "LEARNED",
+    "MAX_WEIGHT",
+    "SCHEDULES",
+    "TOO_LARGE",
+    "Changing",
+    "Learned",
+    "Schedule",
+    "read_changing",
+    "weight_fits",
+]
 
 _REQUIRED: Final = object()
 
@@ -77,9 +87,9 @@ class Schedule:
 
     @property
     def finite(self) -> bool:
-        """Whether every value it takes is a finite float (a constant folded in by ``scaled`` may overflow)."""
+        """Whether every value it takes is a weight (``weight_fits``: a constant folded in by ``scaled`` may not be)."""
         values = self.params["values"] if self.kind == "piecewise" else (self.params["start"], self.params["end"])
-        return all(math.isfinite(v) for v in values)
+        return all(weight_fits(v) for v in values)
 
     def as_spec(self) -> dict[str, Any]:
         """The spec data this schedule reads back from."""
@@ -125,8 +135,8 @@ class Learned:
 
     @property
     def finite(self) -> bool:
-        """Whether its scale is a finite float (a constant folded in by ``scaled`` may overflow)."""
-        return math.isfinite(self.scale)
+        """Whether its scale is a weight (``weight_fits``: a constant folded in by ``scaled`` may not be)."""
+        return weight_fits(self.scale)
 
     @property
     def needs_epochs(self) -> bool:
@@ -161,8 +171,23 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _number(value: Any, path: str, problems: Problems, *, low: float | None = 0.0, strict: bool = False) -> Any:
-    """A finite real number ``>= low`` (``> low`` when ``strict``), else reported and ``None``."""
+#: The largest weight (a constant, a schedule's start/end/values, a learned weight's scale, and any product of
+#: them): the largest float32. Losses are computed in float32 (Keras' floatx), where a larger weight is inf
+#: before it multiplies anything (1e308 gave an inf loss).
+MAX_WEIGHT: Final = 3.4028234663852886e38
+TOO_LARGE: Final = f"at most {MAX_WEIGHT:.8g} (the largest float32: losses are computed in float32)"
+
+
+def weight_fits(number: float) -> bool:
+    """The one bound on the size of a weight: ``number <= MAX_WEIGHT`` (NaN and inf fail it)."""
+    return number <= MAX_WEIGHT
+
+
+def _number(
+    value: Any, path: str, problems: Problems, *, low: float | None = 0.0, strict: bool = False, weight: bool = False
+) -> Any:
+    """A finite real number ``>= low`` (``> low`` when ``strict``), else reported and ``None``; a ``weight`` (a
+    schedule's start/end/values, a learned scale) is also at most ``MAX_WEIGHT``."""
     bound = "" if low is None else f" {'>' if strict else '>='} {low:g}"
     number = _finite(value)
     if number is None:
@@ -170,6 +195,9 @@ def _number(value: Any, path: str, problems: Problems, *, low: float | None = 0.
         return None
     if low is not None and (number <= low if strict else number < low):
         problems.report(LossSpecError(f"Expected a number{bound}, received {number!r}.", path=path))
+        return None
+    if weight and not weight_fits(number):
+        problems.report(LossSpecError(f"Invalid weight. Expected {TOO_LARGE}, received {number!r}.", path=path))
         return None
     return number
 
@@ -233,7 +261,7 @@ def _schedule_params(kind: str, given: Mapping[str, Any], path: str, problems: P
             continue
         value = given[name]
         if name in ("start", "end"):
-            read = _number(value, where, problems)
+            read = _number(value, where, problems, weight=True)
         elif name in ("steps", "cycles"):
             read = _count(value, where, problems, low=1)
         elif name == "delay":
@@ -263,7 +291,9 @@ def _schedule_params(kind: str, given: Mapping[str, Any], path: str, problems: P
         else:  # values
             items = _list(value, where, problems)
             read = (
-                None if items is None else [_number(v, format_path(where, [i]), problems) for i, v in enumerate(items)]
+                None
+                if items is None
+                else [_number(v, format_path(where, [i]), problems, weight=True) for i, v in enumerate(items)]
             )
             read = None if read is None or None in read else tuple(read)
         if read is None:
@@ -372,7 +402,7 @@ def read_changing(value: Mapping[Any, Any], path: str, problems: Problems) -> Ch
             )
         )
         keys_ok = False
-    scale = _number(value["scale"], format_path(path, ["scale"]), problems) if "scale" in value else 1.0
+    scale = _number(value["scale"], format_path(path, ["scale"]), problems, weight=True) if "scale" in value else 1.0
     if not keys_ok or scale is None:
         return None
     return Learned(method, params, scale, path)
