@@ -96,10 +96,6 @@ def test_show_a_plugin_loss_names_its_distribution_and_entry_point():
     assert re.search(r"^  class_weights +list\[float\] \| None +None$", result.stdout, flags=re.M)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs library fix: lossreg/cli/_main.py _cmd_show prints no VALUES column from LossInfo.ranges",
-)
 @pytest.mark.parametrize(
     "name, rows",
     [

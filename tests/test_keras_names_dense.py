@@ -213,11 +213,6 @@ def test_the_map_weighs_each_pixel_float64_reference():
 
 
 # -- Keras' dice and tversky reduce before any weight: a per-pixel map cannot apply -------------------------------
-ENGINE_FIX = (
-    "needs library fix: lossreg/keras/_engine.py loss_value/weighted_values should refuse a per-pixel sample_weight "
-    "map for a term whose values have fewer axes than the map (Keras' dice/tversky: one value per sample or batch) "
-    "with a LossInputError naming the loss and the fix; today it is silently mean(map) * loss or a raw backend error"
-)
 FIXES = ("soft_dice", "soft_tversky", "sparse_")  # lossreg-segmentation's overlap losses: the map inside their sums
 OVERLAP = [
     ("dice", {}),
@@ -235,7 +230,6 @@ def _refusal(error: LossInputError, name: str, shape: tuple[int, ...]) -> None:
     assert all(fix in text for fix in FIXES), text
 
 
-@pytest.mark.xfail(strict=True, reason=ENGINE_FIX)
 @pytest.mark.parametrize("name, params", OVERLAP, ids=[f"{n}-{p}" for n, p in OVERLAP])
 def test_a_per_pixel_map_on_keras_overlap_losses_is_a_loss_input_error_naming_the_fix(name, params):
     with pytest.raises(LossInputError) as info:
@@ -243,7 +237,6 @@ def test_a_per_pixel_map_on_keras_overlap_losses_is_a_loss_input_error_naming_th
     _refusal(info.value, name, (N, H, W))
 
 
-@pytest.mark.xfail(strict=True, reason=ENGINE_FIX)
 def test_a_per_pixel_map_on_keras_dice_in_evaluate_is_the_same_error():
     x = keras.Input((H, W, 2))
     model = keras.Model(x, keras.layers.Dense(1, activation="sigmoid")(x))

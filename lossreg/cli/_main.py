@@ -117,8 +117,16 @@ def _cmd_show(args: argparse.Namespace) -> int:
             print(f"  {line}")
     if info.params:
         print("parameters:")
-        rows = [[p.name, p.annotation, "(required)" if p.required else repr(p.default)] for p in info.params.values()]
-        print(_table(["NAME", "TYPE", "DEFAULT"], rows, indent="  "))
+        rows = [
+            [
+                p.name,
+                p.annotation,
+                "(required)" if p.required else repr(p.default),
+                info.ranges[p.name].bound() if p.name in info.ranges else "",
+            ]
+            for p in info.params.values()
+        ]
+        print(_table(["NAME", "TYPE", "DEFAULT", "VALUES"], rows, indent="  "))
     else:
         print("parameters: none")
     if info.doc:

@@ -170,6 +170,14 @@ def _both(mask: Any, other: Any) -> Any:
     return keras.ops.logical_and(keras.ops.cast(mask, "bool"), keras.ops.cast(other, "bool"))
 
 
+def weight_map(sample_weight: Any) -> bool:
+    """Whether ``sample_weight`` is a per-element (per-pixel) map: rank > 2, or rank 2 and not ``(batch, 1)``."""
+    if sample_weight is None:
+        return False
+    shape = tuple(keras.ops.shape(sample_weight))
+    return len(shape) > 2 or (len(shape) == 2 and shape[-1] != 1)
+
+
 def dense_weight(terms: Sequence[BoundTerm], sample_weight: Any) -> bool:
     """Whether ``sample_weight`` is a per-element (per-pixel) map that a term applies inside its own sums.
 
@@ -177,10 +185,26 @@ def dense_weight(terms: Sequence[BoundTerm], sample_weight: Any) -> bool:
     in it; the other terms' values are weighted element by element before the sum, and the reduction weighs
     nothing again. A per-sample weight ``(batch,)`` or ``(batch, 1)`` is never dense.
     """
-    if sample_weight is None or not any("sample_weight" in t.dense_inputs for t in terms):
-        return False
-    shape = tuple(keras.ops.shape(sample_weight))
-    return len(shape) > 2 or (len(shape) == 2 and shape[-1] != 1)
+    return weight_map(sample_weight) and any("sample_weight" in t.dense_inputs for t in terms)
+
+
+def check_weight_map(term: BoundTerm, value: Any, weights: Any) -> None:
+    """Refuse a per-pixel map for a term whose values have fewer axes than it (and that does not take the map
+    inside its sums): a loss that already reduced its pixels (Keras' ``dice``/``tversky``: one value per sample
+    or per batch) cannot be weighted pixel by pixel afterwards; Keras would scale it by the map's mean, or fail
+    to broadcast. A trailing axis of 1 on the map is Keras' ``(batch, H, W, 1)`` form of a ``(batch, H, W)`` map."""
+    rank, map_rank = len(value.shape), len(weights.shape)
+    if rank >= map_rank or (rank == map_rank - 1 and weights.shape[-1] == 1):
+        return
+    per = {0: "one value per batch", 1: "one value per sample"}.get(rank, f"values shaped {tuple(value.shape)}")
+    raise LossInputError(
+        f"Loss {term.loss!r} returns {per}, so the per-pixel sample_weight shaped {tuple(weights.shape)} cannot "
+        "weigh its pixels (its pixels are summed before any weight applies). Pass a per-sample weight (batch,) for "
+        "it, or use a loss that applies per-pixel weights inside its sums (lossreg-segmentation's soft_dice, "
+        "soft_tversky, jaccard and their sparse_ forms; `lossreg show NAME` lists sample_weight under 'optional "
+        "tensors').",
+        path=term.path,
+    )
 
 
 def _weigh_elements(value: Any, sample_weight: Any) -> Any:
@@ -199,6 +223,7 @@ def weighted_values(
     weighted: bool = True,
     mask: Any = None,
     sample_weight: Any = None,
+    pixel_weights: Any = None,
 ) -> tuple[Any, Any]:
     """``sum(weight * loss(y_true, y_pred, **extras))`` per sample or per element, unreduced, and its mask.
 
@@ -207,8 +232,9 @@ def weighted_values(
     is). The mask is the one a loss attached to its values (as Keras'
     sparse cross-entropy does for ``ignore_class``) and ``mask`` (Keras' mask on ``y_pred``) where it lines up
     with a term's values, or ``None``. ``sample_weight`` is a dense weight map (``dense_weight``): passed to the
-    terms that take it, multiplied into the others' values. An optional ``"mask"`` tensor in ``y_pred`` goes to
-    the terms that take one.
+    terms that take it, multiplied into the others' values. ``pixel_weights``: a per-pixel map given with the
+    call (``weight_map``), for which every term not taking it inside must return per-element values
+    (``check_weight_map``). An optional ``"mask"`` tensor in ``y_pred`` goes to the terms that take one.
     """
     given: dict[str, Any] = {}
     if isinstance(y_pred, Mapping):
@@ -236,6 +262,8 @@ def weighted_values(
         if inside:
             kwargs["sample_weight"] = sample_weight
         value = term.fn(y_true, y_pred, **kwargs)
+        if pixel_weights is not None and not inside:
+            check_weight_map(term, value, pixel_weights)
         value_mask = _both(
             keras_mask(value), mask if mask is not None and len(mask.shape) == len(value.shape) else None
         )
@@ -273,10 +301,14 @@ def loss_value(
         return keras.ops.convert_to_tensor(x, dtype=dtype)
 
     y_true, y_pred = (keras.tree.map_structure(convert, t) for t in (y_true, y_pred))
-    dense = None
+    dense = pixels = None
+    if weight_map(sample_weight):
+        pixels = convert(sample_weight)
     if dense_weight(terms, sample_weight):  # a weight map applied inside the terms' sums: not again when reducing
-        dense, sample_weight = convert(sample_weight), None
-    values, values_mask = weighted_values(terms, y_true, y_pred, weighted=weighted, mask=mask, sample_weight=dense)
+        dense, sample_weight = pixels, None
+    values, values_mask = weighted_values(
+        terms, y_true, y_pred, weighted=weighted, mask=mask, sample_weight=dense, pixel_weights=pixels
+    )
     if values_mask is None and mask is not None and len(mask.shape) > len(values.shape):
         # per-sample values (a per-sample term, or terms of mixed ranks made per-sample over the kept steps):
         # a sample counts when any of its steps is kept
