@@ -77,6 +77,8 @@ class Probe(keras.layers.Layer):
 
     def call(self, x: Any) -> Any:
         if BACKEND == "jax":
+            if not isinstance(x, jax.core.Tracer):
+                return x  # an eager call (attach's first-batch value check), not a traced step
 
             def record(sharding: Any) -> None:
                 devices = sorted(str(d) for d in sharding.device_set)
