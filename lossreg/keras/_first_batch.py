@@ -143,7 +143,7 @@ def check_first_batch(
         >>> try:
         ...     lossreg.check_first_batch(model, x, y)
         ... except lossreg.LossInputError as exc:
-        ...     print(str(exc)[:85])
+        ...     print(str(exc)[:84])
         spec['mask']: sigmoid_bce expects targets (y_true) in [0, 1] (masks or soft labels);
     """
     batch = first_batch(x, y, sample_weight, batch_size)
