@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from lossreg._errors import LossInputError
+from lossreg.registry._expects import check_ignore_channel
 from lossreg.registry._ops import ops
 from lossreg.registry._params import check_standard_param
 
@@ -81,13 +82,7 @@ def keep_mask(
     if ignore_class is not None:
         y_true = ops.convert_to_tensor(y_true)
         if targets == "one_hot":
-            channels = y_true.shape[-1]
-            if channels is not None and not 0 <= ignore_class < channels:
-                raise LossInputError(
-                    f"{loss} got ignore_class={ignore_class} but its one-hot targets have {channels} channels: for "
-                    f"one-hot targets ignore_class names a channel in [0, {channels}) whose labelled elements are "
-                    "ignored. For class-id targets with an ignore value such as 255, use the sparse_ form of the loss."
-                )
+            check_ignore_channel(loss, ignore_class, y_true.shape[-1])
             keep = ops.not_equal(ops.take(y_true, ignore_class, axis=-1), ops.ones((), y_true.dtype))
         else:
             keep = ops.not_equal(y_true, ops.cast(ignore_class, y_true.dtype))

@@ -29,7 +29,7 @@ from typing import Any, Final, Literal
 
 from lossreg._errors import LossInputError, LossSpecError
 
-__all__ = ["Expects", "Targets", "check_inputs", "same_rank"]
+__all__ = ["Expects", "Targets", "check_ignore_channel", "check_inputs", "same_rank"]
 
 Targets = Literal["one_hot", "unit", "class_ids"]
 _TOKEN: Final = re.compile(r"^(\.\.\.|[A-Za-z_][A-Za-z0-9_]*|[1-9][0-9]*)$")
@@ -260,6 +260,16 @@ def _check_range(loss: str, tensor: str, values: Any, why: str, fix: str) -> Non
         raise LossInputError(f"{loss} expects {_ROLE[tensor]} {why}; received values in [{low:.6g}, {high:.6g}]. {fix}")
 
 
+def check_ignore_channel(loss: str, ignore_class: int, channels: int | None) -> None:
+    """For one-hot targets ``ignore_class`` names a channel: refuse one outside ``[0, channels)`` (e.g. 255)."""
+    if channels is not None and not 0 <= ignore_class < channels:
+        raise LossInputError(
+            f"{loss} got ignore_class={ignore_class} but its one-hot targets have {channels} channels: for one-hot "
+            f"targets ignore_class names a channel in [0, {channels}) whose labelled elements are ignored. For "
+            "class-id targets with an ignore value such as 255, use the sparse_ form of the loss."
+        )
+
+
 def _check_finite_targets(loss: str, values: Any) -> None:
     """Refuse NaN or infinite targets: a NaN target makes the loss NaN (and every weight after one step)."""
     import numpy as np
@@ -347,13 +357,7 @@ def check_inputs(
         tensors = {**tensors, "y_true": _check_class_ids(loss, y_true, y_pred, ignore_class, read)}
     _match(loss, expects, tensors)
     if expects.targets == "one_hot" and ignore_class is not None and y_pred is not None:
-        channels = _shape(y_pred)[-1] if _shape(y_pred) else None
-        if channels is not None and not 0 <= ignore_class < channels:
-            raise LossInputError(
-                f"{loss} got ignore_class={ignore_class} but its one-hot targets have {channels} channels: for "
-                f"one-hot targets ignore_class names a channel in [0, {channels}) whose labelled elements are "
-                "ignored. For class-id targets with an ignore value such as 255, use the loss's sparse_ form."
-            )
+        check_ignore_channel(loss, ignore_class, _shape(y_pred)[-1] if _shape(y_pred) else None)
     if expects.targets in ("one_hot", "unit") and y_true is not None:
         values = _concrete(y_true, read)
         if values is not None:
