@@ -91,7 +91,7 @@ def softmax_ce(
     Raises:
         ValueError: ``label_smoothing`` is outside [0, 1].
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from keras import ops
         >>> y = np.array([[0.0, 1.0], [1.0, 0.0]])
@@ -172,7 +172,7 @@ def sparse_softmax_ce(
     Returns:
         The loss per sample (and position), shaped ``(batch, ...)``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from keras import ops
         >>> ids = np.array([1, 255])
@@ -261,7 +261,7 @@ def sigmoid_bce(
     Raises:
         ValueError: ``label_smoothing`` is outside [0, 1] or ``pos_weight`` is not > 0.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from keras import ops
         >>> z = np.array([[1.0, 0.0]])
@@ -363,7 +363,7 @@ def sigmoid_focal(
         Lin, Goyal, Girshick, He, Dollár. "Focal Loss for Dense Object Detection", ICCV 2017;
         ``torchvision.ops.sigmoid_focal_loss``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from keras import ops
         >>> z = np.array([[1.0, 0.0]])

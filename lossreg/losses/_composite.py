@@ -53,7 +53,7 @@ def mse_bce(
     Raises:
         ValueError: ``mse_weight`` or ``bce_weight`` is negative.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from keras import ops
         >>> y = np.array([[1.0, 0.0]])

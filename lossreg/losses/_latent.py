@@ -52,7 +52,7 @@ def vae_kl(y_true: Tensor, y_pred: Tensor, *, beta: float = 1.0, z_mean: Tensor,
         Kingma, Welling. "Auto-Encoding Variational Bayes", ICLR 2014, appendix B;
         Higgins et al. "β-VAE", ICLR 2017.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from keras import ops
         >>> mu = np.array([[1.0, 0.0], [0.0, 0.0]])

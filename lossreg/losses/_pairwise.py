@@ -109,7 +109,7 @@ def band_masked_softmax_ce(
     Raises:
         ValueError: ``normalize`` is neither ``"all"`` nor ``"band"``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from keras import ops
         >>> y = np.eye(2)[np.zeros((1, 2, 2), int)]              # (1, 2, 2, 2), class 0 everywhere
@@ -189,7 +189,7 @@ def sparse_band_masked_softmax_ce(
     Raises:
         ValueError: ``normalize`` is neither ``"all"`` nor ``"band"``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from keras import ops
         >>> ids = np.array([[[0, 255], [0, 0]]])                 # (1, 2, 2): the one pair of the band is unlabelled

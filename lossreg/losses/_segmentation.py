@@ -75,7 +75,7 @@ def sigmoid_dice(
     Reference:
         Milletari, Navab, Ahmadi. "V-Net", 3DV 2016 (the soft Dice coefficient).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from keras import ops
         >>> y = np.array([[1.0, 0.0], [0.0, 0.0]])

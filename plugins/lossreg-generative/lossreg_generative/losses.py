@@ -88,7 +88,7 @@ def ns_gan_generator(y_true: Tensor, y_pred: Tensor) -> Tensor:
         Goodfellow et al. "Generative Adversarial Nets", NeurIPS 2014, section 3;
         ``tfgan.losses.wargs.modified_generator_loss``.
 
-    Example:
+    Examples:
         >>> round(float(ns_gan_generator(None, [[0.0]])[0]), 4)   # log 2
         0.6931
     """
@@ -125,7 +125,7 @@ def ns_gan_discriminator(
         Salimans et al. "Improved Techniques for Training GANs", NeurIPS 2016;
         ``tfgan.losses.wargs.modified_discriminator_loss``.
 
-    Example:
+    Examples:
         >>> round(float(ns_gan_discriminator(None, None, real_logits=[[0.0]], fake_logits=[[0.0]])[0]), 4)
         1.3863
     """
@@ -166,7 +166,7 @@ def hinge_gan_generator(y_true: Tensor, y_pred: Tensor) -> Tensor:
         Lim, Ye. "Geometric GAN", arXiv:1705.02894, 2017; Miyato et al. "Spectral Normalization for Generative
         Adversarial Networks", ICLR 2018.
 
-    Example:
+    Examples:
         >>> float(hinge_gan_generator(None, [[0.5, 1.5]])[0])
         -1.0
     """
@@ -199,7 +199,7 @@ def hinge_gan_discriminator(
         Lim, Ye. "Geometric GAN", arXiv:1705.02894, 2017; Miyato et al. "Spectral Normalization for Generative
         Adversarial Networks", ICLR 2018.
 
-    Example:
+    Examples:
         >>> float(hinge_gan_discriminator(None, None, real_logits=[[0.5]], fake_logits=[[-2.0]])[0])
         0.5
     """
@@ -239,7 +239,7 @@ def ls_gan_generator(y_true: Tensor, y_pred: Tensor, *, target: float = 1.0) -> 
         Mao et al. "Least Squares Generative Adversarial Networks", ICCV 2017 (the a = 0, b = c = 1 coding);
         ``tfgan.losses.wargs.least_squares_generator_loss``.
 
-    Example:
+    Examples:
         >>> float(ls_gan_generator(None, [[0.0]])[0])   # 0.5 * (0 - 1)^2
         0.5
     """
@@ -281,7 +281,7 @@ def ls_gan_discriminator(
         Mao et al. "Least Squares Generative Adversarial Networks", ICCV 2017 (the a = 0, b = c = 1 coding);
         ``tfgan.losses.wargs.least_squares_discriminator_loss``.
 
-    Example:
+    Examples:
         >>> float(ls_gan_discriminator(None, None, real_logits=[[0.0]], fake_logits=[[1.0]])[0])
         1.0
     """

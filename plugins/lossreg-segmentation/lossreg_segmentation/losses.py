@@ -578,7 +578,7 @@ def soft_dice(
         Milletari, Navab, Ahmadi. "V-Net: Fully Convolutional Neural Networks for Volumetric Medical Image
         Segmentation", 3DV 2016 (the soft Dice coefficient); ``monai.losses.DiceLoss``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> y = np.array([[[1.0], [0.0]]])                   # (batch 1, 2 pixels, 1 channel)
         >>> p = np.array([[[0.5], [0.5]]])
@@ -650,7 +650,7 @@ def jaccard(
         Rahman, Wang. "Optimizing Intersection-Over-Union in Deep Neural Networks for Image Segmentation",
         ISVC 2016; ``segmentation_models`` ``JaccardLoss``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> y = np.array([[[1.0], [0.0]]])
         >>> p = np.array([[[0.5], [0.5]]])
@@ -722,7 +722,7 @@ def soft_tversky(
         Salehi, Erdogmus, Gholipour. "Tversky loss function for image segmentation using 3D fully
         convolutional deep networks", MLMI 2017 (``alpha`` on FP, ``beta`` on FN, as here).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> y = np.array([[[1.0], [0.0]]])
         >>> p = np.array([[[0.5], [0.5]]])
@@ -797,7 +797,7 @@ def focal_tversky(
         Abraham, Khan. "A Novel Focal Tversky Loss Function with Improved Attention U-Net for Lesion
         Segmentation", ISBI 2019 (their alpha = 0.7 weighs FN, i.e. this ``beta``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> y = np.array([[[1.0], [0.0]]])
         >>> p = np.array([[[0.5], [0.5]]])
@@ -877,7 +877,7 @@ def dice_bce(
         Seferbekov et al. (team "topcoders"), 1st place of the 2018 Data Science Bowl,
         https://github.com/selimsef/dsb2018_topcoders (``bce_dice_loss``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> y = np.array([[[1.0], [0.0]]])
         >>> p = np.array([[[0.5], [0.5]]])
@@ -945,7 +945,7 @@ def sparse_soft_dice(
     Reference:
         Milletari, Navab, Ahmadi, 3DV 2016 (see ``soft_dice``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> ids = np.array([[1, 255]])                            # (batch 1, 2 pixels): the second ignored
         >>> p = np.array([[[0.25, 0.75], [np.nan, np.nan]]])      # (1, 2, 2) probabilities
@@ -1006,7 +1006,7 @@ def sparse_jaccard(
     Reference:
         Rahman, Wang, ISVC 2016 (see ``jaccard``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> ids = np.array([[1, 0]])
         >>> p = np.array([[[0.5, 0.5], [0.5, 0.5]]])
@@ -1070,7 +1070,7 @@ def sparse_soft_tversky(
     Reference:
         Salehi, Erdogmus, Gholipour, MLMI 2017 (see ``soft_tversky``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> ids = np.array([[1, 0]])
         >>> p = np.array([[[0.5, 0.5], [0.5, 0.5]]])
@@ -1137,7 +1137,7 @@ def sparse_focal_tversky(
     Reference:
         Abraham, Khan, ISBI 2019 (see ``focal_tversky``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> ids = np.array([[1, 0]])
         >>> p = np.array([[[0.5, 0.5], [0.5, 0.5]]])
@@ -1207,7 +1207,7 @@ def sparse_dice_bce(
     Reference:
         Seferbekov et al., 2018 Data Science Bowl (see ``dice_bce``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> ids = np.array([[1, 255]])
         >>> logits = np.array([[[0.0, 0.0], [np.nan, 0.0]]])
