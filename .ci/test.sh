@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command (README "Set up" and .ci/run): test what users install, not the source tree, on every backend.
+# The test command (README, docs/setup.md and .ci/run): test what users install, not the source tree, on every backend.
 #
 #   1. build every distribution, each from its sdist (as pip would from PyPI): lossreg-core (the library, the
 #      repository root), lossreg (the meta-distribution: lossreg-core[tensorflow], packaging/lossreg) and both plugins;
