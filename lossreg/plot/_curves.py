@@ -226,7 +226,7 @@ def _why_not(loss_def: Any, params: Mapping[str, Any]) -> str | None:
             return f"needs {tensor} axes of size {', '.join(sizes)}, not one prediction per sample"
     activation = params.get("activation", defaults.get("activation"))
     if activation == "softmax" and expects.logits(params, defaults):
-        return "with activation='softmax' over one channel is constant (use activation='sigmoid')"
+        return "is constant with activation='softmax' over one channel (use activation='sigmoid')"
     return None
 
 
