@@ -263,6 +263,7 @@ def _prepare(name: str, params: dict[str, Any]) -> _Loss:
         )
     fn = loss_def.bind(params)
     expects = loss_def.expects
+    assert expects is not None  # _why_not refused a loss that declares nothing
     defaults = {key: p.default for key, p in loss_def.params.items()}
     pattern = expects.shapes.get("y_pred", ("batch", "..."))
     sample = tuple(1 for token in pattern[1:] if token != "...") or (1,)
@@ -322,7 +323,7 @@ def _draw(losses: list[_Loss], grid: np.ndarray, series: list[list[tuple[np.ndar
         for row, ylabel in enumerate(("loss", f"d loss / d {symbol}")):
             ax = axes[row, column]
             for i, loss in enumerate(losses):
-                # equal curves (BCE on logits and on σ(z)) stay visible: a later one is thinner, on top, and styled
+                # equal curves (BCE on logits, on sigmoid(z)) stay visible: a later one is thinner, on top, styled
                 style, width = _LINESTYLES[i % len(_LINESTYLES)], max(1.0, 2.8 - 0.45 * i)
                 ax.plot(grid, series[i][column][row], style, color=f"C{i % 10}", linewidth=width, label=loss.label)
             ax.grid(True, alpha=0.35)

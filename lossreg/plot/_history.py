@@ -22,7 +22,7 @@ from typing import Any, Final
 import numpy as np
 
 from lossreg._errors import LossSpecError, short_repr
-from lossreg.plot._figure import check_out, new_figure, save
+from lossreg.plot._figure import check_out, new_figure, require_matplotlib, save
 
 __all__ = ["history", "read_history"]
 
@@ -46,11 +46,12 @@ class _Panel:
 def history(source: Any, *, out: str | os.PathLike[str] | None = None) -> Any:
     """Draw training curves, one panel per loss term, from a ``CSVLogger`` file, a saved ``History`` or a dict.
 
-    The first panel is the total, ``loss`` (and ``val_loss``); then a panel per term: ``<term>_loss`` and
-    ``<term>_weighted_loss`` on the left axis, ``<term>_weight`` on a twin axis on the right (dotted), each with
-    its ``val_`` variant dashed. Keras' ``<output>_loss`` gets a panel too. The panels share the epoch axis: the
-    ``epoch`` column of a ``CSVLogger`` file (counted from 0, as Keras writes it), else 0, 1, 2, ... Other columns
-    (accuracy, learning rate) are left out. Each line's label is its column's name.
+    The first panel is the total, ``loss`` (and ``val_loss``); then a panel per term: ``<term>_loss`` (blue) and
+    ``<term>_weighted_loss`` (orange) on the left axis, ``<term>_weight`` (green) on a twin axis on the right, each
+    with its ``val_`` variant dashed; one legend below the panels says so. Keras' ``<output>_loss`` gets a panel
+    too. The panels share the epoch axis: the ``epoch`` column of a ``CSVLogger`` file (counted from 0, as Keras
+    writes it), else ``History.epoch``, else 0, 1, 2, ... Other columns (accuracy, learning rate) are left out.
+    Each line's label is its column's name.
 
     Args:
         source: a ``CSVLogger`` file (``.csv``: ``epoch,loss,...``), a JSON file of ``History.history``
@@ -79,6 +80,7 @@ def history(source: Any, *, out: str | os.PathLike[str] | None = None) -> Any:
         ['kl_loss', 'kl_weighted_loss']
     """
     out_path = check_out(out, WHERE)
+    require_matplotlib()
     epochs, columns, name = read_history(source)
     panels = _panels(columns, name)
     figure = _draw(panels, epochs, columns, name)
@@ -107,7 +109,12 @@ def read_history(source: Any) -> tuple[np.ndarray, dict[str, np.ndarray], str | 
         )
     raw = dict(data)
     epoch = getattr(source, "epoch", None)
-    if "epoch" not in raw and isinstance(epoch, list) and epoch and all(len(_list(v)) == len(epoch) for v in raw.values()):
+    if (
+        "epoch" not in raw
+        and isinstance(epoch, list)
+        and epoch
+        and all(len(_list(v)) == len(epoch) for v in raw.values())
+    ):
         raw["epoch"] = epoch
     return (*_columns(raw, "history"), None)
 
@@ -172,7 +179,7 @@ def _number(value: Any, key: str, index: int, where: str) -> float:
     if isinstance(value, bool):
         value = None  # refused below: True is not a loss value
     try:
-        return float(value.strip() if isinstance(value, str) else value)  # type: ignore[arg-type]
+        return float(value.strip() if isinstance(value, str) else value)
     except (TypeError, ValueError):
         raise LossSpecError(
             f"{where}: column {key!r} holds {short_repr(value)} at epoch index {index}; expected numbers (or NA).",
@@ -240,45 +247,56 @@ def _panels(columns: Mapping[str, np.ndarray], name: str | None) -> list[_Panel]
 
 
 def _draw(panels: list[_Panel], epochs: np.ndarray, columns: Mapping[str, np.ndarray], name: str | None) -> Any:
-    from matplotlib.ticker import MaxNLocator
-
+    """The panels in a grid (one column up to two panels, else two), and one legend for all: colour is the kind of
+    column, solid is training and dashed validation, so no legend covers a curve."""
     ncols = 1 if len(panels) <= 2 else 2
     nrows = math.ceil(len(panels) / ncols)
-    figure = new_figure(6.2 * ncols, 1.2 + 2.7 * nrows)
+    figure = new_figure(6.4 * ncols, 1.6 + 2.7 * nrows)
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
     grid = figure.subplots(nrows, ncols, sharex=True, squeeze=False)
     axes = list(grid.flat)
     for spare in axes[len(panels) :]:
         figure.delaxes(spare)
     marker = "o" if len(epochs) <= 30 else None
+    kinds: set[str] = set()
+    validation = False
     for i, (ax, panel) in enumerate(zip(axes, panels, strict=False)):
         ax.set_title("total" if panel.term is None else panel.term)
-        for kind in ("loss", "weighted_loss"):
+        twin = ax.twinx() if panel.keys.get("weight") else None
+        for kind in ("loss", "weighted_loss", "weight"):
             for key in panel.keys.get(kind, []):
+                on = twin if kind == "weight" and twin is not None else ax
                 style = "--" if key.startswith("val_") else "-"
-                ax.plot(epochs, columns[key], style, color=_STYLE[kind], marker=marker, markersize=3, label=key)
+                on.plot(epochs, columns[key], style, color=_STYLE[kind], marker=marker, markersize=3, label=key)
+                kinds.add("total" if panel.term is None else kind)
+                validation = validation or key.startswith("val_")
         ax.set_ylabel("loss")
         ax.grid(True, alpha=0.35)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        handles, labels = ax.get_legend_handles_labels()
-        if panel.keys.get("weight"):
-            twin = ax.twinx()
-            for key in panel.keys["weight"]:
-                style = "-." if key.startswith("val_") else ":"
-                twin.plot(epochs, columns[key], style, color=_STYLE["weight"], marker=marker, markersize=3, label=key)
+        if twin is not None:
             twin.set_ylabel("weight", color=_STYLE["weight"])
             twin.tick_params(axis="y", colors=_STYLE["weight"])
             low = np.nanmin([np.nanmin(columns[k], initial=np.inf) for k in panel.keys["weight"]])
             if np.isfinite(low) and low >= 0:
                 twin.set_ylim(bottom=0)
-            more_handles, more_labels = twin.get_legend_handles_labels()
-            handles, labels = handles + more_handles, labels + more_labels
-            ax.set_zorder(twin.get_zorder() + 1)  # the legend (on ax) above the weight lines, which show through
-            ax.patch.set_visible(False)
-        ax.legend(handles, labels, fontsize="small", loc="best", framealpha=0.8)
-        below = i + ncols
-        if below >= len(panels):  # the lowest panel of its column: its x axis is labelled
+        if i + ncols >= len(panels):  # the lowest panel of its column: its x axis is labelled
             ax.set_xlabel("epoch")
             ax.xaxis.set_tick_params(labelbottom=True)
-    title = "Training history" + (f": {name}" if name else "")
-    figure.suptitle(title, fontsize=13)
+    blue = [text for kind, text in (("total", "loss"), ("loss", "<term>_loss (unweighted)")) if kind in kinds]
+    entries = [("C0", ", ".join(blue))] if blue else []
+    if "weighted_loss" in kinds:
+        entries.append(("C1", "<term>_weighted_loss (its part of loss)"))
+    if "weight" in kinds:
+        entries.append(("C2", "<term>_weight (right axis)"))
+    handles = [Line2D([], [], color=color, marker=marker, markersize=3) for color, _ in entries]
+    labels = [text for _, text in entries]
+    handles.append(Line2D([], [], color="0.35"))
+    labels.append("training (solid)")
+    if validation:
+        handles.append(Line2D([], [], color="0.35", linestyle="--"))
+        labels.append("validation: val_ (dashed)")
+    figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3), frameon=False)
+    figure.suptitle("Training history" + (f": {name}" if name else ""), fontsize=13)
     return figure
