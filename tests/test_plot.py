@@ -26,7 +26,7 @@ from lossreg.cli import main
 
 pytest.importorskip("matplotlib", reason="lossreg.plot needs matplotlib (the plot extra: lossreg-core[plot])")
 
-from lossreg.plot import curves, history
+from lossreg.plot import curves, drawable, history
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0")
@@ -169,6 +169,20 @@ def test_curves_figure_is_labelled():
     assert fig._suptitle.get_text() == "Loss value and gradient against the logit"
     assert all(ax.xaxis._major_tick_kw.get("gridOn") for ax in fig.axes)
     assert fig.canvas.__class__.__name__ == "FigureCanvasAgg"
+
+
+@pytest.mark.parametrize("name", lossreg.names())
+def test_every_registered_loss_is_drawn_with_finite_values_or_refused_by_name(name):
+    short = name.split(":", 1)[1] if ":" in name and name.split(":", 1)[1] in lossreg.names() else name
+    if short in drawable():
+        for x in ("logit", "probability"):
+            fig = curves([name], x=x, points=41)
+            for ax in fig.axes:
+                ((label, xs, ys),) = [(line.get_label(), line.get_xdata(), line.get_ydata()) for line in ax.get_lines()]
+                assert label == name and len(xs) == 41 and np.all(np.isfinite(ys)), (x, ax.get_title(), ys)
+    else:
+        with pytest.raises(lossreg.LossSpecError, match=f"Cannot draw loss '{name}': it "):
+            curves([name])
 
 
 # -- files ------------------------------------------------------------------------------------------------------

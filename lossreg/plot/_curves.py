@@ -231,8 +231,19 @@ def _why_not(loss_def: Any, params: Mapping[str, Any]) -> str | None:
 
 
 def drawable() -> list[str]:
-    """The registered losses ``curves`` draws with their default parameters (plain names; plugin losses whose
-    plain name is taken as ``distribution:name``)."""
+    """The registered losses that ``curves`` draws with their default parameters, sorted.
+
+    A plugin loss is listed once, by its plain name (``soft_dice``), or as ``distribution:name`` when another
+    loss holds the plain name. Looking them up loads every plugin; a plugin that fails to load is left out
+    (``lossreg plugins`` says why).
+
+    Example:
+        >>> from lossreg.plot import drawable
+        >>> {"sigmoid_bce", "sigmoid_focal", "sigmoid_dice", "binary_crossentropy"} <= set(drawable())
+        True
+        >>> "vae_kl" in drawable()  # two extra tensors: nothing to draw against one prediction
+        False
+    """
     from lossreg.registry import REGISTRY
 
     names = REGISTRY.names()
