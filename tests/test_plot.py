@@ -457,6 +457,8 @@ def test_history_missing_file_and_bad_out(tmp_path):
         history({"loss": [1.0]}, out=tmp_path / "h.jpg")
     with pytest.raises(lossreg.LossSpecError, match=r"Invalid history source of type int"):
         history(3)
+    with pytest.raises(lossreg.LossSpecError, match=r"Cannot write '.*h\.png': No such file or directory"):
+        history({"loss": [1.0]}, out=tmp_path / "no" / "h.png")
 
 
 # -- the command line -----------------------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """``lossreg.plot.curves``: each loss's value and gradient against one prediction, for a positive and a negative target.
 
-A loss is drawn from its registered function (``lossreg.get``'s, with the same parameters and checks), called on
-one prediction per sample: a batch of ``points`` samples whose one element each is a point of the x axis, with
-targets all 1, then all 0. Its gradient is the active backend's autodiff of that function (TensorFlow, JAX or
-PyTorch: ``lossreg.testing.value_and_grad``), so the figure shows what training sees, float32 included.
+A loss is drawn from its registered function (the one ``lossreg.get`` wraps, its parameters checked the same
+way), called on one prediction per sample: a batch of ``points`` samples whose one element each is a point of the
+x axis, with targets all 1, then all 0. Its gradient is the active backend's autodiff of that function
+(TensorFlow, JAX or PyTorch: ``lossreg.testing.value_and_grad``), so the figure shows what training sees, float32
+included.
 """
 
 from __future__ import annotations
