@@ -59,7 +59,7 @@ def parse_params(items: list[str] | None, names: list[str]) -> list[dict[str, An
     ``NAME`` is a loss among ``names`` (every occurrence of it) or a 1-based position (``2:gamma=5``: the second
     name, for a loss drawn twice with other parameters). A later item overrides an earlier one's keys.
 
-    Example:
+    Examples:
         >>> parse_params(["sigmoid_focal:gamma=2,alpha=0.25", "2:gamma=5"], ["sigmoid_focal", "sigmoid_focal"])
         [{'gamma': 2, 'alpha': 0.25}, {'gamma': 5, 'alpha': 0.25}]
         >>> parse_params(["lossreg-segmentation:soft_dice:smooth=0.5"], ["lossreg-segmentation:soft_dice"])

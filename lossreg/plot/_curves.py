@@ -92,7 +92,7 @@ def curves(
             bad ``x``, ``points`` or ``out`` suffix.
         ModuleNotFoundError: matplotlib is not installed (``pip install 'lossreg-core[plot]'``).
 
-    Example:
+    Examples:
         >>> from lossreg.plot import curves
         >>> fig = curves(["sigmoid_bce", "sigmoid_focal", "sigmoid_dice"], {"sigmoid_focal": {"gamma": 2.0}})
         >>> [line.get_label() for line in fig.axes[0].get_lines()]
@@ -238,7 +238,7 @@ def drawable() -> list[str]:
     loss holds the plain name. Looking them up loads every plugin; a plugin that fails to load is left out
     (``lossreg plugins`` says why).
 
-    Example:
+    Examples:
         >>> from lossreg.plot import drawable
         >>> {"sigmoid_bce", "sigmoid_focal", "sigmoid_dice", "binary_crossentropy"} <= set(drawable())
         True

@@ -69,7 +69,7 @@ def history(source: Any, *, out: str | os.PathLike[str] | None = None) -> Any:
             no loss column at all, or a bad ``out`` suffix.
         ModuleNotFoundError: matplotlib is not installed (``pip install 'lossreg-core[plot]'``).
 
-    Example:
+    Examples:
         >>> from lossreg.plot import history
         >>> logs = {"loss": [2.0, 1.2, 0.9], "kl_loss": [1.5, 0.8, 0.7], "kl_weighted_loss": [0.0, 0.4, 0.7],
         ...         "kl_weight": [0.0, 0.5, 1.0], "recon_loss": [2.0, 0.8, 0.2]}
