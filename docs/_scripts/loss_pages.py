@@ -25,7 +25,7 @@ import mkdocs_gen_files
 from mkdocs.structure.files import InclusionLevel
 
 import lossreg
-from lossreg.registry import REGISTRY, KERAS_LOSSES, LossInfo
+from lossreg.registry import KERAS_LOSSES, REGISTRY, LossInfo
 from lossreg.registry._lossdef import doc_args, doc_sections
 
 #: the sections of the index and of the navigation, in order: (source, title)
@@ -347,7 +347,7 @@ def keras_page(name: str, info: LossInfo) -> str:
         facts.append(f"- **Targets:** {targets_text(info)}")
     out += [*facts, ""]
     out += [
-        f"Keras' own loss, registered by name: `lossreg.get(\"{name}\")` calls `keras.losses.{function}` (Keras is "
+        f'Keras\' own loss, registered by name: `lossreg.get("{name}")` calls `keras.losses.{function}` (Keras is '
         "imported on the first call). lossreg adds what a spec needs: its parameters' types and values are checked "
         "where a spec is read, at the parameter's path, and `lossreg list`, `show` and `check` know it without "
         "importing Keras.",

@@ -139,7 +139,9 @@ SECTIONS: Final[Mapping[str, str]] = {
     "Examples": "examples",
 }
 _HEADING: Final = re.compile(r"^(?P<indent>\s*)(?P<name>[A-Z][A-Za-z]*):\s*$")
-_ARG: Final = re.compile(r"^(?P<names>[A-Za-z_*][A-Za-z0-9_*]*(?:\s*,\s*[A-Za-z_*][A-Za-z0-9_*]*)*)(?:\s*\([^)]*\))?:\s*")
+_NAME: Final = r"[A-Za-z_*][A-Za-z0-9_*]*"
+#: an ``Args:`` entry's start: ``name:``, ``a, b:`` (several names, one text) or ``name (type):``
+_ARG: Final = re.compile(rf"^(?P<names>{_NAME}(?:\s*,\s*{_NAME})*)(?:\s*\([^)]*\))?:\s*")
 _MATH: Final = re.compile(r"^\.\. math::\s*(?P<tex>.*)$")
 
 
