@@ -16,6 +16,7 @@ import doctest
 import importlib
 import inspect
 import io
+import pprint
 import re
 import textwrap
 from collections.abc import Iterable
@@ -98,9 +99,19 @@ def md(text: str) -> str:
     return _URL.sub(r"<\1>", text)
 
 
+_CODE_OR_MATH = re.compile(r"(`[^`]*`|\$[^$]*\$)")
+
+
 def cell(text: str) -> str:
-    """Markdown for one table cell: one line, ``|`` escaped."""
-    return md(" ".join(text.split())).replace("|", "\\|")
+    """Markdown for one table cell: one line, a ``|`` escaped outside code (where the tables extension leaves it
+    alone) and written ``\\vert`` in math."""
+    parts = _CODE_OR_MATH.split(md(" ".join(text.split())))
+    for i, part in enumerate(parts):
+        if part.startswith("$"):
+            parts[i] = part.replace("|", "\\vert ")
+        elif not part.startswith("`"):
+            parts[i] = part.replace("|", "\\|")
+    return "".join(parts)
 
 
 def paragraphs(text: str) -> str:
@@ -156,7 +167,7 @@ def parameters_table(info: LossInfo, meanings: dict[str, str]) -> str:
     for param in info.params.values():
         annotation = f": {param.annotation}" if param.annotation else ""
         default = " (required)" if param.required else f" = {param.default!r}"
-        signature = f"`{param.name}{annotation}{default}`".replace("|", "\\|")
+        signature = f"`{param.name}{annotation}{default}`"
         meaning = cell(meanings.get(param.name, ""))
         rows.append(f"| {signature} | {allowed_values(info, param.name)} | {meaning} |")
     return "\n".join(rows)
@@ -190,6 +201,12 @@ def _spec_params(info: LossInfo) -> dict[str, Any]:
     }
 
 
+def _py(value: Any, indent: int = 0) -> str:
+    """A Python literal as the page writes it: wrapped at 100 columns, with double quotes."""
+    text = pprint.pformat(value, width=100 - indent, sort_dicts=False).replace("'", '"')
+    return text.replace("\n", "\n" + " " * indent)
+
+
 def usage(info: LossInfo) -> str:
     """``lossreg.get`` and a spec entry for the loss, checked here: both are built once while the docs build."""
     params = _spec_params(info)
@@ -197,7 +214,9 @@ def usage(info: LossInfo) -> str:
     spec: dict[str, Any] = {"loss": info.name}
     if params:
         spec["params"] = params
-    arguments = "".join(f", {k}={v!r}" for k, v in params.items())
+    arguments = "".join(f", {k}={_py(v)}" for k, v in params.items())
+    if len(arguments) > 60:
+        arguments = ",\n" + "".join(f"    {k}={_py(v)},\n" for k, v in params.items())
     lines = ["```python", "import lossreg", ""]
     if not info.extras:
         lossreg.resolve(spec)
@@ -205,22 +224,22 @@ def usage(info: LossInfo) -> str:
             "# one keras.losses.Loss",
             f'loss = lossreg.get("{info.name}"{arguments})',
             "# the same as a spec entry (a dict, or JSON, TOML, YAML)",
-            f"spec = {spec!r}",
+            f"spec = {_py(spec, 7)}",
             'model.compile(optimizer="adam", loss=lossreg.resolve({"<output>": spec}))',
         ]
     else:
         entry = dict(spec)
-        uses_prediction = info.expects is not None and "y_pred" in info.expects.shapes
-        if uses_prediction:
+        if info.expects is not None and "y_pred" in info.expects.shapes:
             entry["on"] = "<output>"
         entry["inputs"] = {extra: f"<layer holding {extra}>" for extra in info.extras}
         lines += [
-            "# its extra tensors come from the model's layers: lossreg.attach wires them by layer name",
-            f'train = lossreg.attach(model, {{"{info.name}": {entry!r}}})',
+            "# the extra tensors come from layers of the model: lossreg.attach wires them by name",
+            f"spec = {_py({info.name: entry}, 7)}",
+            "train = lossreg.attach(model, spec)",
             'train.compile(optimizer="adam")',
         ]
     lines.append("```")
-    return "\n".join(lines).replace("'", '"')
+    return "\n".join(lines)
 
 
 def examples(text: str) -> str:
@@ -294,10 +313,11 @@ def lossreg_page(name: str, info: LossInfo) -> str:
     if info.expects is not None and info.expects.shapes:
         out += [
             "Shapes are checked before the loss runs (and values, in eager calls): an axis word binds one size "
-            "across the tensors, `...` is any number of axes. See [Dense targets](../guide/dense.md) for "
-            "`ignore_class`, `mask` and `sample_weight`.",
+            "across the tensors, `...` is any number of axes.",
             "",
         ]
+    if info.dense_inputs or "ignore_class" in info.params:
+        out += ["Ignored classes, masks and weight maps: see [Dense targets](../guide/dense.md).", ""]
     if info.extras:
         out += [
             "Extra tensors come from the model's layers: see [attach and LossLayer](../guide/attach.md).",
@@ -307,6 +327,10 @@ def lossreg_page(name: str, info: LossInfo) -> str:
         out += [f"**Returns:** {paragraphs(info.returns)}", ""]
     if info.raises:
         out += [f"**Raises:** {paragraphs(info.raises)}", ""]
+    out += ["## Usage", "", usage(info), ""]
+    if info.examples:
+        run_examples(name, info, getattr(fn, "__globals__", {}))
+        out += ["## Example", "", "Run as a doctest when these docs are built.", "", examples(info.examples), ""]
     if info.normalizer:
         out += ["## Normaliser", "", paragraphs(info.normalizer), ""]
     if info.conventions:
@@ -314,13 +338,24 @@ def lossreg_page(name: str, info: LossInfo) -> str:
     if info.numerics:
         out += ["## Numerics", "", paragraphs(info.numerics), ""]
         out += ["All losses at a glance: [Numerical safety](../guide/numerics.md).", ""]
-    out += ["## Usage", "", usage(info), ""]
-    if info.examples:
-        run_examples(name, info, getattr(fn, "__globals__", {}))
-        out += ["## Example", "", "Run as a doctest when these docs are built.", "", examples(info.examples), ""]
     if info.references:
         out += ["## References", "", paragraphs(info.references), ""]
     return "\n".join(out)
+
+
+def _keras_formula(doc: str) -> str:
+    """The ``Formula:`` of a Keras docstring: Keras writes its code block at the heading's indent, so it runs up to
+    the next heading (``Example:``, ``Args:``) rather than over the lines indented under it."""
+    lines = doc.splitlines()
+    if "Formula:" not in (line.strip() for line in lines):
+        return ""
+    start = [line.strip() for line in lines].index("Formula:") + 1
+    body = []
+    for line in lines[start:]:
+        if re.fullmatch(r"[A-Z][A-Za-z ]*:", line.strip()) and not line.startswith(" "):
+            break
+        body.append(line)
+    return textwrap.dedent("\n".join(body)).strip()
 
 
 def _keras_function(function: str) -> Any:
@@ -353,9 +388,9 @@ def keras_page(name: str, info: LossInfo) -> str:
         "importing Keras.",
         "",
     ]
-    formula = sections.get("formula", "")
+    formula = _keras_formula(keras_doc)
     if formula:
-        out += ["## Formula", "", "As Keras' docstring writes it:", "", textwrap.dedent(formula), ""]
+        out += ["## Formula", "", "As Keras' docstring writes it:", "", md(formula), ""]
     if info.params:
         out += ["## Parameters", "", parameters_table(info, doc_args(sections.get("args", ""))), ""]
         if info.ranges:
@@ -363,6 +398,8 @@ def keras_page(name: str, info: LossInfo) -> str:
     if info.expects is not None:
         out += ["## Inputs", "", inputs_table(info), ""]
         out += ["lossreg checks these before Keras runs the loss (shapes always, values in eager calls).", ""]
+    if sections.get("returns"):
+        out += [f"**Returns** (Keras): {paragraphs(sections['returns'])}", ""]
     out += ["## Usage", "", usage(info), ""]
     out += [f"Keras' documentation: <{url}>.", ""]
     return "\n".join(out)

@@ -27,8 +27,8 @@ def vae_kl(y_true: Tensor, y_pred: Tensor, *, beta: float = 1.0, z_mean: Tensor,
     Formula:
         .. math:: \ell = -\frac{\beta}{2} \sum_k \left(1 + \log\sigma_k^2 - \mu_k^2 - \sigma_k^2\right)
 
-    (the batch mean of which is the usual VAE KL term), with :math:`\sigma_k^2 = e^{\log\sigma_k^2}` continued
-    linearly past :math:`\log\sigma_k^2 = 10` (see Numerics).
+    Its batch mean is the usual VAE KL term. :math:`\sigma_k^2 = e^{\log\sigma_k^2}` is continued linearly past
+    :math:`\log\sigma_k^2 = 10` (see Numerics).
 
     Args:
         y_true: unused (the loss needs no target); any value, e.g. ``None``.
