@@ -13,6 +13,7 @@ Writes ``losses/index.md`` (the losses grouped by source), ``losses/<name>.md`` 
 from __future__ import annotations
 
 import doctest
+import html
 import importlib
 import inspect
 import io
@@ -114,6 +115,47 @@ def cell(text: str) -> str:
     return "".join(parts)
 
 
+def code(text: str) -> str:
+    """Inline code for a table cell that breaks only at spaces (Material breaks table code anywhere, which splits
+    ``real_logits`` into ``real_logit`` / ``s``); ``|`` is an entity, so it cannot end the cell."""
+    escaped = html.escape(text).replace("|", "&#124;")
+    return f'<code style="word-break: normal; overflow-wrap: normal">{escaped}</code>'
+
+
+_DEPTH = {"{": 1, "(": 1, "[": 1, "}": -1, ")": -1, "]": -1}
+
+
+def formula_lines(tex: str) -> list[str]:
+    """A formula's TeX cut at its top-level ``\\quad`` separators (a comma before one stays with the left part):
+    ``\\ell = ...,\\quad p = ...`` shows as two centred lines, not one line wider than the page."""
+    tex = " ".join(tex.split())
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(tex):
+        char = tex[i]
+        if char == "\\" and depth == 0 and tex.startswith(("\\quad", "\\qquad"), i):
+            end = i + (6 if tex.startswith("\\qquad", i) else 5)
+            if end == len(tex) or not tex[end].isalpha():
+                parts.append(tex[start:i].strip())
+                start = i = end
+                continue
+        if char == "\\":
+            i += 2  # an escaped brace or bracket (\{, \[) does not nest
+            continue
+        depth += _DEPTH.get(char, 0)
+        i += 1
+    parts.append(tex[start:].strip())
+    return [part.rstrip(",").rstrip("\\;").rstrip(",").strip() for part in parts if part.strip(" ,;\\")]
+
+
+def display_math(tex: str) -> str:
+    """Display math, one block per line of ``formula_lines``, each in a box that scrolls rather than overflows."""
+    style = "overflow-x: auto; overflow-y: hidden; margin: 0.8em 0; padding: 0.1em 0"
+    return "\n\n".join(
+        f'<div class="lossreg-formula" style="{style}" markdown="1">\n\n$$\n{line}\n$$\n\n</div>'
+        for line in formula_lines(tex)
+    )
+
+
 def paragraphs(text: str) -> str:
     """A docstring section as Markdown paragraphs (each paragraph joined to one line, blank lines kept)."""
     blocks = re.split(r"\n\s*\n", textwrap.dedent(text).strip())
@@ -167,7 +209,7 @@ def parameters_table(info: LossInfo, meanings: dict[str, str]) -> str:
     for param in info.params.values():
         annotation = f": {param.annotation}" if param.annotation else ""
         default = " (required)" if param.required else f" = {param.default!r}"
-        signature = f"`{param.name}{annotation}{default}`"
+        signature = code(f"{param.name}{annotation}{default}")
         meaning = cell(meanings.get(param.name, ""))
         rows.append(f"| {signature} | {allowed_values(info, param.name)} | {meaning} |")
     return "\n".join(rows)
@@ -179,7 +221,7 @@ def inputs_table(info: LossInfo) -> str:
     tensors = ["y_true", "y_pred", *info.extras, *info.dense_inputs]
     rows = ["| tensor | shape | holds | meaning |", "| --- | --- | --- | --- |"]
     for tensor in tensors:
-        shape = f"`({', '.join(shapes[tensor])})`" if tensor in shapes else ""
+        shape = code(f"({', '.join(shapes[tensor])})") if tensor in shapes else ""
         holds = {"y_true": targets_text(info), "y_pred": logits_text(info)}.get(tensor, "")
         if tensor in info.extras:
             holds = "an extra tensor (required)"
@@ -188,7 +230,7 @@ def inputs_table(info: LossInfo) -> str:
         meaning = info.args.get(tensor, "")
         if not (shape or holds or meaning):
             continue
-        rows.append(f"| `{tensor}` | {shape} | {cell(holds)} | {cell(meaning)} |")
+        rows.append(f"| {code(tensor)} | {shape} | {cell(holds)} | {cell(meaning)} |")
     return "\n".join(rows)
 
 
@@ -231,7 +273,7 @@ def usage(info: LossInfo) -> str:
         entry = dict(spec)
         if info.expects is not None and "y_pred" in info.expects.shapes:
             entry["on"] = "<output>"
-        entry["inputs"] = {extra: f"<layer holding {extra}>" for extra in info.extras}
+        entry["inputs"] = {extra: "<layer>" for extra in info.extras}
         lines += [
             "# the extra tensors come from layers of the model: lossreg.attach wires them by name",
             f"spec = {_py({info.name: entry}, 7)}",
@@ -301,7 +343,7 @@ def lossreg_page(name: str, info: LossInfo) -> str:
         facts.append(f"- **Targets:** {targets_text(info)}")
     out += [*facts, ""]
     if info.formula:
-        out += ["## Formula", "", "$$", info.formula, "$$", ""]
+        out += ["## Formula", "", display_math(info.formula), ""]
     if info.notes:
         out += [paragraphs(info.notes), ""]
     figure = _curves_figure(name)
@@ -363,6 +405,12 @@ def _keras_function(function: str) -> Any:
     return getattr(keras.losses, function)
 
 
+def keras_summary(name: str) -> str:
+    """The first line of the docstring of the Keras function a Keras name calls."""
+    doc = inspect.getdoc(_keras_function(KERAS_LOSSES[name][0])) or ""
+    return doc.splitlines()[0] if doc else ""
+
+
 def keras_page(name: str, info: LossInfo) -> str:
     """The page of one of Keras' names: the registry's signature and ranges, Keras' docstring, its keras.io page."""
     function, _ = KERAS_LOSSES[name]
@@ -371,7 +419,7 @@ def keras_page(name: str, info: LossInfo) -> str:
     page = next((p for p, functions in _KERAS_PAGES.items() if function in functions), None)
     url = f"https://keras.io/api/losses/{page}/#{function}-function" if page else "https://keras.io/api/losses/"
     aliases = sorted(n for n, (f, _) in KERAS_LOSSES.items() if f == function and n != name)
-    summary = keras_doc.splitlines()[0] if keras_doc else info.summary
+    summary = keras_summary(name) or info.summary
     out = [f"# `{name}`", "", md(summary), ""]
     facts = [f"- **Source:** Keras, the function [`keras.losses.{function}`]({url})"]
     if aliases:
@@ -431,10 +479,8 @@ def index_page(grouped: dict[str, list[tuple[str, LossInfo]]]) -> str:
             continue
         out += [f"## {title}", "", "| name | summary | `y_pred` | targets |", "| --- | --- | --- | --- |"]
         for name, info in losses:
-            summary = cell(info.summary)
-            out.append(
-                f"| [`{name}`]({name}.md) | {summary} | {logits_text(info, True)} | {targets_text(info, True)} |"
-            )
+            summary = cell(keras_summary(name) if source == "keras" else info.summary)
+            out.append(f"| [{name}]({name}.md) | {summary} | {logits_text(info, True)} | {targets_text(info, True)} |")
         out.append("")
     return "\n".join(out)
 
