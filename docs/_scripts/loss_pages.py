@@ -223,6 +223,8 @@ def inputs_table(info: LossInfo) -> str:
     for tensor in tensors:
         shape = code(f"({', '.join(shapes[tensor])})") if tensor in shapes else ""
         holds = {"y_true": targets_text(info), "y_pred": logits_text(info)}.get(tensor, "")
+        if shapes and tensor in ("y_true", "y_pred") and tensor not in shapes:
+            holds = ""  # a loss of extra tensors only (GAN discriminators, vae_kl): y_true and y_pred are ignored
         if tensor in info.extras:
             holds = "an extra tensor (required)"
         elif tensor in info.dense_inputs:
@@ -338,7 +340,7 @@ def lossreg_page(name: str, info: LossInfo) -> str:
     if also:
         facts.append("- **Also registered as:** " + ", ".join(f"`{n}`" for n in also))
     if logits_text(info):
-        facts.append(f"- **`y_pred`:** {logits_text(info)}")
+        facts.append(f"- **Predictions:** {logits_text(info)}")
     if targets_text(info):
         facts.append(f"- **Targets:** {targets_text(info)}")
     out += [*facts, ""]
@@ -371,7 +373,7 @@ def lossreg_page(name: str, info: LossInfo) -> str:
         out += [f"**Raises:** {paragraphs(info.raises)}", ""]
     out += ["## Usage", "", usage(info), ""]
     if info.examples:
-        run_examples(name, info, getattr(fn, "__globals__", {}))
+        run_examples(name, info, getattr(fn, "__globals__", {}))  # the page shows it: it must pass (see there)
         out += ["## Example", "", "Run as a doctest when these docs are built.", "", examples(info.examples), ""]
     if info.normalizer:
         out += ["## Normaliser", "", paragraphs(info.normalizer), ""]
@@ -425,7 +427,7 @@ def keras_page(name: str, info: LossInfo) -> str:
     if aliases:
         facts.append("- **Also named:** " + ", ".join(f"[`{a}`]({a}.md)" for a in aliases))
     if logits_text(info):
-        facts.append(f"- **`y_pred`:** {logits_text(info)}")
+        facts.append(f"- **Predictions:** {logits_text(info)}")
     if targets_text(info):
         facts.append(f"- **Targets:** {targets_text(info)}")
     out += [*facts, ""]
@@ -469,15 +471,15 @@ def index_page(grouped: dict[str, list[tuple[str, LossInfo]]]) -> str:
         "parameters, inputs, normaliser, numerics, references and a runnable example. Every loss of an installed "
         "plugin is reachable as `name` and as `distribution:name` (`lossreg list` shows both).",
         "",
-        "`y_pred`: what the loss expects by default (* : its `from_logits` parameter switches it). "
-        "Targets: what `y_true` holds, checked before the loss runs.",
+        "Predictions: what the loss expects in `y_pred` (or its extra tensors) by default; * : its `from_logits` "
+        "parameter switches it. Targets: what `y_true` holds, checked before the loss runs.",
         "",
     ]
     for source, title in GROUPS:
         losses = grouped.get(source, [])
         if not losses:
             continue
-        out += [f"## {title}", "", "| name | summary | `y_pred` | targets |", "| --- | --- | --- | --- |"]
+        out += [f"## {title}", "", "| name | summary | predictions | targets |", "| --- | --- | --- | --- |"]
         for name, info in losses:
             summary = cell(keras_summary(name) if source == "keras" else info.summary)
             out.append(f"| [{name}]({name}.md) | {summary} | {logits_text(info, True)} | {targets_text(info, True)} |")

@@ -87,7 +87,7 @@ def ns_gan_generator(y_true: Tensor, y_pred: Tensor) -> Tensor:
     Numerics:
         Computed with softplus, :math:`\max(x, 0) + \log(1 + e^{-|x|})`: the value and the gradient stay finite at
         logits of :math:`\pm 10^4` in float32, for float16 inputs (computed in float32) and under
-        ``mixed_float16``; the gradient is :math:`\sigma` of the logit at every logit, 0 included (the max and
+        ``mixed_float16``. Softplus's gradient is :math:`\sigma(x)` at every :math:`x`, 0 included (the max and
         :math:`|x|` are ``where`` on :math:`x \ge 0`, whose gradient does not split there).
 
     Reference:
@@ -135,7 +135,7 @@ def ns_gan_discriminator(
     Numerics:
         Computed with softplus, :math:`\max(x, 0) + \log(1 + e^{-|x|})`: the value and the gradient stay finite at
         logits of :math:`\pm 10^4` in float32, for float16 inputs (computed in float32) and under
-        ``mixed_float16``; the gradient is :math:`\sigma` of the logit at every logit, 0 included (the max and
+        ``mixed_float16``. Softplus's gradient is :math:`\sigma(x)` at every :math:`x`, 0 included (the max and
         :math:`|x|` are ``where`` on :math:`x \ge 0`, whose gradient does not split there).
 
     Reference:
