@@ -77,10 +77,10 @@ def _curves_figure(name: str) -> str | None:
     """The markdown of ``name``'s value and gradient figure (against the logit or the probability, for a positive
     and a negative target), or ``None``: the page then has no "Shape" section.
 
-    TODO(lead): once ``lossreg.plot.curves(names, params=None, *, x=None, out=None) -> Figure`` is merged, draw
-    here each loss it can draw (one ``y_pred`` against targets; not the GAN discriminators or ``vae_kl``, whose
-    inputs are extras): write ``lossreg.plot.curves([name], out=...)`` as ``losses/<name>-curves.svg`` with
-    ``mkdocs_gen_files.open(..., "wb")`` and return ``f"![{name}: value and gradient]({name}-curves.svg)"``.
+    TODO(lead): draw here each loss ``lossreg.plot.drawable()`` names (merged from i13-plot: one ``y_pred`` against
+    a binary target; not the GAN discriminators or ``vae_kl``, whose inputs are extras): write
+    ``lossreg.plot.curves([name], out=...)`` as ``losses/<name>-curves.svg`` through ``mkdocs_gen_files.open(...,
+    "wb")`` (or save the returned Figure into it) and return ``f"![{name}: value and gradient]({name}-curves.svg)"``.
     """
     return None
 
