@@ -27,8 +27,8 @@ import mkdocs_gen_files
 from mkdocs.structure.files import InclusionLevel
 
 import lossreg
-from lossreg.registry import KERAS_LOSSES, REGISTRY, LossInfo
-from lossreg.registry._lossdef import doc_args, doc_sections
+import lossreg.plot
+from lossreg.registry import KERAS_LOSSES, REGISTRY, LossInfo, doc_args, doc_sections
 
 #: the sections of the index and of the navigation, in order: (source, title)
 GROUPS = (
@@ -73,16 +73,27 @@ _KERAS_PAGES = {
 # -- the figure of a loss's shape --------------------------------------------------------------------------------
 
 
-def _curves_figure(name: str) -> str | None:
-    """The markdown of ``name``'s value and gradient figure (against the logit or the probability, for a positive
-    and a negative target), or ``None``: the page then has no "Shape" section.
+#: the losses ``lossreg.plot.curves`` can draw (one prediction against a binary target), read once
+_DRAWABLE = frozenset(lossreg.plot.drawable())
 
-    TODO(lead): draw here each loss ``lossreg.plot.drawable()`` names (merged from i13-plot: one ``y_pred`` against
-    a binary target; not the GAN discriminators or ``vae_kl``, whose inputs are extras): write
-    ``lossreg.plot.curves([name], out=...)`` as ``losses/<name>-curves.svg`` through ``mkdocs_gen_files.open(...,
-    "wb")`` (or save the returned Figure into it) and return ``f"![{name}: value and gradient]({name}-curves.svg)"``.
-    """
-    return None
+
+def _curves_figure(name: str) -> str | None:
+    """The markdown of ``name``'s value and gradient figure (against the logit, or the probability for a loss on
+    probabilities; for a positive and a negative target), drawn by ``lossreg.plot.curves`` into
+    ``losses/<name>-curves.svg``; ``None`` for a loss it cannot draw (extras, one-hot or class-id targets): the page
+    then has no "Shape" section."""
+    if name not in _DRAWABLE:
+        return None
+    buffer = io.BytesIO()
+    lossreg.plot.curves([name]).savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    with mkdocs_gen_files.open(f"losses/{name}-curves.svg", "wb") as image:
+        image.write(buffer.getvalue())
+    return (
+        f"![{name}: its value and gradient against the prediction, for targets 1 and 0]({name}-curves.svg)\n\n"
+        f"Drawn by the docs build with `lossreg.plot.curves([{name!r}])` (`lossreg plot curves {name} -o "
+        f"{name}.svg`): values from the registered loss, gradients from the backend's autodiff. See "
+        "[Plots](../guide/plots.md) to overlay losses or change parameters."
+    )
 
 
 # -- reStructuredText in docstrings to Markdown ------------------------------------------------------------------
@@ -441,6 +452,9 @@ def keras_page(name: str, info: LossInfo) -> str:
     formula = _keras_formula(keras_doc)
     if formula:
         out += ["## Formula", "", "As Keras' docstring writes it:", "", md(formula), ""]
+    figure = _curves_figure(name)
+    if figure:
+        out += ["## Shape", "", figure, ""]
     if info.params:
         out += ["## Parameters", "", parameters_table(info, doc_args(sections.get("args", ""))), ""]
         if info.ranges:

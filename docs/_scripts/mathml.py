@@ -27,7 +27,7 @@ def on_page_content(content: str, page: Any, **_: Any) -> str:
         display = "block" if found.group("open") == "[" else "inline"
         try:
             return convert(tex, display=display)
-        except Exception as error:  # noqa: BLE001 - any failure of the converter is a bad formula on this page
+        except Exception as error:  # any failure of the converter is a bad formula on this page
             log.warning("%s: cannot convert the formula %r to MathML: %s", page.file.src_uri, tex, error)
             return found.group(0)
 
