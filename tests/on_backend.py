@@ -3,6 +3,10 @@
 The suite runs once per backend (``KERAS_BACKEND=tensorflow|jax|torch``; ``.ci/test.sh`` loops over them).
 References are float64 NumPy and run everywhere; a test that needs one backend (a raw TensorFlow golden
 reference, ``tf.distribute``) is marked with :func:`only_on`, whose skip reason names why.
+
+The large matrices (loss x option x regime x dtype) run every case on the reference backend, TensorFlow, and a
+deterministic covering sample on JAX and PyTorch: :func:`covering`, the one rule every cut matrix uses (it says why
+a sample still proves the backend-neutral claims). ``LOSSREG_FULL_MATRICES=1`` runs every case on any backend.
 """
 
 from __future__ import annotations
