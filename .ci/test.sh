@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command (README "Set up" and .ci/run): test what users install, not the source tree, on every backend.
+# The test command (README, docs/setup.md and .ci/run): test what users install, not the source tree, on every backend.
 #
 #   1. build every distribution, each from its sdist (as pip would from PyPI): lossreg-core (the library, the
 #      repository root), lossreg (the meta-distribution: lossreg-core[tensorflow], packaging/lossreg) and both plugins;
@@ -7,6 +7,8 @@
 #      torch==2.13.0 first (the CPU build; a bare `torch` requirement would fetch the CUDA one, several GB),
 #      then the wheels, lossreg-core with its tensorflow, jax, torch and dev extras;
 #   3. ruff check, ruff format --check and mypy on the source, once;
+#   3b. the documentation site, `mkdocs build --strict` against the installed packages (warnings are errors: every
+#      executed example runs, every internal link and anchor resolves, every generated loss page builds);
 #   4. pytest once per backend (KERAS_BACKEND=tensorflow, jax, torch), each in a fresh process, from an empty
 #      directory so that `lossreg` is importable only from site-packages: the tests in tests/ and plugins/*/tests,
 #      and the doctests of the installed modules (--pyargs). Each run's time is printed; every backend runs even
@@ -58,14 +60,26 @@ other_wheels=()
 for wheel in "$work"/dist/*.whl; do
     [ "$wheel" = "${core_wheel[0]}" ] || other_wheels+=("$wheel")
 done
-pip_install "${core_wheel[0]}[tensorflow,jax,torch,dev]" "${other_wheels[@]}"
-python -m pip list 2>/dev/null | grep -iE '^(lossreg[-a-z]*|keras|tensorflow|jax|jaxlib|torch|numpy) ' || true
+pip_install "${core_wheel[0]}[tensorflow,jax,torch,dev,docs]" "${other_wheels[@]}"
+python -m pip list 2>/dev/null | grep -iE '^(lossreg[-a-z]*|keras|tensorflow|jax|jaxlib|torch|numpy|mkdocs|matplotlib) ' || true
 took
 
 echo "== ruff, mypy (on the source) (${SECONDS}s)"
-ruff check lossreg tests plugins examples bench
-ruff format --check lossreg tests plugins examples bench
+ruff check lossreg tests plugins examples bench docs/_scripts
+ruff format --check lossreg tests plugins examples bench docs/_scripts  # (docs/*.md wrap their code at 88 for the page)
 mypy
+took
+
+echo "== docs: mkdocs build --strict, examples executed, links checked (${SECONDS}s)"
+# From the source tree (mkdocs.yml, docs/), importing lossreg from site-packages; Keras on TensorFlow.
+if NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true KERAS_BACKEND=tensorflow \
+    mkdocs build --strict --site-dir "$work/site" >"$work/docs.log" 2>&1; then
+    echo "   built $(find "$work/site" -name index.html | wc -l) pages"
+else
+    cat "$work/docs.log"
+    echo "   the docs build failed"
+    exit 1
+fi
 took
 
 failed=()

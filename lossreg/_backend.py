@@ -96,7 +96,7 @@ def value_and_grad(
     Returns:
         ``(values, {name: gradient})``, NumPy arrays.
 
-    Example:
+    Examples:
         >>> import numpy as np, keras
         >>> from lossreg.testing import value_and_grad
         >>> value, grads = value_and_grad(lambda x: keras.ops.square(x), {"x": np.array([1.0, -2.0])}, ["x"])

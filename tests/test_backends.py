@@ -1,7 +1,7 @@
 """What differs between the backends, stated and checked: float64, LossLayer's logs, where values are checked.
 
 Each test runs on every backend (the suite runs once per backend) and asserts what holds on the one it is on;
-the README's "Backends" section says the same in words.
+docs/backends.md says the same in words.
 """
 
 from __future__ import annotations

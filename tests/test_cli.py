@@ -135,17 +135,18 @@ def test_check_a_valid_spec_summarises_its_entries(tmp_path):
     assert lines[3].split() == ["output_2", "2", "x", "band_masked_softmax_ce(lower=0)", "-"]
 
 
-def test_check_the_readme_example_prints_what_the_readme_says(tmp_path):
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    shown = re.search(r"```console\n\$ lossreg check broken\.json\n(.*?)```", readme, flags=re.S).group(1)
-    (tmp_path / "broken.json").write_text(
-        json.dumps(
-            {
-                "output_1": {"loss": "sofmax_ce"},
-                "output_2": {"loss": "band_masked_softmax_ce", "weight": -2, "params": {"lowr": 1}},
-            }
-        )
-    )
+def test_check_the_documented_example_prints_what_the_page_says(tmp_path):
+    """docs/cli.md shows broken.json and what `lossreg check broken.json` prints for it, written in the page."""
+    page = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    shown_file, shown = re.search(
+        r"```json\n([^`]*)```\n\n```console\n\$ lossreg check broken\.json\n(.*?)```", page, flags=re.S
+    ).groups()
+    broken = {
+        "output_1": {"loss": "sofmax_ce"},
+        "output_2": {"loss": "band_masked_softmax_ce", "weight": -2, "params": {"lowr": 1}},
+    }
+    assert json.loads(shown_file) == broken  # the file the page shows is the file checked here
+    (tmp_path / "broken.json").write_text(json.dumps(broken))
     result = lossreg_cli("check", "broken.json", cwd=tmp_path)
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr == shown
@@ -399,7 +400,7 @@ def test_every_command_has_help(command):
 
 def test_no_command_is_an_error_with_usage_on_stderr():
     result = lossreg_cli()
-    assert result.returncode == 1 and result.stdout == ""  # a usage error, exit 1 as every error (README)
+    assert result.returncode == 1 and result.stdout == ""  # a usage error, exit 1 as every error (docs/cli.md)
     assert "usage: lossreg" in result.stderr and "required: COMMAND" in result.stderr
     top = lossreg_cli("--help")
     assert top.returncode == 0 and all(c in top.stdout for c in ("list", "show", "check", "plugins", "demo"))

@@ -220,6 +220,12 @@ def test_class_weights_of_the_wrong_length_are_an_input_error_naming_the_loss():
     ids, x = segmentation(classes=3)
     with pytest.raises(LossInputError, match=r"sparse_softmax_ce got 2 class_weights but the predictions have 3"):
         lossreg.get("sparse_softmax_ce", class_weights=[1.0, 2.0])(ids, x)
+    # where it was asked for, as every other input error: the call, or the spec path
+    spec = {"seg": {"loss": "sparse_softmax_ce", "params": {"class_weights": [1.0, 2.0]}}}
+    with pytest.raises(LossInputError) as info:
+        lossreg.resolve(spec)["seg"](ids, x)
+    assert str(info.value).startswith("spec['seg']: sparse_softmax_ce got 2 class_weights"), str(info.value)
+    assert info.value.path == "spec['seg']"
 
 
 @pytest.mark.parametrize("value", [True, 2.5, "255", 2**40])

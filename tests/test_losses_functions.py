@@ -5,7 +5,7 @@ with the same parameters (``RegisteredLoss(..., reduction=None)``), and ``lossre
 bad parameter raises ``ValueError`` from a direct call and ``LossSpecError`` at the spec path from a spec,
 with the same message.
 
-Dtypes (Keras 3.15; the README's table): float16 inputs are computed in float32 on every backend; float64 inputs
+Dtypes (Keras 3.15; docs/backends.md): float16 inputs are computed in float32 on every backend; float64 inputs
 give float64 on TensorFlow and torch, and float32 on JAX unless ``JAX_ENABLE_X64=1`` (without it JAX holds no float64
 array: ``jnp.asarray`` truncates float64 inputs to float32). A float64 dtype is not always float64 precision: where
 Keras computes an op in float32 and casts back (``FLOAT64_IN_FLOAT32``), the value is right to float32 only.

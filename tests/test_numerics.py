@@ -578,7 +578,7 @@ def test_mixed_float16_losses_with_extra_tensors_logs_each_term(mixed_float16):
     """fit logs each LossLayer's own value (kl_loss, rec_loss), right at ±1e4 under mixed_float16.
 
     One epoch of one batch: History holds that step's figures (per-batch figures, as train_on_batch returns,
-    are NaN inside a compiled JAX step: README "Backends").
+    are NaN inside a compiled JAX step: docs/backends.md).
     """
     m = extras_model()
     history = m.model.fit([m.x, m.y], batch_size=len(m.x), epochs=1, verbose=0).history

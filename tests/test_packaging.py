@@ -111,9 +111,8 @@ def test_the_plugins_require_lossreg_core_not_tensorflow(name):
     assert dependency.specifier.contains(project(CORE)["version"]) and not dependency.specifier.contains("0.3.0")
 
 
-def test_the_readme_set_up_installs_extras_that_exist():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    set_up = readme.split("## Set up", 1)[1].split("\n## ", 1)[0]
+def test_the_set_up_page_installs_extras_that_exist():
+    set_up = (ROOT / "docs" / "setup.md").read_text(encoding="utf-8")
     installs = re.findall(r"pip install [\"']?lossreg-core\[([a-z,]+)\]", set_up)
     assert {"jax", "torch"} <= set(installs), installs
     offered = set(project(CORE)["optional-dependencies"])
@@ -121,11 +120,30 @@ def test_the_readme_set_up_installs_extras_that_exist():
     assert "LOSSREG_BACKENDS=" in set_up  # how to test one backend
 
 
-def test_the_readme_test_command_is_what_ci_runs():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    command = re.search(r"Install and run the tests[^\n]*:\n\n```bash\n(.*?)\n```", readme, flags=re.S).group(1)
+@pytest.mark.parametrize("page", ["README.md", "docs/setup.md"])
+def test_the_documented_test_command_is_what_ci_runs(page):
+    text = (ROOT / page).read_text(encoding="utf-8")
+    command = re.search(r"Install and run the tests[^\n]*:\n\n```bash\n(.*?)\n```", text, flags=re.S).group(1)
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
-    assert command in ci, f"the README's test command {command!r} is not a line of .ci/run"
+    assert command in ci, f"{page}'s test command {command!r} is not a line of .ci/run"
+
+
+def test_the_readme_tour_is_the_home_page_tour_that_the_docs_build_runs():
+    """The README's tour cannot run where PyPI shows it; the docs build runs the same code on the home page."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (tour,) = re.findall(r"\n## A tour\n\n```python\n(.*?)```", readme, flags=re.S)
+    home = (ROOT / "docs" / "index.md").read_text(encoding="utf-8")
+    executed = re.findall(r'```python exec="on" session="home" source="above"\n(.*?)```', home, flags=re.S)
+    assert tour in executed, "the README's tour differs from the home page's executed tour (docs/index.md)"
+    assert len(tour.strip().splitlines()) <= 30
+
+
+def test_the_readme_links_into_the_docs_resolve():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    links = re.findall(r"\]\(((?:docs/)?[^)#:]+\.md)\)", readme)
+    assert "docs/setup.md" in links and "docs/index.md" in links
+    missing = [link for link in links if not (ROOT / link).is_file()]
+    assert not missing, f"README links to missing files: {missing}"
 
 
 def test_the_test_command_runs_every_backend_unless_told_otherwise():

@@ -1,6 +1,6 @@
 """Plugin discovery: laziness, isolation of broken plugins, the conflict rule, rescans, static metadata
 (with faked entry points on a private registry), and real installed plugins used from fresh processes:
-the plugin written from the README's guide, a deliberately broken one, and lossreg-segmentation."""
+the plugin written from the plugin guide (docs/plugins.md), a deliberately broken one, and lossreg-segmentation."""
 
 from __future__ import annotations
 
@@ -387,7 +387,7 @@ def test_the_real_registry_lists_the_installed_plugin_distributions():
     missing = expected - names
     assert not missing, (
         f"{sorted(missing)} not registered: install the plugins with "
-        "`pip install -e plugins/lossreg-segmentation -e plugins/lossreg-generative` (the README's test command)."
+        "`pip install -e plugins/lossreg-segmentation -e plugins/lossreg-generative` (docs/setup.md)."
     )
     assert "lossreg-segmentation:soft_dice" in names
 
@@ -410,12 +410,11 @@ def _run(args: list[str], env: dict[str, str], cwd: Path | None = None) -> subpr
     return subprocess.run(args, capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
 
 
-def readme_plugin_files() -> dict[str, str]:
-    """The files of the README's plugin guide: the code blocks whose first line is ``# file: <name>``."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## Plugins\n", 1)[1].split("\n## ", 1)[0]
+def guide_plugin_files() -> dict[str, str]:
+    """The files of the plugin guide (docs/plugins.md): the code blocks whose first line is ``# file: <name>``."""
+    page = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
     files = {}
-    for block in re.findall(r"```(?:toml|python)\n(.*?)```", section, flags=re.S):
+    for block in re.findall(r"```(?:toml|python)\n(.*?)```", page, flags=re.S):
         first, _, rest = block.partition("\n")
         match = re.fullmatch(r"# file: (\S+)", first)
         if match:
@@ -423,20 +422,20 @@ def readme_plugin_files() -> dict[str, str]:
     return files
 
 
-def test_the_readme_plugin_guide_is_complete_and_under_40_lines():
-    files = readme_plugin_files()
+def test_the_plugin_guide_is_complete_and_under_40_lines():
+    files = guide_plugin_files()
     assert set(files) == {"pyproject.toml", "lossreg_logcosh.py", "test_logcosh.py"}
     assert sum(len(text.strip().splitlines()) for text in files.values()) < 40
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
-    """The README's plugin and the broken fixture, built and installed with pip into a private directory
-    (one pip run for both; the environment itself is untouched, so other tests never see them)."""
+    """The plugin guide's plugin (docs/plugins.md) and the broken fixture, built and installed with pip into a private
+    directory (one pip run for both; the environment itself is untouched, so other tests never see them)."""
     work = tmp_path_factory.mktemp("plugins")
     guide = work / "lossreg-logcosh"
     guide.mkdir()
-    for name, text in readme_plugin_files().items():
+    for name, text in guide_plugin_files().items():
         (guide / name).write_text(text)
     site = work / "site"
     # Offline and fast with the environment's own setuptools; a Python whose venvs lack setuptools (3.12+)
@@ -503,7 +502,7 @@ print(json.dumps(out))
 
 
 @TF_PROCESSES
-def test_the_readme_plugin_is_usable_and_the_broken_one_harmless_in_a_fresh_process(installed):
+def test_the_guide_plugin_is_usable_and_the_broken_one_harmless_in_a_fresh_process(installed):
     result = _run([sys.executable, "-c", USE], installed.env)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout.strip().splitlines()[-1])
@@ -521,7 +520,7 @@ def test_the_readme_plugin_is_usable_and_the_broken_one_harmless_in_a_fresh_proc
 
 
 @TF_PROCESSES
-def test_the_readme_plugin_test_passes(installed):
+def test_the_guide_plugin_test_passes(installed):
     result = _run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_logcosh.py"],
         installed.env,

@@ -285,8 +285,13 @@ def test_a_user_loss_declares_its_inputs_at_registration():
         loss = lossreg.get("test_pairwise_l1")
         value = loss(np.zeros((2, 3, 3), f32), np.full((2, 3, 3), 0.25, f32))
         np.testing.assert_allclose(float(value), 0.25)
-        with pytest.raises(lossreg.LossInputError, match=r"agree on 'n'.*y_pred shaped \(2, 3, 4\)"):
+        # a word repeated in one pattern: that tensor's own axes disagree (not "y_pred and y_pred")
+        with pytest.raises(lossreg.LossInputError) as info:
             loss(np.zeros((2, 3, 3), f32), np.zeros((2, 3, 4), f32))
+        assert "its axes named 'n' must have the same size; received shape (2, 3, 4)" in str(info.value)
+        assert "y_pred and y_pred" not in str(info.value)
+        with pytest.raises(lossreg.LossInputError, match=r"agree on 'n'.*y_true shaped \(2, 4, 4\)"):
+            loss(np.zeros((2, 4, 4), f32), np.zeros((2, 3, 3), f32))
         assert "y_pred: probabilities in [0, 1]" in str(lossreg.describe("test_pairwise_l1"))
     finally:
         REGISTRY.remove("test_pairwise_l1")

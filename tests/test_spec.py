@@ -1,4 +1,4 @@
-"""The spec grammar: every form of the README's table, what each resolves to, and the errors for malformed specs."""
+"""The spec grammar: every form of its table (docs/guide/specs.md), what each resolves to, malformed specs' errors."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """One rule, one message: each spec mistake fed to ``resolve``, ``attach`` and ``lossreg check`` alike.
 
 Also the rules on a plain ``ModelView`` (no Keras), and the bugs the three diverging copies of these rules
-caused (issue 9: the README's joint spec refused by ``check``, a saved ``attach()`` model and custom layers
+caused (issue 9: the guide's joint spec refused by ``check``, a saved ``attach()`` model and custom layers
 not checkable, ``attach(model, ["mse"])`` accepted on two outputs, ``sparse_categorical_crossentropy``
 refused by the dry run).
 """

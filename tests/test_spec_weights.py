@@ -385,13 +385,16 @@ def test_a_saved_config_with_a_changing_weight_is_refused(weight):
 
 
 @pytest.mark.parametrize(
-    ("weight", "what"),
-    [({**STEPS, "unit": "epoch"}, "An epoch-counted schedule"), ({"learned": "dwa"}, "Dynamic weight average")],
+    ("weight", "what", "other"),
+    [
+        ({**STEPS, "unit": "epoch"}, "An epoch-counted schedule", "count the schedule in steps ('unit': 'step')"),
+        ({"learned": "dwa"}, "Dynamic weight average", "weigh the terms with {'learned': 'uncertainty'}"),
+    ],
 )
-def test_a_loss_layer_refuses_weights_counted_in_epochs_saying_to_use_attach(weight, what):
+def test_a_loss_layer_refuses_weights_counted_in_epochs_saying_to_use_attach(weight, what, other):
     says = (
         f"{what} needs fit()'s epochs, which a LossLayer cannot see (lossreg.attach counts them). Use "
-        "lossreg.attach(model, spec), or count the schedule in steps ('unit': 'step')."
+        f"lossreg.attach(model, spec), or {other}."
     )
     refused_error(lambda: lossreg.LossLayer("mse", weight=weight, name="kl"), "LossLayer(name='kl')['weight']", says)
     refused_error(

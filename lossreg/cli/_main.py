@@ -1,7 +1,9 @@
-"""The ``lossreg`` command line (also ``python -m lossreg``): list, show, check, plugins, demo.
+"""The ``lossreg`` command line (also ``python -m lossreg``): list, show, check, plugins, demo, plot.
 
 Output goes to stdout in aligned columns (``--json`` where a tool may read it); errors go to stderr with
-exit status 1. ``lossreg list`` imports neither TensorFlow nor any plugin module.
+exit status 1. ``lossreg list`` imports neither TensorFlow nor any plugin module. ``lossreg plot curves`` and
+``lossreg plot history`` (in ``_plot.py``) write ``lossreg.plot``'s figures to PNG or SVG files; they need the
+``plot`` extra (matplotlib).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any, NoReturn, TextIO
 
 from lossreg._errors import LossSpecError
+from lossreg.cli._plot import add_plot
 
 __all__ = ["build_parser", "main"]
 
@@ -254,7 +257,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="lossreg",
-        description="Named, serializable Keras losses from a spec: list, inspect and check them.",
+        description="Named, serializable Keras losses from a spec: list, inspect, check and plot them.",
         epilog="Run `lossreg COMMAND --help` for a command's options.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -287,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_plugins)
 
     _add_demo(sub)
+    add_plot(sub)
     return parser
 
 

@@ -343,7 +343,7 @@ def attach(model: keras.Model, spec: Any) -> AttachedModel:
         LossSpecError: at once, before any graph is built, for unknown names, extras a loss does not take,
             missing extras, or tensors whose shapes the loss cannot take.
 
-    Example:
+    Examples:
         >>> import keras, lossreg
         >>> inp = keras.Input((8,))
         >>> hidden = keras.layers.Dense(8, name="hidden")(inp)

@@ -254,14 +254,19 @@ def weighted_values(
     for term in terms:
         missing = [e for e in term.extras if e not in given]
         if missing:
-            raise LossInputError(extras_not_passed(term.loss, missing))
+            raise LossInputError(extras_not_passed(term.loss, missing), path=term.path)
         kwargs = {e: given[e] for e in term.extras}
         if "mask" in term.dense_inputs and given.get("mask") is not None:
             kwargs["mask"] = given["mask"]
         inside = sample_weight is not None and "sample_weight" in term.dense_inputs
         if inside:
             kwargs["sample_weight"] = sample_weight
-        value = term.fn(y_true, y_pred, **kwargs)
+        try:
+            value = term.fn(y_true, y_pred, **kwargs)
+        except LossInputError as exc:  # raised by the loss itself (e.g. class_weights of the wrong length)
+            if exc.path:
+                raise
+            raise LossInputError(str(exc), path=term.path) from None
         if pixel_weights is not None and not inside:
             check_weight_map(term, value, pixel_weights)
         value_mask = _both(

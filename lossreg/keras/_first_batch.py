@@ -124,7 +124,9 @@ def check_first_batch(
     Args:
         model: an ``AttachedModel``, or a compiled ``keras.Model`` whose loss (or some of whose per-output losses)
             came from ``lossreg.resolve``.
-        x, y, sample_weight: what ``fit`` takes.
+        x: what ``fit`` takes as ``x``: arrays, a ``tf.data.Dataset``, a ``PyDataset``, a ``DataLoader``.
+        y: what ``fit`` takes as ``y`` (``None`` when ``x`` yields the targets).
+        sample_weight: what ``fit`` takes as ``sample_weight``.
         batch_size: the rows of ``x`` to read when it holds arrays (Keras' default: 32).
 
     Returns:
@@ -134,7 +136,7 @@ def check_first_batch(
     Raises:
         LossInputError: naming the loss (and its spec path), what it expects and what the batch holds.
 
-    Example:
+    Examples:
         >>> import keras, numpy as np, lossreg
         >>> inputs = keras.Input((4,))
         >>> model = keras.Model(inputs, keras.layers.Dense(2, name="mask")(inputs))

@@ -25,7 +25,7 @@ def inference_model(model: keras.Model, activation: str | Mapping[str, str | Non
         activation: a Keras activation name for every output (``"sigmoid"``, ``"softmax"``), or a mapping
             from output name to activation (``None`` leaves that output as it is).
 
-    Example:
+    Examples:
         >>> import keras, lossreg
         >>> inp = keras.Input((4,))
         >>> logits = keras.Model(inp, keras.layers.Dense(1, name="logits")(inp))

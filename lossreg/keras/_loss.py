@@ -60,7 +60,7 @@ class RegisteredLoss(keras.losses.Loss):
     (without ``"y_pred"`` for losses that need none), and ``y_true`` may be ``{}`` for losses that need
     no target, such as ``vae_kl``.
 
-    Example:
+    Examples:
         >>> import lossreg
         >>> loss = lossreg.RegisteredLoss([{"loss": "mse"}, {"loss": "mae", "weight": 0.5}])
         >>> loss.name, float(loss([[1.0]], [[3.0]]))
@@ -166,7 +166,7 @@ def get(name: str, **params: Any) -> RegisteredLoss:
         name: a registered loss name (``lossreg.names()`` lists them).
         **params: the loss's parameters (``lossreg.describe(name).params``).
 
-    Example:
+    Examples:
         >>> import lossreg
         >>> loss = lossreg.get("sigmoid_focal", gamma=3.0)
         >>> loss.name
@@ -207,7 +207,7 @@ def resolve(spec: Any, *, model: Any = None) -> Any:
     Raises:
         LossSpecError: naming the spec path, for any malformed spec, unknown name or bad parameter.
 
-    Example:
+    Examples:
         >>> import lossreg
         >>> losses = lossreg.resolve({"a": "mse", "b": {"loss": "softmax_ce", "weight": 2.0}})
         >>> {k: v.name for k, v in losses.items()}

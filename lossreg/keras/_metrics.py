@@ -34,7 +34,7 @@ class TermMetric(keras.metrics.Mean):
     Each batch's value is the loss's mean as ``compile`` computes it (Keras' mask and, for metrics passed as
     ``weighted_metrics``, the sample weights), weighted by the batch size, as Keras weights ``<output>_loss``.
 
-    Example:
+    Examples:
         >>> import lossreg
         >>> metric = lossreg.TermMetric("mae", name="mae_loss")
         >>> metric.update_state([[1.0]], [[3.0]])
@@ -90,7 +90,7 @@ def term_metrics(spec: Any) -> Any:
         model of several outputs, giving the names ``lossreg.attach`` logs. Entries of one term get no metric:
         Keras already logs them as ``<output>_loss``.
 
-    Example:
+    Examples:
         >>> import lossreg
         >>> spec = {"loss": ["mse", {"loss": "mae", "weight": 0.5}]}
         >>> [m.name for m in lossreg.term_metrics(spec)]

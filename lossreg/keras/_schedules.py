@@ -62,7 +62,7 @@ def schedule_value(weight: Mapping[str, Any], step: int | float) -> float:
     Raises:
         LossSpecError: for an invalid schedule (naming ``weight['...']``) or a learned weight.
 
-    Example:
+    Examples:
         >>> import lossreg
         >>> lossreg.schedule_value({"schedule": "linear", "start": 0.0, "end": 1.0, "steps": 100}, 25)
         0.25

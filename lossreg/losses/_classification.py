@@ -91,7 +91,27 @@ def softmax_ce(
     Raises:
         ValueError: ``label_smoothing`` is outside [0, 1].
 
-    Example:
+    Conventions:
+        ``label_smoothing=s`` makes the same targets :math:`(1 - s)\,y + s / C` as Keras'
+        ``categorical_crossentropy(label_smoothing=s)`` and PyTorch's ``cross_entropy(label_smoothing=s)``: the
+        same values for the same ``s``. ``class_weights`` scale each value and Keras' mean still divides by the
+        number of values; PyTorch's ``cross_entropy(weight=w)`` with ``reduction="mean"`` divides by the sum of the
+        targets' weights instead, so the two means differ unless every weight is 1.
+
+    Numerics:
+        Computed from the log-softmax of the logits: the value and the gradient stay finite at logits of
+        :math:`\pm 10^4` in float32, and for float16 inputs (computed in float32) and under ``mixed_float16``. A
+        confidently wrong class costs about the logit gap (:math:`2 \cdot 10^4` at :math:`\pm 10^4`), not inf.
+
+        Ignored pixels' logits are replaced by 0 before the math, so a NaN or inf there reaches neither the value
+        nor the gradient.
+
+    Reference:
+        ``tf.nn.softmax_cross_entropy_with_logits`` and ``keras.losses.categorical_crossentropy(from_logits=True)``
+        (the values); Szegedy et al. "Rethinking the Inception Architecture for Computer Vision", CVPR 2016
+        (label smoothing).
+
+    Examples:
         >>> import numpy as np
         >>> from keras import ops
         >>> y = np.array([[0.0, 1.0], [1.0, 0.0]])
@@ -172,7 +192,23 @@ def sparse_softmax_ce(
     Returns:
         The loss per sample (and position), shaped ``(batch, ...)``.
 
-    Example:
+    Conventions:
+        ``ignore_class`` is Keras' (``SparseCategoricalCrossentropy(ignore_class=...)``: the mean over the kept
+        pixels); PyTorch's ``cross_entropy(ignore_index=...)`` averages over the kept pixels too, but with
+        ``weight=w`` divides by the sum of their weights instead of their number (``class_weights`` here leave the
+        count alone).
+
+    Numerics:
+        Computed from the log-softmax of the logits: the value and the gradient stay finite at logits of
+        :math:`\pm 10^4` in float32, for float16 inputs (computed in float32) and under ``mixed_float16``.
+        Ignored pixels' ids and logits are replaced by 0 before the math, so a NaN logit or an id such as 255
+        there reaches neither the value nor the gradient.
+
+    Reference:
+        ``tf.nn.sparse_softmax_cross_entropy_with_logits``; ``keras.losses.SparseCategoricalCrossentropy``
+        (``from_logits=True``, ``ignore_class``).
+
+    Examples:
         >>> import numpy as np
         >>> from keras import ops
         >>> ids = np.array([1, 255])
@@ -261,7 +297,27 @@ def sigmoid_bce(
     Raises:
         ValueError: ``label_smoothing`` is outside [0, 1] or ``pos_weight`` is not > 0.
 
-    Example:
+    Conventions:
+        ``label_smoothing=s`` pulls both labels towards 0.5, :math:`(1 - s)\,z + s/2`, exactly as Keras'
+        ``binary_crossentropy(label_smoothing=s)`` (the same values for the same ``s``); PyTorch's
+        ``BCEWithLogitsLoss`` has no label smoothing. ``pos_weight=q`` is TensorFlow's ``pos_weight`` of
+        ``weighted_cross_entropy_with_logits`` and PyTorch's ``BCEWithLogitsLoss(pos_weight=q)``: it multiplies
+        the positive term only.
+
+    Numerics:
+        Computed with softplus, :math:`\max(x, 0) + \log(1 + e^{-|x|})`: the value and the gradient stay finite
+        at logits of :math:`\pm 10^4` in float32, for float16 inputs (computed in float32) and under
+        ``mixed_float16``, also with ``pos_weight`` and ``label_smoothing``. TensorFlow's formula for
+        ``pos_weight`` :math:`\ne 1` cancels for confident negatives; the softplus form keeps full relative
+        precision there (see ``sigmoid_cross_entropy``). At a logit of exactly 0 the gradient is
+        :math:`\sigma(0) - z` (the max and abs are written as ``where`` on :math:`x \ge 0`, whose gradient
+        does not split at 0).
+
+    Reference:
+        ``tf.nn.weighted_cross_entropy_with_logits``, ``tf.nn.sigmoid_cross_entropy_with_logits`` and
+        ``torch.nn.BCEWithLogitsLoss(pos_weight=...)`` (the values); Szegedy et al., CVPR 2016 (label smoothing).
+
+    Examples:
         >>> import numpy as np
         >>> from keras import ops
         >>> z = np.array([[1.0, 0.0]])
@@ -346,7 +402,6 @@ def sigmoid_focal(
         alpha: weight of the positive class in [0, 1]; ``None`` disables the balancing.
         gamma: focusing parameter in [0, 100]; 0 gives (alpha-balanced) cross-entropy. Beyond 100 the float32
             factor ``(1 - p_t)**gamma`` of a prediction at chance leaves the normal range (at 1e9 the loss is 0).
-
         ignore_class: a target value (e.g. 255 or -1) whose elements are ignored: they enter neither the value
             nor the gradient (their logits may be anything, NaN included).
         class_weights: ``w``, one non-negative weight per channel (the last axis).
@@ -359,11 +414,33 @@ def sigmoid_focal(
     Raises:
         ValueError: ``alpha`` is outside [0, 1] or ``gamma`` outside [0, 100].
 
+    Conventions:
+        The normaliser is Keras' mean over every element, as torchvision's ``sigmoid_focal_loss(reduction="mean")``.
+        RetinaNet (Lin et al.) and the detection libraries following it sum the loss over all anchors and divide by
+        the number of positive (foreground) anchors: that equals this loss's mean times the number of elements over
+        the number of positives, so with few positives it is much larger, and a learning rate tuned for one
+        normaliser does not carry over to the other. ``alpha`` weighs the positives (:math:`\alpha_t = \alpha` for
+        :math:`z = 1`, :math:`1 - \alpha` for :math:`z = 0`), as in the paper and torchvision; ``alpha=None``
+        leaves both at 1. Keras' ``binary_focal_crossentropy`` applies ``alpha`` only with
+        ``apply_class_balancing=True``: ``binary_focal_crossentropy(apply_class_balancing=True, alpha=a, gamma=g,
+        from_logits=True)`` is the mean over the last axis of this loss with the same ``alpha`` and ``gamma``.
+
+    Numerics:
+        The modulating factor :math:`(1 - p_t)^\gamma` is computed with a double ``where``: for ``gamma < 1`` its
+        gradient :math:`\gamma (1 - p_t)^{\gamma - 1}` is never evaluated where :math:`1 - p_t` is exactly 0
+        (the textbook expression gives :math:`\infty \cdot 0` = NaN there), so the gradient stays finite for any
+        ``gamma >= 0``. :math:`1 - p_t` is :math:`z\,\sigma(-x) + (1 - z)\,\sigma(x)`, not :math:`1 - p_t`
+        computed from :math:`p_t`, so it keeps its precision for confident predictions.
+
+        Value and gradient stay finite at logits of :math:`\pm 10^4` in float32 (``gamma`` 0, 0.5 and 2), for
+        float16 inputs (computed in float32) and under ``mixed_float16``. ``gamma`` is capped at 100: beyond it the
+        float32 factor of a prediction at chance, :math:`0.5^\gamma`, leaves the normal range.
+
     Reference:
         Lin, Goyal, Girshick, He, Dollár. "Focal Loss for Dense Object Detection", ICCV 2017;
-        ``torchvision.ops.sigmoid_focal_loss``.
+        ``torchvision.ops.sigmoid_focal_loss`` (the values, with ``reduction="none"``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from keras import ops
         >>> z = np.array([[1.0, 0.0]])

@@ -27,13 +27,8 @@ def vae_kl(y_true: Tensor, y_pred: Tensor, *, beta: float = 1.0, z_mean: Tensor,
     Formula:
         .. math:: \ell = -\frac{\beta}{2} \sum_k \left(1 + \log\sigma_k^2 - \mu_k^2 - \sigma_k^2\right)
 
-    (the batch mean of which is the usual VAE KL term). For :math:`\log\sigma_k^2 > L = 10` the exp is
-    continued linearly, :math:`\sigma_k^2 = e^{L}\,(1 + \log\sigma_k^2 - L)`, with the same value and slope
-    at :math:`L`: ``exp`` overflows float32 past 88, and its gradient :math:`\tfrac12 e^{\log\sigma^2}`
-    overflows float16 past about 11. So the value stays finite (e.g. at :math:`\log\sigma^2 = 10^4`) and the
-    gradient, at most :math:`\beta (e^{L} - 1) / 2 \approx 1.1 \cdot 10^4\,\beta` per element, stays finite
-    in float16 too (for :math:`\beta \le 5`) while still pulling :math:`\log\sigma^2` down. Below :math:`L`
-    (:math:`\sigma < 148`, far wider than any posterior near the prior's :math:`\sigma = 1`) nothing changes.
+    Its batch mean is the usual VAE KL term. :math:`\sigma_k^2 = e^{\log\sigma_k^2}` is continued linearly past
+    :math:`\log\sigma_k^2 = 10` (see Numerics).
 
     Args:
         y_true: unused (the loss needs no target); any value, e.g. ``None``.
@@ -48,11 +43,33 @@ def vae_kl(y_true: Tensor, y_pred: Tensor, *, beta: float = 1.0, z_mean: Tensor,
     Raises:
         ValueError: ``beta`` is negative.
 
+    Conventions:
+        With ``beta=1`` and Keras' mean over the batch this is the KL term of keras.io's VAE example,
+        ``ops.mean(ops.sum(-0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var)), axis=1))``: summed
+        over the latent axis, averaged over the batch (not averaged over the latent axis, which would divide it
+        by the latent size), for :math:`\log\sigma^2 \le 10`.
+
+    Numerics:
+        For :math:`\log\sigma_k^2 > L = 10` the exp is continued linearly, :math:`\sigma_k^2 = e^{L}\,(1 +
+        \log\sigma_k^2 - L)`, with the same value and slope at :math:`L`: ``exp`` overflows float32 past 88, and
+        its gradient :math:`\tfrac12 e^{\log\sigma^2}` overflows float16 past about 11. So the value stays finite
+        (e.g. at :math:`\log\sigma^2 = 10^4`) and the gradient with respect to :math:`\log\sigma^2`, at most
+        :math:`\beta (e^{L} - 1) / 2 \approx 1.1 \cdot 10^4\,\beta` per element, stays finite in float16 too
+        (for :math:`\beta \le 5`) while still pulling :math:`\log\sigma^2` down. Below :math:`L`
+        (:math:`\sigma < 148`, far wider than any posterior near the prior's :math:`\sigma = 1`) nothing changes.
+        The continuation is a double ``where``: ``exp`` only ever sees :math:`\min(\log\sigma^2, L)`, so the branch
+        not taken overflows neither in value nor in gradient.
+
+        Under ``mixed_float16`` Keras scales the loss by :math:`2^{15}` before the float16 backward pass; a gradient
+        of order :math:`10^4` on a float16 output (past :math:`\log\sigma^2 \approx 10`) then overflows float16,
+        and ``LossScaleOptimizer`` skips that step and lowers the scale, as designed: the loss and the weights stay
+        finite, and the unscaled gradients are finite.
+
     Reference:
         Kingma, Welling. "Auto-Encoding Variational Bayes", ICLR 2014, appendix B;
         Higgins et al. "β-VAE", ICLR 2017.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from keras import ops
         >>> mu = np.array([[1.0, 0.0], [0.0, 0.0]])

@@ -109,7 +109,23 @@ def band_masked_softmax_ce(
     Raises:
         ValueError: ``normalize`` is neither ``"all"`` nor ``"band"``.
 
-    Example:
+    Numerics:
+        On logits (the default), the per-pair cross-entropy comes from the log-softmax: value and gradient stay
+        finite at logits of :math:`\pm 10^4` in float32, for float16 inputs (computed in float32) and under
+        ``mixed_float16``. The band is applied to the per-pair values with ``where``, not by subtracting
+        two ``band_part`` results, so an inf outside the band never becomes ``inf - inf``.
+
+        With ``from_logits=False`` the probabilities are clipped to :math:`[10^{-7}, 1 - 10^{-7}]`, as Keras does:
+        a confidently wrong probability costs :math:`-\log 10^{-7} \approx 16.1`, not inf, and at exactly 0 or 1
+        the clip passes no gradient. The probabilities are normalised over the classes first
+        (Keras' rule), so a pair whose probabilities are all 0 is not a distribution (0 / 0): give such pairs a
+        ``mask`` of 0.
+
+    Reference:
+        Seed 003's ``tf.reduce_mean(band_part(ce, 0, -1) - band_part(ce, 0, 0))`` (the defaults), with
+        ``tf.linalg.band_part`` (the band) and ``tf.nn.softmax_cross_entropy_with_logits`` (the per-pair values).
+
+    Examples:
         >>> import numpy as np
         >>> from keras import ops
         >>> y = np.eye(2)[np.zeros((1, 2, 2), int)]              # (1, 2, 2, 2), class 0 everywhere
@@ -189,7 +205,15 @@ def sparse_band_masked_softmax_ce(
     Raises:
         ValueError: ``normalize`` is neither ``"all"`` nor ``"band"``.
 
-    Example:
+    Numerics:
+        As ``band_masked_softmax_ce`` (the same code on the one-hot ids): finite value and gradient at logits of
+        :math:`\pm 10^4`; ignored pairs' ids and predictions are replaced before the math, so an id such as 255 or
+        a NaN prediction there reaches neither the value nor the gradient.
+
+    Reference:
+        ``tf.nn.sparse_softmax_cross_entropy_with_logits`` per pair, in the band of ``band_masked_softmax_ce``.
+
+    Examples:
         >>> import numpy as np
         >>> from keras import ops
         >>> ids = np.array([[[0, 255], [0, 0]]])                 # (1, 2, 2): the one pair of the band is unlabelled

@@ -72,10 +72,28 @@ def sigmoid_dice(
     Raises:
         ValueError: ``smooth`` is not > 0.
 
-    Reference:
-        Milletari, Navab, Ahmadi. "V-Net", 3DV 2016 (the soft Dice coefficient).
+    Conventions:
+        The same ratio as MONAI's ``DiceLoss`` and segmentation_models_pytorch's ``soft_dice_score``:
+        :math:`(2\sum p y + s) / (\sum p + \sum y + s)` with ``smooth`` added once to each side, so
+        ``smooth=s`` here is ``smooth_nr=smooth_dr=s`` in MONAI and ``smooth=s`` in smp. What differs is what the
+        sums run over: here every non-batch axis of one sample (one Dice per image); MONAI's ``DiceLoss`` one Dice
+        per image and channel (the same for one channel); smp's ``DiceLoss(mode="binary")`` one Dice over the
+        whole batch (the same for a batch of one), and 0 where the batch's targets are empty. The defaults differ
+        too: ``smooth=1`` here, 1e-5 in MONAI, 0 in smp (its denominator clamped to at least 1e-7). Keras' ``dice``
+        has no smooth: :math:`1 - 2\sum p y / (\sum p + \sum y + 10^{-7})` on probabilities, so an empty mask
+        predicted empty costs 1 there and 0 here.
 
-    Example:
+    Numerics:
+        On logits of :math:`\pm 10^4` the value is finite and the gradient exactly 0 (``sigmoid'`` underflows to 0,
+        not to NaN), in float32 and float16 inputs (computed in float32), and a step under ``mixed_float16`` stays
+        finite. Ignored elements are zeroed before the sigmoid, so a NaN logit there reaches neither the value nor
+        the gradient.
+
+    Reference:
+        Milletari, Navab, Ahmadi. "V-Net", 3DV 2016 (the soft Dice coefficient); ``monai.losses.DiceLoss``
+        (``sigmoid=True``).
+
+    Examples:
         >>> import numpy as np
         >>> from keras import ops
         >>> y = np.array([[1.0, 0.0], [0.0, 0.0]])

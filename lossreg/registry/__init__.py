@@ -7,7 +7,9 @@ Public here, for tools, tests and plugins:
 * ``LossDef`` (what ``Registry.lookup`` returns), ``LossInfo`` and ``Param`` (what ``describe`` returns);
 * ``static_metadata``: the reader behind ``lossreg list``, a plugin loss's summary and extras from its source;
 * ``conflict_rule``, ``LossregPluginWarning``, ``PluginRecord``, ``GROUP``: plugin discovery;
-* ``KERAS_LOSSES``: Keras' names and signatures as data.
+* ``KERAS_LOSSES``: Keras' names and signatures as data;
+* ``doc_sections``, ``doc_args``: the docstring reader behind ``LossInfo``'s sections (the docs site uses it
+  on Keras' own docstrings).
 
 Nothing in this package imports Keras until a loss is called (``ops``, ``promote`` and Keras' own losses
 import it then).
@@ -20,7 +22,7 @@ from lossreg.registry._dense import class_weight_vector, keep_mask, masked_value
 from lossreg.registry._entry_points import GROUP, PluginEntryPoint, PluginRecord
 from lossreg.registry._expects import Expects
 from lossreg.registry._keras_names import KERAS_LOSS_NAMES, KERAS_LOSSES
-from lossreg.registry._lossdef import LossDef, LossInfo
+from lossreg.registry._lossdef import LossDef, LossInfo, doc_args, doc_sections
 from lossreg.registry._params import DENSE_INPUTS, Param, is_extra_name
 from lossreg.registry._static import static_metadata
 from lossreg.registry._table import REGISTRY, Entry, Registry
@@ -44,6 +46,8 @@ __all__ = [
     "class_weight_vector",
     "conflict_rule",
     "describe",
+    "doc_args",
+    "doc_sections",
     "is_extra_name",
     "keep_mask",
     "loss_factory",

@@ -63,7 +63,7 @@ def register(
         TypeError: a loss function of the wrong shape (say a positional third parameter), or ``validate``
             given with a factory.
 
-    Example:
+    Examples:
         >>> import lossreg
         >>> @lossreg.register("scaled_abs", override=True)
         ... def scaled_abs(y_true, y_pred, *, scale: float = 1.0):
@@ -91,7 +91,7 @@ def names() -> list[str]:
 def describe(name: str) -> LossInfo:
     """Summary, docstring, parameters with defaults, extras and source of a registered loss.
 
-    Example:
+    Examples:
         >>> import lossreg
         >>> lossreg.describe("sigmoid_focal").params["gamma"].default
         2.0

@@ -85,7 +85,7 @@ def loss_factory(
         TypeError: ``fn`` or ``validate`` do not have the shape described above.
         LossSpecError: the ``shapes``/``targets``/``from_logits`` declaration is invalid.
 
-    Example:
+    Examples:
         >>> import lossreg
         >>> def scaled_abs(y_true, y_pred, *, scale: float = 1.0, weights):
         ...     '''Scaled absolute error, weighted: scale * weights * |y_pred - y_true|.'''
@@ -158,7 +158,7 @@ def promote(*tensors: Any) -> tuple[Any, ...]:
     Returns:
         The tensors converted, in the order given.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from keras.backend import standardize_dtype
         >>> y_true, y_pred = promote(np.array([1, 0]), np.array([0.5, 0.25], "float16"))

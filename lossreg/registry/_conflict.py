@@ -43,7 +43,7 @@ def conflict_rule(name: str, plugins: Sequence[str], registered: str | None = No
     Returns:
         The ``Ruling``: the winner and the warning (``None`` when nothing clashes).
 
-    Example:
+    Examples:
         >>> conflict_rule("dice", ["seg-a"]).winner
         'seg-a'
         >>> conflict_rule("dice", ["seg-a", "seg-b"]).winner is None

@@ -69,7 +69,7 @@ def keep_mask(
         ValueError: ``ignore_class`` is not an integer (or ``None``).
         LossInputError: a one-hot ``ignore_class`` outside the channels.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from keras import ops
         >>> ops.convert_to_numpy(keep_mask(np.array([[0, 255, 2]]), "class_ids", ignore_class=255)).tolist()

@@ -221,6 +221,12 @@ def _match(loss: str, expects: Expects, tensors: Mapping[str, Any]) -> None:
             if first is None or (first[0] is None and size is not None):  # the first known size binds the word
                 sizes[word] = (size, tensor, shape)
             elif size is not None and first[0] is not None and size != first[0]:
+                if first[1] == tensor:  # a word repeated within one pattern ("batch n n"): one tensor disagrees
+                    raise LossInputError(
+                        f"{loss} expects {_ROLE.get(tensor, repr(tensor))} shaped {_pattern_text(tokens)}: its "
+                        f"axes named '{word}' must have the same size; received shape {_text(shape)}. Reshape the "
+                        "tensor or wire another one to it."
+                    )
                 raise LossInputError(_disagree(loss, f"'{word}'", first[1], first[2], tensor, shape, expects))
 
 

@@ -42,7 +42,7 @@ from lossreg.registry._params import (
     standard_param_problem,
 )
 
-__all__ = ["LossDef", "LossInfo"]
+__all__ = ["SECTIONS", "LossDef", "LossInfo", "doc_args", "doc_sections"]
 
 LossFn = Callable[..., Any]
 Factory = Callable[..., LossFn]
@@ -50,7 +50,16 @@ Factory = Callable[..., LossFn]
 
 @dataclass(frozen=True)
 class LossInfo:
-    """What ``lossreg.describe(name)`` returns: everything known about one registered loss."""
+    """What ``lossreg.describe(name)`` returns: everything known about one registered loss.
+
+    The docstring's Google-style sections are read once, when the loss is registered (``doc_sections``), so
+    ``lossreg show`` and the documentation site (one page per loss) print the same parts: ``formula`` (the TeX of
+    ``Formula:``'s ``.. math::``), ``notes`` (the text outside any section: implementation notes), ``normalizer``,
+    ``args`` (each parameter's ``Args:`` text), ``returns``, ``raises``, ``references``, ``numerics``,
+    ``conventions`` and ``examples`` (the doctest). Each is ``""`` (``args``: empty) where the docstring has none.
+    The parameters' types, defaults and values come from the signature (``params``) and ``ranges``, not from the
+    text.
+    """
 
     name: str
     summary: str
@@ -61,13 +70,34 @@ class LossInfo:
     expects: Expects | None = None
     #: the optional dense tensors the loss takes (``mask``, ``sample_weight``: see ``lossreg.DENSE_INPUTS``)
     dense_inputs: tuple[str, ...] = ()
-    #: what the loss's values are averaged over (its docstring's ``Normalizer:`` section), or ``""``
+    #: what the loss's values are averaged over (its docstring's ``Normalizer:`` section), one paragraph, or ``""``
     normalizer: str = ""
     #: the values a parameter takes, where declared as data (Keras' names: ``KERAS_RANGES``)
     ranges: Mapping[str, Range] = field(default_factory=dict)
+    #: the formula's TeX (``Formula:`` then ``.. math::``), one line per source line, or ``""``
+    formula: str = ""
+    #: the docstring's text outside its sections and summary (implementation notes), paragraphs kept, or ``""``
+    notes: str = ""
+    #: parameter or tensor name -> its ``Args:`` text, one paragraph each (names listed together share it)
+    args: Mapping[str, str] = field(default_factory=dict)
+    #: the ``Returns:`` section, or ``""``
+    returns: str = ""
+    #: the ``Raises:`` section, or ``""``
+    raises: str = ""
+    #: the ``Reference:``/``References:`` section: papers and the implementations the loss matches, or ``""``
+    references: str = ""
+    #: the ``Numerics:`` section: clips, continuations and ``where``s, each with the case it guards, or ``""``
+    numerics: str = ""
+    #: the ``Conventions:`` section: how other libraries' parameters map to this loss's, or ``""``
+    conventions: str = ""
+    #: the ``Examples:`` section (doctests), dedented, or ``""``
+    examples: str = ""
 
     def __str__(self) -> str:
         lines = [f"{self.name} ({self.source})", f"  {self.summary}"]
+        if self.formula:
+            lines.append("  formula:")
+            lines.extend(f"    {line}" for line in self.formula.splitlines())
         if self.params:
             lines.append("  parameters:")
             for p in self.params.values():
@@ -81,7 +111,7 @@ class LossInfo:
             lines.append("  optional tensors: " + ", ".join(_DENSE_TEXT[d] for d in self.dense_inputs))
         if self.normalizer:
             lines.append("  normalizer:")
-            lines.extend(f"    {line}" for line in textwrap.wrap(self.normalizer, 100))
+            lines.extend(f"    {line}" for line in textwrap.wrap(self.normalizer, 100, break_on_hyphens=False))
         if self.expects is not None:
             lines.append("  inputs:")
             lines.extend(f"    {line}" for line in self.expects.lines())
@@ -92,24 +122,114 @@ _DENSE_TEXT: Final = {
     "mask": "mask (an extra tensor: elements where it is 0 are ignored)",
     "sample_weight": "sample_weight (Keras' per-pixel weight map, applied inside the loss's sums)",
 }
-_SECTION: Final = re.compile(r"^(\s*)Normali[sz]er:\s*$")
+#: a docstring section's heading (Google style) -> the ``LossInfo`` field it fills
+SECTIONS: Final[Mapping[str, str]] = {
+    "Formula": "formula",
+    "Normalizer": "normalizer",
+    "Normaliser": "normalizer",
+    "Args": "args",
+    "Arguments": "args",
+    "Returns": "returns",
+    "Raises": "raises",
+    "Reference": "references",
+    "References": "references",
+    "Numerics": "numerics",
+    "Conventions": "conventions",
+    "Example": "examples",
+    "Examples": "examples",
+}
+_HEADING: Final = re.compile(r"^(?P<indent>\s*)(?P<name>[A-Z][A-Za-z]*):\s*$")
+_NAME: Final = r"[A-Za-z_*][A-Za-z0-9_*]*"
+#: an ``Args:`` entry's start: ``name:``, ``a, b:`` (several names, one text) or ``name (type):``
+_ARG: Final = re.compile(rf"^(?P<names>{_NAME}(?:\s*,\s*{_NAME})*)(?:\s*\([^)]*\))?:\s*")
+_MATH: Final = re.compile(r"^\.\. math::\s*(?P<tex>.*)$")
 
 
-def _normalizer(doc: str) -> str:
-    """The docstring's ``Normalizer:`` section as one paragraph (``""`` without one)."""
-    lines = doc.splitlines()
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _block(lines: list[str]) -> str:
+    """Lines as text: dedented, blank lines at both ends dropped, paragraphs (blank lines) kept."""
+    return textwrap.dedent("\n".join(line.rstrip() for line in lines)).strip("\n")
+
+
+def _paragraph(text: str) -> str:
+    return " ".join(text.split())
+
+
+def doc_sections(doc: str) -> dict[str, str]:
+    """A Google-style docstring's sections, by ``LossInfo`` field (see ``SECTIONS``), each dedented (paragraphs
+    kept), and under ``"notes"`` the text outside any section after the summary line.
+
+    A heading is a line holding only a known name and a colon (``Formula:``); its body is every following line
+    indented deeper, or blank, up to the next line indented no deeper. ``formula`` is the TeX of the body's
+    ``.. math::`` directive (its first line and the lines indented under it); the body's other text is a note.
+    The ``Normalizer:`` section is one paragraph (as ``lossreg show`` wraps it).
+    """
+    lines = doc.expandtabs().splitlines()
+    sections: dict[str, str] = {}
+    notes: list[str] = []
+    i = 1  # line 0 is the summary
+    while i < len(lines):
+        found = _HEADING.match(lines[i])
+        field_name = SECTIONS.get(found.group("name")) if found else None
+        if found is None or field_name is None or field_name in sections:
+            notes.append(lines[i])
+            i += 1
+            continue
+        indent = len(found.group("indent"))
+        body = []
+        i += 1
+        while i < len(lines) and (not lines[i].strip() or _indent(lines[i]) > indent):
+            body.append(lines[i])
+            i += 1
+        text = _block(body)
+        if field_name == "formula":
+            text, rest = _math(text)
+            if rest:
+                notes.extend(["", *rest.splitlines(), ""])
+        elif field_name == "normalizer":
+            text = _paragraph(text)
+        sections[field_name] = text
+    sections["notes"] = _block(notes)
+    return sections
+
+
+def _math(text: str) -> tuple[str, str]:
+    """The TeX of the first ``.. math::`` directive in ``text``, and the text without it."""
+    lines = text.splitlines()
     for i, line in enumerate(lines):
-        found = _SECTION.match(line)
+        found = _MATH.match(line.strip())
         if found is None:
             continue
-        indent = len(found.group(1))
-        body = []
-        for text in lines[i + 1 :]:
-            if text.strip() and len(text) - len(text.lstrip()) <= indent:
-                break
-            body.append(text.strip())
-        return " ".join(" ".join(body).split())
-    return ""
+        tex = [found.group("tex")] if found.group("tex") else []
+        end = i + 1
+        while end < len(lines) and (not lines[end].strip() or _indent(lines[end]) > _indent(line)):
+            tex.append(lines[end])
+            end += 1
+        rest = _block(lines[:i] + lines[end:])
+        return textwrap.dedent("\n".join(t.strip() for t in tex)).strip(), rest
+    return "", text
+
+
+def doc_args(text: str) -> dict[str, str]:
+    """An ``Args:`` section's entries: name -> its text as one paragraph (``a, b: ...`` gives both names the
+    text; a type in parentheses after the name is dropped)."""
+    entries: dict[str, str] = {}
+    current: list[str] = []
+    base = min((_indent(line) for line in text.splitlines() if line.strip()), default=0)
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        found = _ARG.match(line.strip()) if _indent(line) == base else None
+        if found is not None:
+            current = [line.strip()[found.end() :]]
+            for name in found.group("names").split(","):
+                entries[name.strip()] = current  # type: ignore[assignment]
+        elif current:
+            current.append(line.strip())
+    return {name: _paragraph(" ".join(body)) for name, body in entries.items()}
 
 
 def _first_line(text: Any) -> str:
@@ -157,7 +277,9 @@ class LossDef:
         #: parameter -> the values it takes, checked with the types (``param_problems``) at the parameter's path
         self.ranges: Mapping[str, Range] = dict(ranges or {})
         self.doc = inspect.getdoc(factory) or ""
-        self.normalizer = _normalizer(self.doc)
+        #: the docstring's sections, by ``LossInfo`` field (``doc_sections``), read once
+        self.sections = doc_sections(self.doc)
+        self.normalizer = self.sections.get("normalizer", "")
         self.summary = _first_line(summary) or _first_line(self.doc)
 
     @classmethod
@@ -249,6 +371,15 @@ class LossDef:
             dense_inputs=self.dense_inputs,
             normalizer=self.normalizer,
             ranges=self.ranges,
+            formula=self.sections.get("formula", ""),
+            notes=self.sections.get("notes", ""),
+            args=doc_args(self.sections.get("args", "")),
+            returns=self.sections.get("returns", ""),
+            raises=self.sections.get("raises", ""),
+            references=self.sections.get("references", ""),
+            numerics=self.sections.get("numerics", ""),
+            conventions=self.sections.get("conventions", ""),
+            examples=self.sections.get("examples", ""),
         )
 
     # -- a term's three needs ----------------------------------------------------------------------------

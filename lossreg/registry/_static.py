@@ -160,7 +160,7 @@ def static_metadata(value: str) -> tuple[str | None, tuple[str, ...] | None]:
     extras a literal ``attr.extras``, or ``fn``'s keyword-only parameters without defaults. Either is
     ``None`` when the source does not tell; it never raises and never imports.
 
-    Example:
+    Examples:
         >>> from lossreg.registry import static_metadata
         >>> static_metadata("lossreg_segmentation.losses:soft_dice_factory")
         ('Soft Dice loss, one value per sample.', ())

@@ -89,7 +89,7 @@ class Registry:
             (``importlib.metadata``), a list (e.g. of ``lossreg.registry.PluginEntryPoint``), or a function
             returning one, called at every scan (so a test can "install" a plugin later).
 
-    Example:
+    Examples:
         >>> from lossreg.registry import PluginEntryPoint, Registry
         >>> plugin = PluginEntryPoint("soft_dice", "lossreg_segmentation.losses:soft_dice_factory")
         >>> registry = Registry(entry_points=[plugin])

@@ -177,11 +177,14 @@ def check_weights(parsed: ParsedSpec, problems: Problems, *, epochs: bool = True
                 isinstance(varies, Learned) and varies.needs_epochs
             )
             if counts_epochs and not epochs and varies is not None:
-                what = "An epoch-counted schedule" if isinstance(varies, Schedule) else "Dynamic weight average"
+                if isinstance(varies, Schedule):
+                    what, other = "An epoch-counted schedule", ", or count the schedule in steps ('unit': 'step')"
+                else:  # dwa sets its weights from each epoch's losses: no step-counted form
+                    what, other = "Dynamic weight average", ", or weigh the terms with {'learned': 'uncertainty'}"
                 problems.report(
                     LossSpecError(
                         f"{what} needs fit()'s epochs, which a LossLayer cannot see (lossreg.attach counts them). "
-                        "Use lossreg.attach(model, spec), or count the schedule in steps ('unit': 'step').",
+                        f"Use lossreg.attach(model, spec){other}.",
                         path=varies.path,
                     )
                 )

@@ -46,7 +46,7 @@ check that failed and what it saw:
 ``value_and_grad(fn, inputs, wrt)`` takes a value and its gradient with the active backend's own autodiff
 (TensorFlow, JAX or PyTorch), for tests of your own that need one.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from lossreg.testing import check_loss
     >>> def bce(y_true, y_pred, pos_weight=1.0):  # float64 reference: log-loss on logits

@@ -49,8 +49,10 @@ def check_loss(
             drawn at random: ``y_pred`` and extras standard normal, shaped ``(4, 6)`` (extras like
             ``y_pred``), ``y_true`` 0/1 like ``y_pred``.
         params: the loss's parameters, passed to the factory and to ``reference``.
-        rtol, atol: tolerance of the value check (float32 against float64).
-        gradient_rtol, gradient_atol: tolerance of autodiff against finite differences.
+        rtol: relative tolerance of the value check (float32 against float64).
+        atol: absolute tolerance of the value check.
+        gradient_rtol: relative tolerance of autodiff against finite differences.
+        gradient_atol: absolute tolerance of autodiff against finite differences.
         extreme: ``True``/``"logits"`` sets ``y_pred`` and float extras to ±1e4; ``"probabilities"`` sets
             ``y_pred`` to exactly 0 and 1; a mapping gives the extreme inputs yourself; ``False`` skips.
         dtypes: float dtypes the extreme check runs in.
@@ -67,7 +69,8 @@ def check_loss(
             say it for these ``params`` (e.g. ``"one_hot"`` for a loss whose ``activation="softmax"`` takes
             one-hot labels where its declaration says ``"unit"``).
         train: run the training check (it builds and trains a small Keras model with XLA).
-        train_steps, learning_rate: Adam steps (full batch) and learning rate of the training check.
+        train_steps: Adam steps (full batch) of the training check.
+        learning_rate: the learning rate of the training check.
         activation: activation on the tiny model's ``y_pred`` head (e.g. ``"sigmoid"`` for a loss on
             probabilities), or a mapping from ``"y_pred"``/extra names to activations.
         seed: seeds the random inputs and the model's initial weights.

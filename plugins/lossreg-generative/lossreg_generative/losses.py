@@ -84,11 +84,17 @@ def ns_gan_generator(y_true: Tensor, y_pred: Tensor) -> Tensor:
     Returns:
         The loss per sample, shaped ``(batch,)``.
 
+    Numerics:
+        Computed with softplus, :math:`\max(x, 0) + \log(1 + e^{-|x|})`: the value and the gradient stay finite at
+        logits of :math:`\pm 10^4` in float32, for float16 inputs (computed in float32) and under
+        ``mixed_float16``. Softplus's gradient is :math:`\sigma(x)` at every :math:`x`, 0 included (the max and
+        :math:`|x|` are ``where`` on :math:`x \ge 0`, whose gradient does not split there).
+
     Reference:
         Goodfellow et al. "Generative Adversarial Nets", NeurIPS 2014, section 3;
         ``tfgan.losses.wargs.modified_generator_loss``.
 
-    Example:
+    Examples:
         >>> round(float(ns_gan_generator(None, [[0.0]])[0]), 4)   # log 2
         0.6931
     """
@@ -120,12 +126,24 @@ def ns_gan_discriminator(
     Returns:
         The loss per sample, shaped ``(batch,)``.
 
+    Conventions:
+        ``label_smoothing=s`` is one-sided (Salimans et al.): only the real label becomes :math:`1 - s`, the fake
+        one stays 0. Keras' ``binary_crossentropy(label_smoothing=s)`` (and lossreg's ``sigmoid_bce``) smooth both
+        labels towards 0.5, :math:`(1 - s) z + s / 2`, so the same ``s`` there gives real labels :math:`1 - s/2`
+        and fake labels :math:`s/2`. Salimans et al.'s real label 0.9 is ``label_smoothing=0.1`` here.
+
+    Numerics:
+        Computed with softplus, :math:`\max(x, 0) + \log(1 + e^{-|x|})`: the value and the gradient stay finite at
+        logits of :math:`\pm 10^4` in float32, for float16 inputs (computed in float32) and under
+        ``mixed_float16``. Softplus's gradient is :math:`\sigma(x)` at every :math:`x`, 0 included (the max and
+        :math:`|x|` are ``where`` on :math:`x \ge 0`, whose gradient does not split there).
+
     Reference:
         Goodfellow et al. "Generative Adversarial Nets", NeurIPS 2014; one-sided label smoothing from
         Salimans et al. "Improved Techniques for Training GANs", NeurIPS 2016;
         ``tfgan.losses.wargs.modified_discriminator_loss``.
 
-    Example:
+    Examples:
         >>> round(float(ns_gan_discriminator(None, None, real_logits=[[0.0]], fake_logits=[[0.0]])[0]), 4)
         1.3863
     """
@@ -166,7 +184,12 @@ def hinge_gan_generator(y_true: Tensor, y_pred: Tensor) -> Tensor:
         Lim, Ye. "Geometric GAN", arXiv:1705.02894, 2017; Miyato et al. "Spectral Normalization for Generative
         Adversarial Networks", ICLR 2018.
 
-    Example:
+    Numerics:
+        Linear in the logits: finite value and gradient (0 or :math:`\pm 1` per element, over the number of
+        elements) at logits of :math:`\pm 10^4`, for float16 inputs (computed in float32) and under
+        ``mixed_float16``.
+
+    Examples:
         >>> float(hinge_gan_generator(None, [[0.5, 1.5]])[0])
         -1.0
     """
@@ -199,7 +222,12 @@ def hinge_gan_discriminator(
         Lim, Ye. "Geometric GAN", arXiv:1705.02894, 2017; Miyato et al. "Spectral Normalization for Generative
         Adversarial Networks", ICLR 2018.
 
-    Example:
+    Numerics:
+        Linear in the logits: finite value and gradient (0 or :math:`\pm 1` per element, over the number of
+        elements) at logits of :math:`\pm 10^4`, for float16 inputs (computed in float32) and under
+        ``mixed_float16``.
+
+    Examples:
         >>> float(hinge_gan_discriminator(None, None, real_logits=[[0.5]], fake_logits=[[-2.0]])[0])
         0.5
     """
@@ -235,11 +263,19 @@ def ls_gan_generator(y_true: Tensor, y_pred: Tensor, *, target: float = 1.0) -> 
     Returns:
         The loss per sample, shaped ``(batch,)``.
 
+    Numerics:
+        Quadratic in the outputs: the value and the gradient stay finite at outputs of :math:`\pm 10^4` (values up
+        to :math:`5 \cdot 10^7`) in float32 and for float16 inputs (computed in float32). A mean above 65504 has no
+        float16 value, so ``RegisteredLoss(..., dtype="float16")`` (which reduces in float32, then casts) gives inf
+        there. Under ``mixed_float16`` Keras scales the loss by :math:`2^{15}` before the float16 backward pass; a
+        gradient of order :math:`10^4` on a float16 output then overflows, and ``LossScaleOptimizer`` skips that
+        step and lowers the scale, as designed: the loss and the weights stay finite.
+
     Reference:
         Mao et al. "Least Squares Generative Adversarial Networks", ICCV 2017 (the a = 0, b = c = 1 coding);
         ``tfgan.losses.wargs.least_squares_generator_loss``.
 
-    Example:
+    Examples:
         >>> float(ls_gan_generator(None, [[0.0]])[0])   # 0.5 * (0 - 1)^2
         0.5
     """
@@ -277,11 +313,19 @@ def ls_gan_discriminator(
     Returns:
         The loss per sample, shaped ``(batch,)``.
 
+    Numerics:
+        Quadratic in the outputs: the value and the gradient stay finite at outputs of :math:`\pm 10^4` (values up
+        to :math:`5 \cdot 10^7`) in float32 and for float16 inputs (computed in float32). A mean above 65504 has no
+        float16 value, so ``RegisteredLoss(..., dtype="float16")`` (which reduces in float32, then casts) gives inf
+        there. Under ``mixed_float16`` Keras scales the loss by :math:`2^{15}` before the float16 backward pass; a
+        gradient of order :math:`10^4` on a float16 output then overflows, and ``LossScaleOptimizer`` skips that
+        step and lowers the scale, as designed: the loss and the weights stay finite.
+
     Reference:
         Mao et al. "Least Squares Generative Adversarial Networks", ICCV 2017 (the a = 0, b = c = 1 coding);
         ``tfgan.losses.wargs.least_squares_discriminator_loss``.
 
-    Example:
+    Examples:
         >>> float(ls_gan_discriminator(None, None, real_logits=[[0.0]], fake_logits=[[1.0]])[0])
         1.0
     """

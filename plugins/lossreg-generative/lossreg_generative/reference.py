@@ -9,7 +9,7 @@ returns one float64 value per sample: the mean over the non-batch axes. Generato
 :math:`f` as ``y_pred`` and ignore ``y_true``; discriminator losses read ``real_logits`` :math:`r` and
 ``fake_logits`` :math:`f` and ignore both ``y_true`` and ``y_pred`` (pass ``None``).
 
-Example:
+Examples:
 
 >>> import numpy as np
 >>> hinge_gan_discriminator(None, None, real_logits=np.array([[2.0], [0.0]]), fake_logits=np.array([[-2.0], [0.5]]))

@@ -114,15 +114,91 @@ _CROSS_ENTROPY = (
 )
 
 
+# -- the numerics and the conventions: each docstring's `Numerics:` and `Conventions:` sections ---------------------
+
+_OVERLAP_NUMERICS = (
+    "Each loss is computed as 1 - index written over one fraction (Dice: (FP + FN) / (2 TP + FP + FN + s)), so a "
+    "near-perfect prediction keeps its small loss instead of cancelling to 0 in float32. On sigmoid logits 1 - p is "
+    "σ(-x), exact where p rounds to 1 (past logit 17 in float32), so the false negatives of a near-perfect "
+    "prediction do not vanish.",
+    "On logits of ±1e4 the value is finite and the gradient exactly 0 (σ' and the softmax Jacobian underflow to 0, "
+    "not to NaN), in float32 and for float16 inputs (computed in float32); on probabilities of exactly 0 and 1 the "
+    "value and the gradient are finite. A ratio whose denominator is 0 (a class or an image with nothing kept) is "
+    "0 through a double ``where``, with a finite gradient.",
+)
+_POWER_NUMERICS = (
+    "(1 - TI)^γ is computed with a double ``where``: its gradient γ (1 - TI)^(γ - 1) is never evaluated at a "
+    "perfect prediction (1 - TI = 0, where it is inf for γ < 1), so the gradient stays finite for any γ > 0.",
+)
+_CROSS_ENTROPY_NUMERICS = (
+    "The cross-entropy term on logits is computed without overflow (softplus for sigmoid, log-softmax for softmax): "
+    "finite value and gradient at logits of ±1e4, where it still pulls while the overlap term's gradient has "
+    "underflowed to 0. On probabilities (``from_logits=False``) they are clipped to [1e-7, 1 - 1e-7] in the "
+    "cross-entropy, as Keras does: a confidently wrong probability costs -log(1e-7) ≈ 16.1, not inf, and at exactly "
+    "0 or 1 the clip passes no gradient to the cross-entropy term (the Dice term keeps one).",
+)
+_DICE_CONVENTIONS = (
+    "For the same ``smooth`` the ratio is the same as MONAI's and segmentation_models_pytorch's (smp): "
+    "(2 Σ p y + s) / (Σ p + Σ y + s), ``smooth`` added once to each side. So ``smooth=s`` here is "
+    "``DiceLoss(smooth_nr=s, smooth_dr=s)`` in MONAI and ``soft_dice_score(..., smooth=s)`` in smp. What differs "
+    "is what the sums run over and the defaults: MONAI's ``DiceLoss`` takes one Dice per image and channel, as "
+    "``per_class=True`` does here, and averages them (smooth 1e-5 by default); smp's ``DiceLoss`` sums over the "
+    "batch and the pixels, one Dice per class for the whole batch, and sets the loss of a class without target "
+    "pixels in the batch to 0 while still counting it in the mean (smooth 0 by default, the denominator clamped to "
+    "at least 1e-7). lossreg's default ``smooth=1`` is large next to a small mask's pixel counts: pass a smaller "
+    "one to match a reference.",
+    "Keras' ``dice`` has no smooth: 1 - 2 Σ p y / (Σ p + Σ y + 1e-7) on probabilities, so an empty mask predicted "
+    "empty costs 1 there and 0 here.",
+)
+_JACCARD_CONVENTIONS = (
+    "MONAI computes its Jaccard loss as ``DiceLoss(jaccard=True)``: 1 - (2 TP + s_nr) / (2 (Σ p + Σ y - TP) + s_dr)"
+    " = 1 - (TP + s_nr/2) / (TP + FP + FN + s_dr/2), so its smooth counts half, relative to lossreg's: MONAI's "
+    "``smooth_nr=smooth_dr=s`` equals ``jaccard`` with ``smooth=s/2`` here (and this loss's ``smooth=s`` is "
+    "MONAI's 2s). segmentation_models_pytorch's ``soft_jaccard_score(..., smooth=s)`` is (TP + s) / (Σ p + Σ y - TP"
+    " + s): the same as here for the same ``smooth``.",
+)
+_TVERSKY_CONVENTIONS = (
+    "``alpha`` weighs the false positives and ``beta`` the false negatives, as in Salehi et al. and "
+    "segmentation_models_pytorch's ``soft_tversky_score(..., alpha, beta, smooth=s)``, which is the same ratio "
+    "(TP + s) / (TP + α FP + β FN + s) for the same ``smooth``. With alpha = beta = 0.5 the Tversky ratio is "
+    "(2 TP + 2s) / (2 TP + FP + FN + 2s): ``soft_tversky(alpha=0.5, beta=0.5, smooth=s)`` equals "
+    "``soft_dice(smooth=2s)``, the smooth counting twice relative to the Dice loss's. alpha = beta = 1 gives "
+    "``jaccard`` with the same ``smooth``.",
+)
+_FOCAL_TVERSKY_CONVENTIONS = (
+    "Abraham and Khan write the index with α on the false negatives and β on the false positives, and the power as "
+    "1/γ' with γ' = 4/3: their α = 0.7, β = 0.3, γ' = 4/3 are ``alpha=0.3, beta=0.7, gamma=0.75`` here (the "
+    "defaults), where ``alpha`` weighs the false positives as in Salehi et al.'s Tversky loss. The smooth: as "
+    "``soft_tversky``.",
+)
+_SPARSE_CONVENTIONS = (
+    "The class ids are made one-hot and the one-hot (softmax) form computes the loss: its conventions hold "
+    "(``smooth`` as MONAI's and segmentation_models_pytorch's, see the one-hot form's page). ``ignore_class`` is any "
+    "integer, as PyTorch's ``ignore_index`` and Keras' ``ignore_class``.",
+)
+
+
+def _fill(*paragraphs: str) -> str:
+    """Paragraphs as the body of a docstring section (indented 8, the first line's indent already in place)."""
+    filled = [textwrap.fill(p, 108, break_on_hyphens=False) for p in paragraphs]
+    return textwrap.indent("\n\n".join(filled), " " * 8).lstrip()
+
+
 def _normalizer(*parts: str) -> str:
-    return textwrap.indent(textwrap.fill(" ".join(parts), 108), " " * 8).lstrip()
+    return textwrap.indent(textwrap.fill(" ".join(parts), 108, break_on_hyphens=False), " " * 8).lstrip()
 
 
-def _documented(*parts: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Put the shared normaliser text (``parts``) in place of ``<NORMALIZER>`` in the function's docstring."""
+def _documented(
+    *parts: str, numerics: tuple[str, ...] = (), conventions: tuple[str, ...] = ()
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Put the shared texts in the function's docstring: the normaliser (``parts``, one paragraph) in place of
+    ``<NORMALIZER>``, ``numerics`` and ``conventions`` (paragraphs) in place of ``<NUMERICS>`` and
+    ``<CONVENTIONS>``."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        fn.__doc__ = (fn.__doc__ or "").replace("<NORMALIZER>", _normalizer(*parts))
+        doc = (fn.__doc__ or "").replace("<NORMALIZER>", _normalizer(*parts))
+        doc = doc.replace("<NUMERICS>", _fill(*numerics)).replace("<CONVENTIONS>", _fill(*conventions))
+        fn.__doc__ = doc
         return fn
 
     return decorate
@@ -532,7 +608,7 @@ _ACCEPTS_IDS: dict[str, Any] = {
 # -- the losses: one-hot targets (softmax) or masks (sigmoid) ------------------------------------------------------
 
 
-@_documented(_IGNORED_DENSE, _SUMS)
+@_documented(_IGNORED_DENSE, _SUMS, numerics=_OVERLAP_NUMERICS, conventions=_DICE_CONVENTIONS)
 def soft_dice(
     y_true: Tensor,
     y_pred: Tensor,
@@ -574,11 +650,17 @@ def soft_dice(
     Returns:
         The loss per sample, shaped ``(batch,)``.
 
+    Conventions:
+        <CONVENTIONS>
+
+    Numerics:
+        <NUMERICS>
+
     Reference:
         Milletari, Navab, Ahmadi. "V-Net: Fully Convolutional Neural Networks for Volumetric Medical Image
         Segmentation", 3DV 2016 (the soft Dice coefficient); ``monai.losses.DiceLoss``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> y = np.array([[[1.0], [0.0]]])                   # (batch 1, 2 pixels, 1 channel)
         >>> p = np.array([[[0.5], [0.5]]])
@@ -604,7 +686,7 @@ def soft_dice(
 soft_dice_factory = loss_factory(soft_dice, validate=_validate, **_ACCEPTS)
 
 
-@_documented(_IGNORED_DENSE, _SUMS)
+@_documented(_IGNORED_DENSE, _SUMS, numerics=_OVERLAP_NUMERICS, conventions=_JACCARD_CONVENTIONS)
 def jaccard(
     y_true: Tensor,
     y_pred: Tensor,
@@ -646,11 +728,17 @@ def jaccard(
     Returns:
         The loss per sample, shaped ``(batch,)``.
 
+    Conventions:
+        <CONVENTIONS>
+
+    Numerics:
+        <NUMERICS>
+
     Reference:
         Rahman, Wang. "Optimizing Intersection-Over-Union in Deep Neural Networks for Image Segmentation",
         ISVC 2016; ``segmentation_models`` ``JaccardLoss``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> y = np.array([[[1.0], [0.0]]])
         >>> p = np.array([[[0.5], [0.5]]])
@@ -673,7 +761,7 @@ def jaccard(
 jaccard_factory = loss_factory(jaccard, validate=_validate, **_ACCEPTS)
 
 
-@_documented(_IGNORED_DENSE, _SUMS)
+@_documented(_IGNORED_DENSE, _SUMS, numerics=_OVERLAP_NUMERICS, conventions=_TVERSKY_CONVENTIONS)
 def soft_tversky(
     y_true: Tensor,
     y_pred: Tensor,
@@ -694,8 +782,9 @@ def soft_tversky(
     Formula:
         .. math:: \ell = 1 - TI,\qquad TI = \frac{TP + s}{TP + \alpha\,FP + \beta\,FN + s}
 
-    ``alpha = beta = 0.5`` gives the soft Dice loss (with ``smooth`` halved) and ``alpha = beta = 1`` the
-    Jaccard loss; ``beta > alpha`` penalises missed foreground more (higher recall), as for small lesions.
+    ``alpha = beta = 0.5`` gives the soft Dice loss with twice the ``smooth`` and ``alpha = beta = 1`` the
+    Jaccard loss (see Conventions); ``beta > alpha`` penalises missed foreground more (higher recall), as for small
+    lesions.
 
     Normalizer:
         <NORMALIZER>
@@ -718,11 +807,17 @@ def soft_tversky(
     Returns:
         The loss per sample, shaped ``(batch,)``.
 
+    Conventions:
+        <CONVENTIONS>
+
+    Numerics:
+        <NUMERICS>
+
     Reference:
         Salehi, Erdogmus, Gholipour. "Tversky loss function for image segmentation using 3D fully
         convolutional deep networks", MLMI 2017 (``alpha`` on FP, ``beta`` on FN, as here).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> y = np.array([[[1.0], [0.0]]])
         >>> p = np.array([[[0.5], [0.5]]])
@@ -744,7 +839,12 @@ def soft_tversky(
 soft_tversky_factory = loss_factory(soft_tversky, validate=_validate, **_ACCEPTS)
 
 
-@_documented(_IGNORED_DENSE, _SUMS)
+@_documented(
+    _IGNORED_DENSE,
+    _SUMS,
+    numerics=_OVERLAP_NUMERICS + _POWER_NUMERICS,
+    conventions=_FOCAL_TVERSKY_CONVENTIONS,
+)
 def focal_tversky(
     y_true: Tensor,
     y_pred: Tensor,
@@ -793,11 +893,17 @@ def focal_tversky(
     Returns:
         The loss per sample, shaped ``(batch,)``.
 
+    Conventions:
+        <CONVENTIONS>
+
+    Numerics:
+        <NUMERICS>
+
     Reference:
         Abraham, Khan. "A Novel Focal Tversky Loss Function with Improved Attention U-Net for Lesion
         Segmentation", ISBI 2019 (their alpha = 0.7 weighs FN, i.e. this ``beta``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> y = np.array([[[1.0], [0.0]]])
         >>> p = np.array([[[0.5], [0.5]]])
@@ -820,7 +926,13 @@ def focal_tversky(
 focal_tversky_factory = loss_factory(focal_tversky, validate=_validate, **_ACCEPTS)
 
 
-@_documented(_IGNORED_DENSE, _SUMS, _CROSS_ENTROPY)
+@_documented(
+    _IGNORED_DENSE,
+    _SUMS,
+    _CROSS_ENTROPY,
+    numerics=_OVERLAP_NUMERICS + _CROSS_ENTROPY_NUMERICS,
+    conventions=_DICE_CONVENTIONS,
+)
 def dice_bce(
     y_true: Tensor,
     y_pred: Tensor,
@@ -873,11 +985,17 @@ def dice_bce(
     Returns:
         The loss per sample, shaped ``(batch,)``.
 
+    Conventions:
+        <CONVENTIONS>
+
+    Numerics:
+        <NUMERICS>
+
     Reference:
         Seferbekov et al. (team "topcoders"), 1st place of the 2018 Data Science Bowl,
         https://github.com/selimsef/dsb2018_topcoders (``bce_dice_loss``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> y = np.array([[[1.0], [0.0]]])
         >>> p = np.array([[[0.5], [0.5]]])
@@ -904,7 +1022,7 @@ dice_bce_factory = loss_factory(dice_bce, validate=_validate, **_ACCEPTS)
 # -- the sparse forms: class ids (batch, ...) against predictions (batch, ..., C), softmax ---------------------------
 
 
-@_documented(_IGNORED_SPARSE, _SUMS)
+@_documented(_IGNORED_SPARSE, _SUMS, numerics=_OVERLAP_NUMERICS, conventions=_SPARSE_CONVENTIONS)
 def sparse_soft_dice(
     y_true: Tensor,
     y_pred: Tensor,
@@ -942,10 +1060,16 @@ def sparse_soft_dice(
     Returns:
         The loss per sample, shaped ``(batch,)``.
 
+    Conventions:
+        <CONVENTIONS>
+
+    Numerics:
+        <NUMERICS>
+
     Reference:
         Milletari, Navab, Ahmadi, 3DV 2016 (see ``soft_dice``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> ids = np.array([[1, 255]])                            # (batch 1, 2 pixels): the second ignored
         >>> p = np.array([[[0.25, 0.75], [np.nan, np.nan]]])      # (1, 2, 2) probabilities
@@ -966,7 +1090,7 @@ def sparse_soft_dice(
 sparse_soft_dice_factory = loss_factory(sparse_soft_dice, validate=_validate, **_ACCEPTS_IDS)
 
 
-@_documented(_IGNORED_SPARSE, _SUMS)
+@_documented(_IGNORED_SPARSE, _SUMS, numerics=_OVERLAP_NUMERICS, conventions=_SPARSE_CONVENTIONS)
 def sparse_jaccard(
     y_true: Tensor,
     y_pred: Tensor,
@@ -1003,10 +1127,16 @@ def sparse_jaccard(
     Returns:
         The loss per sample, shaped ``(batch,)``.
 
+    Conventions:
+        <CONVENTIONS>
+
+    Numerics:
+        <NUMERICS>
+
     Reference:
         Rahman, Wang, ISVC 2016 (see ``jaccard``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> ids = np.array([[1, 0]])
         >>> p = np.array([[[0.5, 0.5], [0.5, 0.5]]])
@@ -1026,7 +1156,7 @@ def sparse_jaccard(
 sparse_jaccard_factory = loss_factory(sparse_jaccard, validate=_validate, **_ACCEPTS_IDS)
 
 
-@_documented(_IGNORED_SPARSE, _SUMS)
+@_documented(_IGNORED_SPARSE, _SUMS, numerics=_OVERLAP_NUMERICS, conventions=_SPARSE_CONVENTIONS)
 def sparse_soft_tversky(
     y_true: Tensor,
     y_pred: Tensor,
@@ -1067,10 +1197,16 @@ def sparse_soft_tversky(
     Returns:
         The loss per sample, shaped ``(batch,)``.
 
+    Conventions:
+        <CONVENTIONS>
+
+    Numerics:
+        <NUMERICS>
+
     Reference:
         Salehi, Erdogmus, Gholipour, MLMI 2017 (see ``soft_tversky``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> ids = np.array([[1, 0]])
         >>> p = np.array([[[0.5, 0.5], [0.5, 0.5]]])
@@ -1091,7 +1227,12 @@ def sparse_soft_tversky(
 sparse_soft_tversky_factory = loss_factory(sparse_soft_tversky, validate=_validate, **_ACCEPTS_IDS)
 
 
-@_documented(_IGNORED_SPARSE, _SUMS)
+@_documented(
+    _IGNORED_SPARSE,
+    _SUMS,
+    numerics=_OVERLAP_NUMERICS + _POWER_NUMERICS,
+    conventions=_SPARSE_CONVENTIONS,
+)
 def sparse_focal_tversky(
     y_true: Tensor,
     y_pred: Tensor,
@@ -1134,10 +1275,16 @@ def sparse_focal_tversky(
     Returns:
         The loss per sample, shaped ``(batch,)``.
 
+    Conventions:
+        <CONVENTIONS>
+
+    Numerics:
+        <NUMERICS>
+
     Reference:
         Abraham, Khan, ISBI 2019 (see ``focal_tversky``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> ids = np.array([[1, 0]])
         >>> p = np.array([[[0.5, 0.5], [0.5, 0.5]]])
@@ -1159,7 +1306,13 @@ def sparse_focal_tversky(
 sparse_focal_tversky_factory = loss_factory(sparse_focal_tversky, validate=_validate, **_ACCEPTS_IDS)
 
 
-@_documented(_IGNORED_SPARSE, _SUMS, _CROSS_ENTROPY)
+@_documented(
+    _IGNORED_SPARSE,
+    _SUMS,
+    _CROSS_ENTROPY,
+    numerics=_OVERLAP_NUMERICS + _CROSS_ENTROPY_NUMERICS,
+    conventions=_SPARSE_CONVENTIONS,
+)
 def sparse_dice_bce(
     y_true: Tensor,
     y_pred: Tensor,
@@ -1204,10 +1357,16 @@ def sparse_dice_bce(
     Returns:
         The loss per sample, shaped ``(batch,)``.
 
+    Conventions:
+        <CONVENTIONS>
+
+    Numerics:
+        <NUMERICS>
+
     Reference:
         Seferbekov et al., 2018 Data Science Bowl (see ``dice_bce``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> ids = np.array([[1, 255]])
         >>> logits = np.array([[[0.0, 0.0], [np.nan, 0.0]]])

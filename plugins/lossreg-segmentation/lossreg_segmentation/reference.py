@@ -16,7 +16,7 @@ a boolean index, sample by sample and class by class — another way of writing 
 weights, so the two check each other. :func:`kept_images` says which images keep anything, :func:`batch_mean` is
 the mean over them (Keras' reduction of a masked per-sample loss).
 
-Example:
+Examples:
 
 >>> import numpy as np
 >>> y = np.array([[[1.0], [0.0]]])  # one sample, two pixels, one channel
