@@ -1,9 +1,16 @@
-"""Every loss with a reference (tests/references/) through ``lossreg.testing.check_loss``, and the kit's own checks."""
+"""Every loss with a reference (tests/references/) through ``lossreg.testing.check_loss``, and the kit's own checks.
+
+check_loss trains and compiles: every conformance run of every reference runs on TensorFlow, the reference backend;
+on JAX and PyTorch a covering sample (``on_backend.covering``): every loss once (its first run, with the default
+parameters, trained). Its other runs differ in parameters (label smoothing, pos_weight, a band, class weights), whose
+arithmetic test_numerics and test_losses_golden run on every backend, configuration by configuration.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from on_backend import covering
 from references import REFERENCES, covered
 
 import lossreg
@@ -18,11 +25,15 @@ BATCH_OF_ONE_NONE = pytest.mark.xfail(
     "(lossreg.keras._engine.reduce: same_rank squeezes the (1,) values against the scalar weight, as Keras does)",
 )
 KNOWN = {"softmax_ce-1": BATCH_OF_ONE_NONE}
-RUNS = [
-    pytest.param(ref, i, run, id=f"{ref.name}-{i}", marks=KNOWN.get(f"{ref.name}-{i}", KNOWN.get(ref.name, ())))
-    for ref in covered(lossreg.names())
-    for i, run in enumerate(ref.conformance)
-]
+RUNS = covering(
+    [
+        pytest.param(ref, i, run, id=f"{ref.name}-{i}", marks=KNOWN.get(f"{ref.name}-{i}", KNOWN.get(ref.name, ())))
+        for ref in covered(lossreg.names())
+        for i, run in enumerate(ref.conformance)
+    ],
+    lambda reference, index, run: reference.name,
+    what="conformance run",
+)
 
 
 @pytest.mark.parametrize(("reference", "index", "run"), RUNS)

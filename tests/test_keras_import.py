@@ -10,6 +10,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from on_backend import only_on
 
 
 def run(code, **kwargs):
@@ -88,6 +89,12 @@ def needs(backend: str) -> pytest.MarkDecorator:
     )
 
 
+def in_its_own_run(backend: str) -> tuple[pytest.MarkDecorator, ...]:
+    """A fresh process on ``backend`` is checked once, in the suite's run on that backend (the suite runs once per
+    backend): the same check in the other two runs would repeat it exactly."""
+    return needs(backend), only_on(backend, why=f"a fresh process on {backend}, checked in the {backend} run")
+
+
 def bce_plus_mse_reference(y: np.ndarray, p: np.ndarray) -> float:
     """float64 NumPy: mean over the batch of mse + 0.5 * bce per sample (Keras clips probabilities to 1e-7)."""
     y, p = y.astype(np.float64), np.clip(p.astype(np.float64), 1e-7, 1 - 1e-7)
@@ -136,7 +143,7 @@ USER_SESSION = f"""
 """
 
 
-@pytest.mark.parametrize("backend", [pytest.param(b, marks=needs(b)) for b in BACKENDS])
+@pytest.mark.parametrize("backend", [pytest.param(b, marks=in_its_own_run(b)) for b in BACKENDS])
 def test_lossreg_imports_tensorflow_only_when_tensorflow_is_the_backend(backend):
     result = run(USER_SESSION, env=on_backend(backend), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -159,7 +166,7 @@ def imported_top_level_modules(importtime_stderr: str) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", [pytest.param(b, marks=in_its_own_run(b)) for b in BACKENDS])
 def test_import_lossreg_and_the_command_line_import_no_engine(backend, tmp_path):
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"out": {"loss": "softmax_ce", "weight": 2.0}}), encoding="utf-8")

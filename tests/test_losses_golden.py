@@ -22,6 +22,12 @@ Every check comes in two parts:
     and a non-finite logit outside the band of ``band_masked_softmax_ce`` does not leak into it.
 Also: ``sample_weight`` through the Keras reduction, for a per-sample and a per-element loss.
 
+(c)'s backend-neutral gradients (central differences of the NumPy reference, element by element: the costly part)
+run every case on TensorFlow, the reference backend; on JAX and PyTorch a covering sample (``on_backend.covering``,
+deterministic): every loss configuration (loss and parameters) in every dtype, and every loss with a batch of 1
+and with more. The other backends' autodiff is what differs, and it differs per op (per loss and option), not per
+shape of the same loss; the batch of 1 stays covered, as is where Keras' reductions squeeze.
+
 float64, backend by backend (Keras 3.15; see FLOAT64 and float64_gives):
 
 * TensorFlow: float64 in, float64 out, to 1e-12, for the loss functions and for ``Loss(dtype="float64")``.
@@ -41,7 +47,7 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
-from on_backend import BACKEND, RAW_TF, only_on
+from on_backend import BACKEND, RAW_TF, covering, only_on
 from references import REFERENCES, covered
 
 import lossreg
@@ -74,7 +80,8 @@ def float64_gives() -> tuple[str, float]:
 
 
 def by_case_and_dtype(cases: list[dict[str, Any]], dtypes: tuple[str, ...], gradient: bool = False) -> Any:
-    """Parametrise ``case, dtype``; float64 gradients need x64 on JAX (NEEDS_X64)."""
+    """Parametrise ``case, dtype``; float64 gradients need x64 on JAX (NEEDS_X64). The gradients' matrix runs a
+    covering sample off the reference backend (see the module's docstring)."""
     params = []
     for dtype in dtypes:
         for case in cases:
@@ -82,7 +89,20 @@ def by_case_and_dtype(cases: list[dict[str, Any]], dtypes: tuple[str, ...], grad
             if dtype == "float64" and gradient:
                 marks.append(NEEDS_X64)
             params.append(pytest.param(case, dtype, id=f"{dtype}-{case['id']}", marks=marks))
+    if gradient:
+        params = covering(
+            params,
+            # every configuration (loss and parameters) in every dtype
+            lambda case, dtype: (case["loss"], json.dumps(case["params"], sort_keys=True), dtype),
+            lambda case, dtype: (case["loss"], batch_of(case) == 1, dtype),  # every loss, batch 1 and more
+            what="gradient case",
+        )
     return pytest.mark.parametrize("case, dtype", params)
+
+
+def batch_of(case: dict[str, Any]) -> int:
+    """The batch size of a golden case (its first input's first axis)."""
+    return int(np.shape(next(iter(case["inputs"].values())))[0])
 
 
 #: a float64 gradient needs float64: JAX without x64 truncates the inputs to exactly the float32 case's numbers

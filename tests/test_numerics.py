@@ -22,6 +22,13 @@ saturated to a wrong constant, fails); and where a confident wrong prediction st
 Besides: a tiny functional model per loss family trained one step under the ``mixed_float16`` policy
 (float16 Dense outputs at ``±1e4``), and a ``RegisteredLoss(dtype="float16")`` whose reduction must not overflow.
 
+Which cases run where: every case of the three matrices below (extremes, the 0..1e4 sweep, ignored elements) on
+TensorFlow, the reference backend; on JAX and PyTorch a covering sample (``on_backend.covering``, deterministic): every
+loss configuration at least once, every loss in float32 and in float16, and every input regime of every input kind
+(and every way of ignoring elements) in both dtypes. What a backend can get wrong here is how it evaluates a loss's
+ops at ±1e4, 0, NaN and inf in a dtype (its kernels, its autodiff of ``where``/``logaddexp``, its float16
+promotion): those are the aspects the sample covers; the combinations' math is the reference backend's to prove.
+
 Issue 12: the same regimes with ignored elements (``ignore_class`` 255, -1 or a channel, and ``mask`` tensors) for
 the core losses and their sparse forms, float32 and float16: the value is the reference's mean over the kept
 elements (each loss's ``Normalizer:``), gradients are finite, exactly 0 at ignored elements (which hold NaN and
@@ -38,6 +45,7 @@ import keras
 import numpy as np
 import pytest
 from keras import ops
+from on_backend import covering
 from references import REFERENCES, Reference, covered
 from references.builtin import LOG_VAR_LIMIT, counted, keras_mean
 
@@ -219,11 +227,18 @@ def takes_class_ids(name: str) -> bool:
     return expects is not None and expects.targets == "class_ids"
 
 
-def matrix_param(config: Config, regime: str) -> Any:
-    return pytest.param(config, regime, id=f"{config.id}-{regime}")
-
-
-MATRIX = [matrix_param(config, regime) for config in CONFIGS for regime in REGIMES[config.kind]]
+DTYPES = ("float32", "float16")
+MATRIX = covering(
+    [
+        pytest.param(config, regime, dtype, id=f"{config.id}-{regime}-{dtype}")
+        for config in CONFIGS
+        for regime in REGIMES[config.kind]
+        for dtype in DTYPES
+    ],
+    lambda config, regime, dtype: config.id,  # every loss and option that changes the arithmetic
+    lambda config, regime, dtype: (config.name, dtype),  # every loss in both dtypes
+    lambda config, regime, dtype: (config.kind, regime, dtype),  # every regime of every input kind, both dtypes
+)
 
 
 def call_loss(loss: Any, y_true: Any, tensors: dict[str, Any]) -> Any:
@@ -260,8 +275,7 @@ def assert_finite(what: str, array: Any) -> None:
 # the matrix
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float16"])
-@pytest.mark.parametrize(("config", "regime"), MATRIX)
+@pytest.mark.parametrize(("config", "regime", "dtype"), MATRIX)
 def test_finite_and_right_at_extremes(config, regime, dtype):
     inputs = make_inputs(config, regime)
     loss = lossreg.get(config.name, **config.params)
@@ -292,10 +306,15 @@ def test_finite_and_right_at_extremes(config, regime, dtype):
 #: and 0 past 104
 SWEEP = (1.0, 11.0, 12.0, 17.0, 30.0, 88.0, 89.0, 104.0, 110.0, 1e3)
 LOGIT_CONFIGS = [c for c in CONFIGS if c.kind in ("binary", "categorical", "pairs", "gan_g", "gan_d")]
+SWEEP_MATRIX = covering(
+    [pytest.param(config, dtype, id=f"{config.id}-{dtype}") for config in LOGIT_CONFIGS for dtype in DTYPES],
+    lambda config, dtype: config.id,  # every loss and option
+    lambda config, dtype: (config.name, dtype),  # every loss in both dtypes
+    lambda config, dtype: (config.kind, dtype),  # every input kind in both dtypes
+)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float16"])
-@pytest.mark.parametrize("config", LOGIT_CONFIGS, ids=[c.id for c in LOGIT_CONFIGS])
+@pytest.mark.parametrize(("config", "dtype"), SWEEP_MATRIX)
 def test_finite_and_right_between_0_and_1e4(config, dtype):
     """The "mixed" regime (half agreeing, half not) scaled to magnitudes inside [-1e4, 1e4]."""
     for magnitude in SWEEP:
@@ -622,17 +641,24 @@ def ignored_inputs(name: str, params: dict[str, Any], how: str, regime: str) -> 
     return Inputs(y, {"y_pred": x}, toward, np.asarray(expected)), ~ignored, extra
 
 
-IGNORED_MATRIX = [
-    pytest.param(
-        name, params, how, regime, id=f"{name}({','.join(f'{k}={v}' for k, v in params.items())})-{how}-{regime}"
-    )
-    for name, params, how in IGNORED_CONFIGS
-    for regime in LOGIT_REGIMES
-]
+def _params_id(params: dict[str, Any]) -> str:
+    return ",".join(f"{k}={v}" for k, v in params.items())
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float16"])
-@pytest.mark.parametrize(("name", "params", "how", "regime"), IGNORED_MATRIX)
+IGNORED_MATRIX = covering(
+    [
+        pytest.param(name, params, how, regime, dtype, id=f"{name}({_params_id(params)})-{how}-{regime}-{dtype}")
+        for name, params, how in IGNORED_CONFIGS
+        for regime in LOGIT_REGIMES
+        for dtype in DTYPES
+    ],
+    lambda name, params, how, regime, dtype: (name, _params_id(params), how),  # every configuration
+    lambda name, params, how, regime, dtype: (name, dtype),  # every loss in both dtypes
+    lambda name, params, how, regime, dtype: (how, regime, dtype),  # every way of ignoring, every regime, both dtypes
+)
+
+
+@pytest.mark.parametrize(("name", "params", "how", "regime", "dtype"), IGNORED_MATRIX)
 def test_finite_and_right_at_extremes_with_ignored_elements(name, params, how, regime, dtype):
     inputs, kept, extra = ignored_inputs(name, params, how, regime)
     loss = lossreg.get(name, **params)

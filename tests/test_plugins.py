@@ -20,6 +20,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from on_backend import only_on
 
 from lossreg import LossSpecError, PluginLoadError
 from lossreg.registry import GROUP, LossDef, LossregPluginWarning, PluginEntryPoint, Registry, static_metadata
@@ -394,6 +395,11 @@ def test_the_real_registry_lists_the_installed_plugin_distributions():
 # -- real installed plugins, used from fresh processes ----------------------------------------------------------
 
 
+#: the fresh processes below run on TensorFlow (``_env``) whatever this run's backend: identical in every run of the
+#: suite, so they run in the TensorFlow run only
+TF_PROCESSES = only_on("tensorflow", why="its fresh processes run on tensorflow whatever this run's backend (_env)")
+
+
 def _env(**extra: str) -> dict[str, str]:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0", KERAS_BACKEND="tensorflow")
     env.update(extra)
@@ -442,6 +448,7 @@ def installed(tmp_path_factory):
     return SimpleNamespace(guide=guide, env=_env(PYTHONPATH=str(site)))
 
 
+@TF_PROCESSES
 def test_installed_plugins_are_listed_without_being_imported(installed):
     code = (
         "import sys; from lossreg.cli import main; rc = main(['list', '--json']); mods = ('lossreg_logcosh', "
@@ -461,6 +468,7 @@ def test_installed_plugins_are_listed_without_being_imported(installed):
     assert result.stderr.count("lossreg: warning: ") == 1 and "clashes with the 'lossreg' loss" in result.stderr
 
 
+@TF_PROCESSES
 def test_lossreg_plugins_reports_each_status(installed):
     result = _run([sys.executable, "-m", "lossreg", "plugins"], installed.env)
     assert result.returncode == 0, result.stderr
@@ -493,6 +501,7 @@ print(json.dumps(out))
 """
 
 
+@TF_PROCESSES
 def test_the_guide_plugin_is_usable_and_the_broken_one_harmless_in_a_fresh_process(installed):
     result = _run([sys.executable, "-c", USE], installed.env)
     assert result.returncode == 0, result.stderr
@@ -510,6 +519,7 @@ def test_the_guide_plugin_is_usable_and_the_broken_one_harmless_in_a_fresh_proce
     assert out["builtin"] == pytest.approx(np.mean(np.maximum(x, 0) - x * z + np.log1p(np.exp(-abs(x)))), rel=1e-6)
 
 
+@TF_PROCESSES
 def test_the_guide_plugin_test_passes(installed):
     result = _run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_logcosh.py"],

@@ -3,7 +3,14 @@ class_weights, against the float64 NumPy references (lossreg_segmentation.refere
 
 Every case holds an image with nothing kept (the batch mean must leave it out), NaN/±inf logits at ignored
 elements (they must reach neither value nor gradient), and is checked on the pure functions (one value per image)
-and through ``lossreg.get`` (Keras' reduction), ``compile``/``fit``/``evaluate`` and ``LossLayer``."""
+and through ``lossreg.get`` (Keras' reduction), ``compile``/``fit``/``evaluate`` and ``LossLayer``.
+
+The three loss x form (x option) matrices run every case on TensorFlow, the reference backend; on JAX and PyTorch a
+covering sample (``on_backend.covering``, tests/): every loss, every form of targets (sigmoid masks with 255,
+one-hot with an ignored channel, class ids with 255 or an ignored id) and every option at least once, and for the
+options' matrix every form with every option. A form decides which ops ignore the elements (a select on the ids, a
+channel dropped, a mask), an option which reduction runs: each of those paths, with NaN and ±inf at the ignored
+elements, runs on every backend; the losses share the overlap arithmetic, each loss runs there too."""
 
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ import lossreg_segmentation as seg
 import numpy as np
 import pytest
 from lossreg_segmentation import reference as ref
+from on_backend import covering
 
 import lossreg
 from lossreg import LossInputError
@@ -121,9 +129,14 @@ def _spoiled(y_pred: np.ndarray, ignored: np.ndarray, mask: np.ndarray | None) -
 # -- each option against the float64 reference ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("option", list(OPTIONS))
-@pytest.mark.parametrize("form", list(FORMS))
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(
+    ("name", "form", "option"),
+    covering(
+        [pytest.param(n, f, o, id=f"{n}-{f}-{o}") for n in NAMES for f in FORMS for o in OPTIONS],
+        lambda name, form, option: name,
+        lambda name, form, option: (form, option),
+    ),
+)
 def test_each_option_matches_the_reference_per_image_and_through_keras(name, form, option):
     loss, fn, reference, y_true, y_pred, params, mask, weight, ignored = _case(name, form, option)
     spoiled, _ = _spoiled(y_pred, ignored, mask)
@@ -169,9 +182,14 @@ def test_dice_bce_cross_entropy_is_keras_sparse_cross_entropy_with_ignore_class_
 
 # -- ignored elements reach neither the value nor the gradient ----------------------------------------------------
 
+NAME_BY_FORM = covering(
+    [pytest.param(n, f, id=f"{n}-{f}") for n in NAMES for f in FORMS],
+    lambda name, form: name,
+    lambda name, form: form,
+)
 
-@pytest.mark.parametrize("form", list(FORMS))
-@pytest.mark.parametrize("name", NAMES)
+
+@pytest.mark.parametrize(("name", "form"), NAME_BY_FORM)
 def test_nan_and_inf_logits_at_ignored_elements_change_neither_value_nor_gradient(name, form):
     loss, _, _, y_true, _, params, _, _, ignored = _case(name, form, "mask")
     keras_loss = lossreg.get(loss, **params)
@@ -199,8 +217,7 @@ def _fully_ignored(form: str):
     return np.full_like(y_true, params["ignore_class"]), params
 
 
-@pytest.mark.parametrize("form", list(FORMS))
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(("name", "form"), NAME_BY_FORM)
 def test_a_fully_ignored_batch_gives_zero_and_finite_gradients(name, form):
     pattern = FORMS[form][0]
     y_true, params = _fully_ignored(form)

@@ -1,6 +1,12 @@
 """lossreg-segmentation: every loss through lossreg.testing.check_loss against its float64 NumPy reference
 (lossreg_segmentation.reference), cross-checked against the formulas written out in NumPy (and in raw TensorFlow
-where TensorFlow is the backend), plus its registration through the entry points."""
+where TensorFlow is the backend), plus its registration through the entry points.
+
+check_loss (which trains and compiles) is the costly part: its two matrices (loss x variant) run every case on
+TensorFlow, the reference backend, and on JAX and PyTorch a covering sample (``on_backend.covering``, tests/): every
+loss and every variant at least once. The losses share their overlap arithmetic and differ in a few ops each, the
+variants in which ops run (sigmoid or softmax, logits or probabilities, class weights, ignored elements): each op
+path runs on every backend; the sparse forms, each its own loss, all run everywhere."""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import lossreg_segmentation.reference
 import numpy as np
 import pytest
 from lossreg_segmentation.reference import REFERENCES, SPARSE_REFERENCES
+from on_backend import covering
 
 import lossreg
 from lossreg import LossInputError, LossSpecError
@@ -59,8 +66,14 @@ EXTRA_PARAMS = {
 }
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(
+    ("name", "variant"),
+    covering(
+        [pytest.param(n, v, id=f"{n}-{v}") for n in NAMES for v in VARIANTS],
+        lambda name, variant: name,
+        lambda name, variant: variant,
+    ),
+)
 def test_conforms(name, variant):
     params, inputs, kwargs = VARIANTS[variant]
     params = {**params, **(EXTRA_PARAMS[name] if variant != "logits-sigmoid-per-class" else {})}
@@ -90,8 +103,14 @@ DENSE_VARIANTS = {
 }
 
 
-@pytest.mark.parametrize("variant", list(DENSE_VARIANTS))
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(
+    ("name", "variant"),
+    covering(
+        [pytest.param(n, v, id=f"{n}-{v}") for n in NAMES for v in DENSE_VARIANTS],
+        lambda name, variant: name,
+        lambda name, variant: variant,
+    ),
+)
 def test_conforms_with_ignored_elements(name, variant):
     params, inputs = DENSE_VARIANTS[variant]
     params = {**params, **EXTRA_PARAMS[name]}
